@@ -1,0 +1,1 @@
+"""Audit trail (placeholder, being written)."""

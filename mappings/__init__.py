@@ -1,0 +1,1 @@
+"""Declarative mappings and code lists (data, shipped as package data)."""

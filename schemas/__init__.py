@@ -1,0 +1,1 @@
+"""XSD, WSDL and JSON Schema files per partner and version (package data)."""
