@@ -1,0 +1,40 @@
+"""What an intake source yields: accepted canonical records or rejects, one by one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from exchange.errors import Reject
+from exchange.model import GlpStatement, Kind, ProductCertificate, PtRound
+
+CanonicalRecord = ProductCertificate | GlpStatement | PtRound
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A record that passed intake, with where it came from (for audit and rejects)."""
+
+    record: CanonicalRecord
+    source: str
+    location: str | None = None
+
+
+IntakeItem = Accepted | Reject
+
+
+class Source(Protocol):
+    """A domestic (or other) source adapter: files and message bodies in, records out.
+
+    `read` streams: memory stays flat however long the file.
+    """
+
+    def read(
+        self, path: Path, *, kind: Kind | None = None, encoding: str | None = None
+    ) -> Iterator[IntakeItem]: ...
+
+    def parse_message(
+        self, body: bytes, *, kind: Kind | None = None, source: str = "message"
+    ) -> CanonicalRecord: ...
