@@ -1,0 +1,1 @@
+"""Partner format families: XML (XSD-checked) and JSON-LD (JSON-Schema-checked)."""

@@ -1,0 +1,125 @@
+"""XML partner formats driven by a manifest, templates and code lists under mappings/<partner>/.
+
+A manifest (`mappings/<partner>/format.toml`) names, per family, the template and the XSD:
+
+    partner = "eu"
+    codes = "codes.toml"
+    [families.ccc]
+    template = "ccc.xml"
+    schema = "eu/ccc-1.0.xsd"
+
+Everything is loaded and compiled when the format is built, never per record.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from lxml import etree
+
+from exchange.errors import ConfigError, DocumentError, RecordError
+from exchange.intake import CanonicalRecord
+from exchange.mapping.codes import CodeList, load_code_lists
+from exchange.mapping.template import Template
+from exchange.model import Kind
+from exchange.partner import PartnerFormat, build_record
+from exchange.resources import mapping_path, schema_path
+from exchange.xml.safe import DEFAULT_LIMITS, Limits, parse_bytes
+from exchange.xml.schema import CompiledSchema, load_schema
+
+
+@dataclass(frozen=True, slots=True)
+class XmlFamily:
+    kind: Kind
+    template: Template
+    schema: CompiledSchema
+
+
+class XmlPartnerFormat(PartnerFormat):
+    suffix = ".xml"
+    media_type = "application/xml"
+
+    def __init__(self, partner: str, families: Mapping[Kind, XmlFamily], codes: Mapping[str, CodeList]):
+        self.partner = partner
+        self._families = dict(families)
+        self._codes = dict(codes)
+        self._by_tag = {f.template.tag: f for f in self._families.values()}
+        self._by_ns = {f.template.namespace: f for f in self._families.values()}
+        for fam in self._families.values():
+            if fam.template.namespace != fam.schema.target_namespace:
+                raise ConfigError(
+                    f"{fam.template.path}: namespace {fam.template.namespace!r} differs from "
+                    f"the target namespace of {fam.schema.path} ({fam.schema.target_namespace!r})"
+                )
+
+    @classmethod
+    def from_manifest(cls, partner: str, manifest: Path | None = None) -> XmlPartnerFormat:
+        manifest = manifest or mapping_path(partner, "format.toml")
+        try:
+            with manifest.open("rb") as fh:
+                spec = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{manifest}: cannot read format manifest: {exc}") from None
+        base = manifest.parent
+        codes = load_code_lists(base / spec.get("codes", "codes.toml"))
+        families: dict[Kind, XmlFamily] = {}
+        for name, fam in spec.get("families", {}).items():
+            try:
+                kind = Kind(name)
+            except ValueError:
+                raise ConfigError(f"{manifest}: unknown family {name!r}") from None
+            template = Template(base / fam["template"], codes, partner)
+            schema = load_schema(schema_path(*fam["schema"].split("/")))
+            families[kind] = XmlFamily(kind, template, schema)
+        return cls(spec.get("partner", partner), families, codes)
+
+    @property
+    def families(self) -> frozenset[Kind]:
+        return frozenset(self._families)
+
+    def _family(self, kind: Kind) -> XmlFamily:
+        try:
+            return self._families[kind]
+        except KeyError:
+            raise RecordError(f"the {self.partner} format has no {kind} documents") from None
+
+    def map(self, record: CanonicalRecord) -> etree._Element:
+        return self._family(record.kind).template.render(record)
+
+    def validate(self, kind: Kind, document: etree._Element) -> None:
+        self._family(kind).schema.check(document)
+
+    def render(self, document: etree._Element) -> bytes:
+        return etree.tostring(document, xml_declaration=True, encoding="UTF-8")
+
+    def _family_of(self, root: etree._Element) -> XmlFamily:
+        fam = self._by_tag.get(root.tag)  # type: ignore[arg-type]
+        if fam is None:
+            raise DocumentError(
+                f"root element {root.tag} is not a {self.partner} document"
+            )
+        return fam
+
+    def check_bytes(self, data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Kind:
+        root = parse_bytes(data, limits=limits)
+        fam = self._family_of(root)
+        fam.schema.check(root)
+        return fam.kind
+
+    def parse(self, data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> CanonicalRecord:
+        root = parse_bytes(data, limits=limits)
+        fam = self._family_of(root)
+        fam.schema.check(root)
+        values = fam.template.parse(root)
+        values["kind"] = fam.kind.value
+        return build_record(fam.kind, values, source=f"{self.partner} {fam.kind} document")
+
+    def namespaces(self) -> Mapping[str, Kind]:
+        return {ns: fam.kind for ns, fam in self._by_ns.items()}
+
+    def code_lists(self, kind: Kind) -> Mapping[str, CodeList]:
+        fam = self._family(kind)
+        return {name: expr.codes for name, expr in fam.template.code_lists_used.items() if expr.codes}

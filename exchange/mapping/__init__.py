@@ -1,0 +1,1 @@
+"""Declarative mappings: code lists and bidirectional XML templates, compiled once."""

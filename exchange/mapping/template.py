@@ -1,0 +1,320 @@
+"""Bidirectional XML templates: one declarative file renders a partner document from a
+canonical record and parses it back.
+
+A template is the partner document itself, annotated in the namespace
+``urn:mra-exchange:mapping:1`` (prefix ``m``):
+
+- ``m:value="path|codes"``: element text is the value at ``path`` (relative to the
+  current context), passed through code list ``codes`` if given; ``path`` "." is the
+  context itself.
+- ``attr="{path|codes}"``: the same for an attribute.
+- ``m:with="path"``: children see the value at ``path`` as their context.
+- ``m:each="path"``: the element repeats for every item of the list at ``path``.
+- ``m:if="path"``: the element appears only when the value at ``path`` is not empty.
+- ``m:optional="true"``: an absent value omits the element instead of failing.
+- ``m:direction="out"``: rendered, but ignored when parsing back (derived values).
+
+Elements without directives are copied as they are (wrappers, constants). Sibling
+elements that carry values must have distinct tags, since parsing finds them by tag.
+Templates compile once into a tree of nodes; rendering is a walk of that tree.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable
+from datetime import date
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+from pydantic.alias_generators import to_camel
+
+from exchange.errors import ConfigError, MappingError, RecordError
+from exchange.mapping.codes import CodeList
+from exchange.xml.safe import hardened_parser
+
+M_NS = "urn:mra-exchange:mapping:1"
+_VALUE, _WITH, _EACH, _IF, _OPTIONAL, _DIRECTION = (
+    f"{{{M_NS}}}{name}" for name in ("value", "with", "each", "if", "optional", "direction")
+)
+
+Getter = Callable[[Any], Any]
+
+
+def _getter(path: str) -> Getter:
+    if path == ".":
+        return lambda obj: obj
+    get = operator.attrgetter(path)
+
+    def safe_get(obj: Any) -> Any:
+        try:
+            return get(obj)
+        except AttributeError:  # an optional part on the way is None
+            return None
+
+    return safe_get
+
+
+def format_value(value: Any) -> str:
+    """Canonical value -> XML lexical form (xs:date, xs:decimal, xs:boolean ...)."""
+    if isinstance(value, Enum):
+        value = value.value
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    raise TypeError(f"cannot render a {type(value).__name__} as XML text")
+
+
+def _field_name(prefix: str, path: str) -> str:
+    parts = [to_camel(p) for p in path.split(".") if p and p != "."]
+    joined = ".".join(parts)
+    if not prefix:
+        return joined
+    return f"{prefix}.{joined}" if joined else prefix
+
+
+class Expr:
+    """``path|codes``, compiled: a getter, an optional code list, the field's full name."""
+
+    __slots__ = ("codes", "field", "get", "path", "partner")
+
+    def __init__(self, spec: str, prefix: str, codes: dict[str, CodeList], partner: str, where: str):
+        path, _, code_name = spec.partition("|")
+        self.path = path.strip()
+        self.get = _getter(self.path)
+        self.field = _field_name(prefix, self.path)
+        self.partner = partner
+        self.codes: CodeList | None = None
+        if code_name:
+            if code_name.strip() not in codes:
+                raise ConfigError(f"{where}: code list {code_name.strip()!r} is not defined")
+            self.codes = codes[code_name.strip()]
+
+    def render(self, value: Any) -> str:
+        text = format_value(value)
+        if self.codes is None:
+            return text
+        try:
+            return self.codes.forward[text]
+        except KeyError:
+            raise MappingError(
+                f"code {text!r} has no mapping in {self.partner} code list {self.codes.name!r} "
+                f"({self.codes.source.name})",
+                field=self.field,
+            ) from None
+
+    def parse(self, text: str) -> str:
+        if self.codes is None:
+            return text
+        try:
+            return self.codes.reverse[text]
+        except KeyError:
+            raise RecordError(
+                f"{self.partner} code {text!r} is not in code list {self.codes.name!r}",
+                field=self.field,
+            ) from None
+
+
+def _is_empty(value: Any) -> bool:
+    return value is None or value == "" or (isinstance(value, list) and not value)
+
+
+class Node:
+    """One compiled template element."""
+
+    __slots__ = (
+        "attr_exprs",
+        "children",
+        "each",
+        "field",
+        "if_get",
+        "optional",
+        "out_only",
+        "scalar_each",
+        "static_attrs",
+        "static_text",
+        "tag",
+        "value",
+        "with_",
+    )
+
+    def __init__(self, el: etree._Element, prefix: str, codes: dict[str, CodeList], partner: str, where: str):
+        self.tag: str = el.tag  # type: ignore[assignment]
+        loc = f"{where}:{el.sourceline}"
+        self.optional = el.get(_OPTIONAL) == "true"
+        self.out_only = el.get(_DIRECTION) == "out"
+        if_spec = el.get(_IF)
+        self.if_get = _getter(if_spec) if if_spec else None
+        each_spec, with_spec = el.get(_EACH), el.get(_WITH)
+        self.each = Expr(each_spec, prefix, codes, partner, loc) if each_spec else None
+        self.with_ = Expr(with_spec, prefix, codes, partner, loc) if with_spec else None
+        inner = prefix
+        if self.each is not None:
+            inner = self.each.field + "[]"
+        elif self.with_ is not None:
+            inner = self.with_.field
+        self.field = inner
+        value_spec = el.get(_VALUE)
+        self.value = Expr(value_spec, inner, codes, partner, loc) if value_spec else None
+        self.scalar_each = self.each is not None and self.value is not None and self.value.path == "."
+        self.static_attrs: dict[str, str] = {}
+        self.attr_exprs: list[tuple[str, Expr]] = []
+        for name, raw in el.attrib.items():
+            if name.startswith(f"{{{M_NS}}}"):
+                continue
+            if raw.startswith("{") and raw.endswith("}"):
+                self.attr_exprs.append((name, Expr(raw[1:-1], inner, codes, partner, loc)))
+            else:
+                self.static_attrs[name] = raw
+        text = (el.text or "").strip()
+        self.static_text = text or None
+        self.children = [
+            Node(child, inner, codes, partner, where)
+            for child in el
+            if isinstance(child.tag, str)
+        ]
+
+    # -- rendering ---------------------------------------------------------------
+
+    def render(self, parent: etree._Element, ctx: Any) -> None:
+        if self.if_get is not None and _is_empty(self.if_get(ctx)):
+            return
+        if self.each is not None:
+            for item in self.each.get(ctx) or ():
+                self._emit(parent, item)
+            return
+        if self.with_ is not None:
+            sub = self.with_.get(ctx)
+            if sub is None:
+                if self.optional:
+                    return
+                raise MappingError("required part is missing", field=self.with_.field)
+            self._emit(parent, sub)
+            return
+        self._emit(parent, ctx)
+
+    def _emit(self, parent: etree._Element, ctx: Any) -> None:
+        text = self.static_text
+        if self.value is not None:
+            raw = self.value.get(ctx)
+            if _is_empty(raw):
+                if self.optional:
+                    return
+                raise MappingError("required value is missing", field=self.value.field)
+            text = self.value.render(raw)
+        el = etree.SubElement(parent, self.tag, self.static_attrs)
+        for name, expr in self.attr_exprs:
+            raw = expr.get(ctx)
+            if not _is_empty(raw):
+                el.set(name, expr.render(raw))
+        if text is not None:
+            el.text = text
+        for child in self.children:
+            child.render(el, ctx)
+
+    # -- parsing back ------------------------------------------------------------
+
+    def parse_in(self, parent: etree._Element, out: dict[str, Any]) -> None:
+        """Find this node's element(s) among parent's children and read them into out."""
+        if self.out_only:
+            return
+        matches = parent.findall(self.tag)
+        if self.each is not None:
+            if self.scalar_each:
+                assert self.value is not None
+                items: list[Any] = [self.value.parse(m.text or "") for m in matches]
+            else:
+                items = []
+                for m in matches:
+                    item: dict[str, Any] = {}
+                    self.read(m, item)
+                    items.append(item)
+            if items:
+                _set_path(out, self.each.path, items)
+            return
+        if not matches:
+            return
+        if self.with_ is not None:
+            self.read(matches[0], _sub_dict(out, self.with_.path))
+        else:
+            self.read(matches[0], out)
+
+    def read(self, el: etree._Element, out: dict[str, Any]) -> None:
+        if self.value is not None and not self.scalar_each and el.text and el.text.strip():
+            _set_path(out, self.value.path, self.value.parse(el.text.strip()))
+        for name, expr in self.attr_exprs:
+            raw = el.get(name)
+            if raw is not None:
+                _set_path(out, expr.path, expr.parse(raw))
+        for child in self.children:
+            child.parse_in(el, out)
+
+
+def _sub_dict(out: dict[str, Any], path: str) -> dict[str, Any]:
+    if path == ".":
+        return out
+    node = out
+    for part in path.split("."):
+        node = node.setdefault(part, {})
+    return node
+
+
+def _set_path(out: dict[str, Any], path: str, value: Any) -> None:
+    *parents, last = path.split(".")
+    node = out
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+
+
+class Template:
+    """A compiled template: `render(record)` -> element tree, `parse(root)` -> dict."""
+
+    def __init__(self, path: Path, codes: dict[str, CodeList], partner: str):
+        try:
+            root = etree.parse(str(path), parser=hardened_parser()).getroot()
+        except (OSError, etree.XMLSyntaxError) as exc:
+            raise ConfigError(f"template {path} cannot be read: {exc}") from None
+        self.path = path
+        self.tag: str = root.tag  # type: ignore[assignment]
+        self.namespace = etree.QName(root).namespace or ""
+        self.nsmap = {k: v for k, v in root.nsmap.items() if v != M_NS}
+        self._root = Node(root, "", codes, partner, str(path))
+        self.code_lists_used = {
+            expr.codes.name: expr for expr in _all_exprs(self._root) if expr.codes is not None
+        }
+
+    def render(self, record: Any) -> etree._Element:
+        node = self._root
+        root = etree.Element(node.tag, node.static_attrs, nsmap=self.nsmap)
+        for name, expr in node.attr_exprs:
+            raw = expr.get(record)
+            if not _is_empty(raw):
+                root.set(name, expr.render(raw))
+        for child in node.children:
+            child.render(root, record)
+        return root
+
+    def parse(self, root: etree._Element) -> dict[str, Any]:
+        if root.tag != self.tag:
+            raise RecordError(f"root element is {root.tag}, expected {self.tag}")
+        out: dict[str, Any] = {}
+        self._root.read(root, out)
+        return out
+
+
+def _all_exprs(node: Node) -> list[Expr]:
+    found = [e for e in (node.value, node.each, node.with_) if e is not None]
+    found += [e for _, e in node.attr_exprs]
+    for child in node.children:
+        found += _all_exprs(child)
+    return found

@@ -1,0 +1,74 @@
+"""What every partner format offers the pipeline: map, render, validate, parse back.
+
+The steps are separate so each can be tested and timed alone:
+record --map--> document --validate--> (checked) --render--> bytes.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import ValidationError
+
+from exchange.errors import RecordError
+from exchange.intake import CanonicalRecord
+from exchange.mapping.codes import CodeList
+from exchange.model import MODEL_BY_KIND, Kind
+
+
+class PartnerFormat(ABC):
+    """One partner's document formats, one per family it receives."""
+
+    partner: str
+    suffix: str
+    media_type: str
+
+    @property
+    @abstractmethod
+    def families(self) -> frozenset[Kind]: ...
+
+    @abstractmethod
+    def map(self, record: CanonicalRecord) -> Any:
+        """Canonical record -> partner document in memory (raises MappingError)."""
+
+    @abstractmethod
+    def validate(self, kind: Kind, document: Any) -> None:
+        """Check a mapped document against its schema (raises DocumentError)."""
+
+    @abstractmethod
+    def render(self, document: Any) -> bytes:
+        """Serialise a mapped, validated document."""
+
+    @abstractmethod
+    def parse(self, data: bytes) -> CanonicalRecord:
+        """Untrusted partner bytes -> canonical record (hardened, validated, reverse-mapped)."""
+
+    @abstractmethod
+    def check_bytes(self, data: bytes) -> Kind:
+        """Validate untrusted bytes against the schema their namespace names; return the kind."""
+
+    @abstractmethod
+    def namespaces(self) -> Mapping[str, Kind]:
+        """Document namespaces (or JSON-LD types) this format owns."""
+
+    @abstractmethod
+    def code_lists(self, kind: Kind) -> Mapping[str, CodeList]:
+        """Code lists the kind's mapping uses, for the start-up coverage check."""
+
+    def convert(self, record: CanonicalRecord) -> bytes:
+        """map -> validate -> render: an output that fails its own schema is never returned."""
+        document = self.map(record)
+        self.validate(record.kind, document)
+        return self.render(document)
+
+
+def build_record(kind: Kind, data: dict[str, Any], *, source: str) -> CanonicalRecord:
+    """A dict read back from a partner document -> canonical model, errors naming the field."""
+    try:
+        return MODEL_BY_KIND[kind].model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or None
+        raise RecordError(f"{source}: {first['msg']}", field=field) from None

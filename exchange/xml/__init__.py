@@ -1,0 +1,1 @@
+"""XML handling: one hardened parser for everything, compiled schemas, serialisation."""
