@@ -1,10 +1,22 @@
-"""The `exchange` command: one typer app, sub-apps mounted from their own modules."""
+"""The `exchange` command: one typer app, sub-apps mounted from their own modules.
+
+Exit codes everywhere: 0 success, 1 some records or documents were rejected or
+invalid, 2 usage errors and unreadable input.
+"""
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
 import typer
+from rich.console import Console
 
 from exchange.audit.cli import app as audit_app
+from exchange.config import load_config
+from exchange.errors import DocumentError, ExchangeError, RecordError
+from exchange.model import Kind
 from exchange.pt.cli import app as pt_app
 
 app = typer.Typer(
@@ -12,14 +24,200 @@ app = typer.Typer(
     help="mra-exchange: conformity-assessment results to and from MRA partners.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    add_completion=False,
 )
 app.add_typer(pt_app, name="pt")
 app.add_typer(audit_app, name="audit")
+schema_app = typer.Typer(help="Canonical model JSON Schemas.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+ConfigOption = Annotated[
+    Optional[Path],  # noqa: UP045 - typer reads the annotation at run time
+    typer.Option("--config", help="Agreements file (default: EXCHANGE_CONFIG or the shipped one)."),
+]
+AuditOption = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--audit", help="Audit store URL (default: EXCHANGE_AUDIT_URL or sqlite:///exchange-audit.db)."),
+]
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
 
 
 @app.callback()
 def _root() -> None:
     """mra-exchange command line."""
+
+
+@app.command()
+def convert(
+    paths: Annotated[list[Path], typer.Argument(help="Domestic exports: .json, .jsonl, .csv")],
+    partner: Annotated[list[str], typer.Option("--partner", "-p", help="Partner(s) to convert for.")],
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")],
+    encoding: Annotated[Optional[str], typer.Option(help="Force the CSV encoding (utf-8, gb18030).")] = None,  # noqa: UP045
+    kind: Annotated[Optional[Kind], typer.Option(help="Record family; detected when absent.")] = None,  # noqa: UP045
+    config: ConfigOption = None,
+    audit: AuditOption = None,
+) -> None:
+    """Convert domestic exports into partners' validated documents: OUT/<partner>/<kind>-<id>.xml."""
+    from exchange.audit import open_store, resolve_audit_url
+    from exchange.commands.convert import convert_files, skipped_summary
+
+    for path in paths:
+        if not path.is_file():
+            raise _fail(f"{path}: no such file", 2)
+    try:
+        cfg = load_config(config)
+        store = open_store(resolve_audit_url(audit))
+    except ExchangeError as exc:
+        raise _fail(str(exc), 2) from None
+    progress = _progress()
+    try:
+        with store, progress:
+            task = progress.add_task("converting", total=None)
+            report = convert_files(
+                paths,
+                partner,
+                out,
+                config=cfg,
+                audit=store,
+                kind=kind,
+                encoding=encoding,
+                on_record=lambda: progress.advance(task),
+            )
+    except RecordError as exc:  # pragma: no cover - per-record errors become rejects
+        raise _fail(str(exc), 1) from None
+    except ExchangeError as exc:
+        raise _fail(str(exc), 2) from None
+    for note, count in _skipped_lines(report.skipped):
+        err.print(f"not converted: {note}" + (f" ({count} records)" if count > 1 else ""))
+    docs = ", ".join(f"{p}: {n}" for p, n in sorted(report.documents.items())) or "none"
+    err.print(f"{report.records} records read; documents written: {docs}; rejected: {report.rejects}")
+    if not report.ok:
+        err.print(f"rejects are listed in {out / 'rejects.jsonl'}")
+        raise typer.Exit(1)
+
+
+def _skipped_lines(skipped: list) -> list[tuple[str, int]]:  # type: ignore[type-arg]
+    from exchange.commands.convert import skipped_summary
+
+    if len(skipped) <= 50:
+        return [(f"{s.kind}-{s.record_id} for {s.partner}: {s.reason}", 1) for s in skipped]
+    return skipped_summary(skipped)
+
+
+class _Quiet:
+    """Stands in for a progress bar when stderr is not a terminal."""
+
+    def __enter__(self) -> _Quiet:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, *args: object, **kwargs: object) -> int:
+        return 0
+
+    def advance(self, task: int) -> None:
+        return None
+
+
+def _progress() -> _Quiet:
+    if not sys.stderr.isatty():
+        return _Quiet()
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    return Progress(  # type: ignore[return-value]
+        SpinnerColumn(),
+        TextColumn("{task.description}: {task.completed} records"),
+        TimeElapsedColumn(),
+        console=err,
+        transient=True,
+    )
+
+
+@app.command()
+def validate(
+    files: Annotated[list[Path], typer.Argument(help="Partner documents (XML or JSON-LD).")],
+    config: ConfigOption = None,
+) -> None:
+    """Validate documents against the schema their root namespace names."""
+    from exchange.commands.documents import read_document, validate_document
+
+    cfg = _config_or_exit(config)
+    invalid = 0
+    for path in files:
+        data = _read_or_exit(path)
+        try:
+            partner, kind = validate_document(data, cfg)
+        except DocumentError as exc:
+            invalid += 1
+            err.print(f"{path}: invalid: {exc.reason}")
+            for message in exc.messages:
+                err.print(f"  {path}:{message}")
+            continue
+        typer.echo(f"{path}: valid ({partner} {kind})")
+    if invalid:
+        raise typer.Exit(1)
+
+
+@app.command(name="import")
+def import_(
+    files: Annotated[list[Path], typer.Argument(help="Partner documents to read back.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for canonical JSON.")],
+    config: ConfigOption = None,
+) -> None:
+    """Read partner documents back into canonical JSON: OUT/<kind>-<id>.json."""
+    from exchange.commands.documents import import_document, read_document, write_canonical
+
+    cfg = _config_or_exit(config)
+    failed = 0
+    for path in files:
+        data = _read_or_exit(path)
+        try:
+            partner, record = import_document(data, cfg)
+        except (DocumentError, RecordError) as exc:
+            failed += 1
+            err.print(f"{path}: not imported: {exc}")
+            if isinstance(exc, DocumentError):
+                for message in exc.messages:
+                    err.print(f"  {path}:{message}")
+            continue
+        target = write_canonical(record, out)
+        typer.echo(f"{path}: {partner} {record.kind} {record.record_id} -> {target}")
+    if failed:
+        raise typer.Exit(1)
+
+
+@schema_app.command("export")
+def schema_export(
+    out: Annotated[Optional[Path], typer.Option(help="Folder (default: schemas/canonical).")] = None,  # noqa: UP045
+) -> None:
+    """Write the canonical model's JSON Schemas."""
+    from exchange.commands.schema import export_schemas
+
+    for path in export_schemas(out):
+        typer.echo(str(path))
+
+
+def _config_or_exit(path: Path | None):  # type: ignore[no-untyped-def]
+    try:
+        return load_config(path)
+    except ExchangeError as exc:
+        raise _fail(str(exc), 2) from None
+
+
+def _read_or_exit(path: Path) -> bytes:
+    from exchange.commands.documents import UnreadableInput, read_document
+
+    try:
+        return read_document(path)
+    except UnreadableInput as exc:
+        raise _fail(str(exc), 2) from None
 
 
 def main() -> None:

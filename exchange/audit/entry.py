@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from exchange.audit.events import AuditEvent
@@ -72,5 +72,10 @@ class StoredEntry(AuditEntry):
 
 
 def format_time(t: datetime) -> str:
-    """The one textual form of a time in the chain: UTC, six fractional digits, `Z`."""
+    """The one textual form of a time in the chain: UTC, six fractional digits, `Z`.
+
+    A naive datetime is taken as UTC.
+    """
+    if t.tzinfo is not None:
+        t = t.astimezone(UTC)
     return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")

@@ -8,7 +8,9 @@ A code list file is TOML, one table per list:
     reverse = { ... }               # optional: partner -> canonical (default: map inverted)
 
 `reverse` exists for partners that send more codes than we do (e.g. KC's
-적합/변경 both meaning VALID); without it the map must be one-to-one.
+적합/변경 both meaning VALID); without it the map must be one-to-one. An empty
+`reverse` table makes the list one-way: labels and derived codes that are rendered
+but never read back.
 """
 
 from __future__ import annotations
@@ -27,6 +29,11 @@ class CodeList:
     forward: dict[str, str]
     reverse: dict[str, str]
     source: Path
+
+    @property
+    def one_way(self) -> bool:
+        """An explicitly empty `reverse` table: rendered only, ignored when parsing back."""
+        return not self.reverse
 
 
 def load_code_lists(path: Path) -> dict[str, CodeList]:

@@ -85,7 +85,7 @@ def _field_name(prefix: str, path: str) -> str:
 class Expr:
     """``path|codes``, compiled: a getter, an optional code list, the field's full name."""
 
-    __slots__ = ("codes", "field", "get", "path", "partner")
+    __slots__ = ("codes", "field", "get", "path", "partner", "readable")
 
     def __init__(self, spec: str, prefix: str, codes: dict[str, CodeList], partner: str, where: str):
         path, _, code_name = spec.partition("|")
@@ -98,6 +98,7 @@ class Expr:
             if code_name.strip() not in codes:
                 raise ConfigError(f"{where}: code list {code_name.strip()!r} is not defined")
             self.codes = codes[code_name.strip()]
+        self.readable = self.path != "." and not (self.codes is not None and self.codes.one_way)
 
     def render(self, value: Any) -> str:
         text = format_value(value)
@@ -249,11 +250,12 @@ class Node:
             self.read(matches[0], out)
 
     def read(self, el: etree._Element, out: dict[str, Any]) -> None:
-        if self.value is not None and not self.scalar_each and el.text and el.text.strip():
-            _set_path(out, self.value.path, self.value.parse(el.text.strip()))
+        value = self.value
+        if value is not None and value.readable and not self.scalar_each and el.text and el.text.strip():
+            _set_path(out, value.path, value.parse(el.text.strip()))
         for name, expr in self.attr_exprs:
             raw = el.get(name)
-            if raw is not None:
+            if raw is not None and expr.readable:
                 _set_path(out, expr.path, expr.parse(raw))
         for child in self.children:
             child.parse_in(el, out)

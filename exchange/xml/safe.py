@@ -25,6 +25,7 @@ class Limits:
 
 
 DEFAULT_LIMITS = Limits()
+_NO_DOCTYPE = "DOCTYPE declarations are not accepted (DTDs and entities are refused)"
 
 _PARSER_OPTIONS: dict[str, bool] = {
     "resolve_entities": False,
@@ -50,6 +51,8 @@ def parse_bytes(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> etree._Eleme
         )
     if not data.strip():
         raise DocumentError("document is empty")
+    if b"<!DOCTYPE" in data[:65536]:  # fail fast; the check after parsing covers other encodings
+        raise DocumentError(_NO_DOCTYPE)
     depth = 0
     context = etree.iterparse(
         io.BytesIO(data), events=("start", "end"), **_PARSER_OPTIONS
@@ -69,7 +72,7 @@ def parse_bytes(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> etree._Eleme
         raise DocumentError(f"not well-formed XML: {_syntax_message(exc)}") from None
     docinfo = root.getroottree().docinfo
     if docinfo.doctype or docinfo.internalDTD is not None:
-        raise DocumentError("DOCTYPE declarations are not accepted (DTDs and entities are refused)")
+        raise DocumentError(_NO_DOCTYPE)
     return root
 
 

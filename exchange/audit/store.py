@@ -1,0 +1,182 @@
+"""The store interface: buffered appends, durable flushes, and the read side.
+
+Appends cost a few microseconds (the entry is serialised and put in memory); they reach
+the database in batches, one transaction each, when the buffer fills or on `flush()`.
+The pipeline calls `flush()` before it acknowledges anything to anyone, so an entry is
+durable before the step it records is visible outside. Queries flush first, so a store
+always reads its own writes.
+
+Back ends implement the `_`-prefixed hooks; chaining and verification are shared.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from types import TracebackType
+from typing import TYPE_CHECKING, Self
+
+from exchange.audit.chain import ChainRow, Prepared, prepare
+from exchange.audit.entry import AuditEntry, StoredEntry
+from exchange.audit.events import AuditEvent
+from exchange.audit.verify import VerifyReport, verify_rows
+
+if TYPE_CHECKING:
+    from exchange.audit.checkpoint import Checkpoint
+
+
+class AuditStore(ABC):
+    """Append-only, hash-chained audit trail; safe to share between threads."""
+
+    def __init__(self, *, batch_size: int = 1000) -> None:
+        if batch_size < 1:
+            raise ValueError("batch_size must be at least 1")
+        self.batch_size = batch_size
+        self._pending: list[Prepared] = []
+        self._buffer_lock = threading.Lock()  # held for microseconds: the append path
+        self._io_lock = threading.RLock()  # held for a database round trip
+        self._closed = False
+
+    # -- writing -------------------------------------------------------------------
+
+    def append(self, entry: AuditEntry) -> None:
+        """Buffer one entry; writes a batch when the buffer is full."""
+        prepared = prepare(entry, time.time_ns() // 1000)
+        with self._buffer_lock:
+            self._pending.append(prepared)
+            full = len(self._pending) >= self.batch_size
+        if full:
+            self.flush()
+
+    def append_many(self, entries: Iterable[AuditEntry]) -> None:
+        """Buffer several entries, in order."""
+        for entry in entries:
+            self.append(entry)
+
+    def flush(self) -> None:
+        """Write everything appended so far; on return it is durable.
+
+        On failure the unwritten entries stay buffered, in order, for the next flush,
+        and the error propagates: the caller must not acknowledge the step.
+        """
+        with self._io_lock:
+            if self._closed:
+                raise RuntimeError("audit store is closed")
+            while True:
+                with self._buffer_lock:
+                    batch = self._pending[: self.batch_size]
+                    del self._pending[: self.batch_size]
+                if not batch:
+                    return
+                try:
+                    self._write(batch)
+                except BaseException:
+                    with self._buffer_lock:
+                        self._pending[:0] = batch
+                    raise
+
+    @property
+    def pending(self) -> int:
+        """Entries appended but not yet written."""
+        return len(self._pending)
+
+    def close(self) -> None:
+        """Flush, then release the connection. Idempotent."""
+        with self._io_lock:
+            if self._closed:
+                return
+            try:
+                self.flush()
+            finally:
+                self._closed = True
+                self._close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Flush even when leaving on an error: the steps recorded so far did happen.
+        self.close()
+
+    # -- reading -------------------------------------------------------------------
+
+    def trace(self, id: str) -> list[StoredEntry]:
+        """Every entry whose message id or record id is `id`, in chain order."""
+        with self._io_lock:
+            self.flush()
+            return [row.to_entry() for row in self._trace_rows(id)]
+
+    def last_state(self, message_id: str, partner: str | None = None) -> AuditEvent | None:
+        """The latest event for a message (for one partner if given), buffered ones included."""
+        with self._buffer_lock:
+            for p in reversed(self._pending):
+                if p.message_id == message_id and (partner is None or p.partner == partner):
+                    return AuditEvent(p.event)
+        with self._io_lock:
+            event = self._last_event(message_id, partner)
+        return None if event is None else AuditEvent(event)
+
+    def export(
+        self, since: datetime | None, until: datetime | None, partner: str | None = None
+    ) -> Iterator[StoredEntry]:
+        """Entries with since <= time < until (either open), streamed in chain order."""
+        self.flush()
+        return (row.to_entry() for row in self._export_rows(since, until, partner))
+
+    def head(self) -> tuple[int, str] | None:
+        """(seq, hash) of the last entry, None for an empty chain."""
+        with self._io_lock:
+            self.flush()
+            return self._head()
+
+    def verify(self, checkpoint: Checkpoint | None = None) -> VerifyReport:
+        """Walk the whole chain; with a checkpoint, also check it still holds that head."""
+        with self._io_lock:
+            self.flush()
+            return verify_rows(
+                self._iter_rows(),
+                self._find_by_hash,
+                checkpoint=None if checkpoint is None else (checkpoint.seq, checkpoint.hash),
+            )
+
+    @abstractmethod
+    def describe(self) -> str:
+        """Where the store is, for messages and checkpoints; never contains a password."""
+
+    # -- back-end hooks --------------------------------------------------------------
+
+    @abstractmethod
+    def _write(self, batch: list[Prepared]) -> None:
+        """In one transaction, under a lock all writers share: read the head, link, insert."""
+
+    @abstractmethod
+    def _head(self) -> tuple[int, str] | None: ...
+
+    @abstractmethod
+    def _iter_rows(self) -> Iterator[ChainRow]:
+        """The whole chain in seq order, streamed."""
+
+    @abstractmethod
+    def _find_by_hash(self, entry_hash: str) -> ChainRow | None: ...
+
+    @abstractmethod
+    def _trace_rows(self, id: str) -> list[ChainRow]: ...
+
+    @abstractmethod
+    def _export_rows(
+        self, since: datetime | None, until: datetime | None, partner: str | None
+    ) -> Iterator[ChainRow]: ...
+
+    @abstractmethod
+    def _last_event(self, message_id: str, partner: str | None) -> str | None: ...
+
+    @abstractmethod
+    def _close(self) -> None: ...

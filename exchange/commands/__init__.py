@@ -1,0 +1,1 @@
+"""The jobs behind CLI commands, callable and testable without the CLI."""
