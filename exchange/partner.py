@@ -16,6 +16,7 @@ from exchange.errors import RecordError
 from exchange.intake import CanonicalRecord
 from exchange.mapping.codes import CodeList
 from exchange.model import MODEL_BY_KIND, Kind
+from exchange.model.common import friendly_message
 
 
 class PartnerFormat(ABC):
@@ -71,4 +72,4 @@ def build_record(kind: Kind, data: dict[str, Any], *, source: str) -> CanonicalR
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or None
-        raise RecordError(f"{source}: {first['msg']}", field=field) from None
+        raise RecordError(f"{source}: {friendly_message(first['type'], first['msg'])}", field=field) from None

@@ -1,14 +1,19 @@
 """Audit trail: an append-only, hash-chained record of every step of every message.
 
-    with open_store() as audit:          # EXCHANGE_AUDIT_URL, or ./exchange-audit.db
-        audit.append(AuditEntry(AuditEvent.RECEIVED, message_id=mid, record_id=cert_no))
-        ...
-        audit.flush()                    # before acknowledging anything to anyone
+with open_store() as audit:          # EXCHANGE_AUDIT_URL, or ./exchange-audit.db
+    audit.append(AuditEntry(AuditEvent.RECEIVED, message_id=mid, record_id=cert_no))
+    ...
+    audit.flush()                    # before acknowledging anything to anyone
 """
 
 from exchange.audit.chain import GENESIS, canonical_json, sha256_hex
-from exchange.audit.checkpoint import Checkpoint, load_key, read_checkpoint, take_checkpoint
-from exchange.audit.checkpoint import write_checkpoint
+from exchange.audit.checkpoint import (
+    Checkpoint,
+    load_key,
+    read_checkpoint,
+    take_checkpoint,
+    write_checkpoint,
+)
 from exchange.audit.entry import AuditEntry, StoredEntry
 from exchange.audit.errors import AuditConfigError, AuditError, CheckpointError, StoreUnavailable
 from exchange.audit.events import AuditEvent

@@ -55,7 +55,9 @@ def load_key(key_file: Path | None = None) -> bytes:
         key = os.environ[ENV_KEY].encode()
         source = f"${ENV_KEY}"
     else:
-        path = key_file or (Path(os.environ[ENV_KEY_FILE]) if os.environ.get(ENV_KEY_FILE) else None)
+        path = key_file or (
+            Path(os.environ[ENV_KEY_FILE]) if os.environ.get(ENV_KEY_FILE) else None
+        )
         if path is None:
             raise AuditConfigError(
                 f"no checkpoint key: set ${ENV_KEY} or ${ENV_KEY_FILE}, or pass --key-file"
@@ -66,7 +68,9 @@ def load_key(key_file: Path | None = None) -> bytes:
             raise AuditConfigError(f"cannot read checkpoint key file {path}: {e.strerror}") from e
         source = str(path)
     if len(key) < MIN_KEY_BYTES:
-        raise AuditConfigError(f"checkpoint key from {source} is shorter than {MIN_KEY_BYTES} bytes")
+        raise AuditConfigError(
+            f"checkpoint key from {source} is shorter than {MIN_KEY_BYTES} bytes"
+        )
     return key
 
 

@@ -1,5 +1,279 @@
-"""`exchange audit ...` commands (placeholder, being written)."""
+"""`exchange audit ...`: trace a message, verify the chain, export for auditors, checkpoint.
+
+Every command takes `--audit URL` (else $EXCHANGE_AUDIT_URL, else ./exchange-audit.db).
+Exit codes: 0 done / chain intact; 1 chain broken (verify) or nothing found (trace);
+2 usage error or store unreachable, with a one-line message and no traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, NoReturn, TextIO
 
 import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from exchange.audit.chain import canonical_json
+from exchange.audit.checkpoint import (
+    load_key,
+    read_checkpoint,
+    take_checkpoint,
+    write_checkpoint,
+)
+from exchange.audit.entry import StoredEntry, format_time
+from exchange.audit.errors import AuditError, CheckpointError
+from exchange.audit.open import open_store
+from exchange.audit.store import AuditStore
+from exchange.logging import redact_text
 
 app = typer.Typer(help="Audit trail: trace, verify, export.", no_args_is_help=True)
+
+AuditOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--audit",
+        metavar="URL",
+        help="Audit store URL (default: $EXCHANGE_AUDIT_URL, else sqlite:///exchange-audit.db).",
+    ),
+]
+KeyFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-file",
+        help="Checkpoint HMAC key file (default: $EXCHANGE_AUDIT_KEY, $EXCHANGE_AUDIT_KEY_FILE).",
+    ),
+]
+
+
+def _fail(message: str, code: int = 2) -> NoReturn:
+    """One line on stderr, secrets masked (driver errors may quote the URL)."""
+    typer.echo(f"error: {' '.join(redact_text(message).split())}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def _store(url: str | None) -> Iterator[AuditStore]:
+    """An existing store, read-only in spirit; errors become exit 2 with a message."""
+    try:
+        store = open_store(url, create=False)
+    except AuditError as e:
+        _fail(str(e))
+    try:
+        yield store
+    except AuditError as e:
+        _fail(str(e))
+    finally:
+        store.close()
+
+
+@app.command()
+def trace(
+    id: Annotated[str, typer.Argument(help="A message id or a record id.")],
+    audit: AuditOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON lines instead of a table.")] = False,
+) -> None:
+    """Every entry for a message id or record id, in chain order."""
+    with _store(audit) as store:
+        entries = store.trace(id)
+    if not entries:
+        _fail(f"no audit entries for {id!r}", code=1)
+    if as_json:
+        for entry in entries:
+            sys.stdout.write(json.dumps(entry.as_dict(), ensure_ascii=False) + "\n")
+        return
+    table = Table(title=Text(f"audit trail of {id}"))
+    for column in ("seq", "time", "event"):
+        table.add_column(column, no_wrap=True)
+    for column in ("message", "record", "partner", "actor", "details", "doc sha256"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        table.add_row(
+            *(
+                Text(v or "")  # data is never rich markup
+                for v in (
+                    str(e.seq),
+                    format_time(e.time),
+                    str(e.event),
+                    e.message_id,
+                    e.record_id,
+                    e.partner,
+                    e.actor,
+                    canonical_json(e.details) if e.details else "",
+                    (e.doc_sha256 or "")[:16],
+                )
+            )
+        )
+    console = Console(highlight=False)
+    if not console.is_terminal:  # piped or redirected: room for whole lines, not 80 columns
+        console.width = 200
+    console.print(table)
+
+
+@app.command()
+def verify(
+    audit: AuditOpt = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option("--checkpoint", help="Also check the chain still holds this signed head."),
+    ] = None,
+    key_file: KeyFileOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Walk the hash chain: exit 0 if intact, 1 naming the first broken entry."""
+    try:
+        cp = read_checkpoint(checkpoint, load_key(key_file)) if checkpoint else None
+    except CheckpointError as e:
+        _report_broken(as_json, {"ok": False, "kind": "checkpoint", "detail": str(e)}, str(e))
+    except AuditError as e:
+        _fail(str(e))
+    with _store(audit) as store:
+        report = store.verify(cp)
+    if report.problem is not None:
+        p = report.problem
+        _report_broken(
+            as_json,
+            {
+                "ok": False,
+                "entries": report.entries,
+                "seq": p.seq,
+                "kind": str(p.kind),
+                "detail": p.detail,
+            },
+            f"entry {p.seq}: {p.kind}: {p.detail}",
+        )
+    summary = {
+        "ok": True,
+        "entries": report.entries,
+        "head_seq": report.head_seq,
+        "head_hash": report.head_hash,
+        "checkpoint_seq": cp.seq if cp else None,
+    }
+    if as_json:
+        print(json.dumps(summary))
+        return
+    line = f"intact: {report.entries} entries, head {report.head_seq} {report.head_hash}"
+    if cp is not None:
+        line += f"; holds checkpoint head {cp.seq} of {format_time(cp.time)}"
+    print(line)
+
+
+def _report_broken(as_json: bool, doc: dict[str, object], line: str) -> NoReturn:
+    print(json.dumps(doc) if as_json else f"BROKEN: {line}")
+    raise typer.Exit(1)
+
+
+class ExportFormat(StrEnum):
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def _when(value: str | None, *, end: bool) -> datetime | None:
+    """ISO date or datetime, UTC unless it says otherwise; a date `--until` takes the day in."""
+    if value is None:
+        return None
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            return start + timedelta(days=1) if end else start
+        t = datetime.fromisoformat(value)
+    except ValueError as e:
+        raise typer.BadParameter(f"{value!r} is not an ISO date or datetime") from e
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+
+
+_CSV_COLUMNS = (
+    "seq",
+    "time",
+    "event",
+    "message_id",
+    "record_id",
+    "partner",
+    "actor",
+    "details",
+    "doc_sha256",
+    "prev_hash",
+    "hash",
+)
+
+
+def _write_export(entries: Iterator[StoredEntry], fmt: ExportFormat, out: TextIO) -> int:
+    n = 0
+    if fmt is ExportFormat.csv:
+        writer = csv.writer(out)
+        writer.writerow(_CSV_COLUMNS)
+        for e in entries:
+            d = e.as_dict()
+            d["details"] = canonical_json(d["details"])
+            writer.writerow("" if d[c] is None else d[c] for c in _CSV_COLUMNS)
+            n += 1
+    else:
+        for e in entries:
+            out.write(json.dumps(e.as_dict(), ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
+@app.command()
+def export(
+    since: Annotated[
+        str | None, typer.Option(help="From this ISO date/datetime on (UTC unless given).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Before this datetime; a date includes that whole day.")
+    ] = None,
+    partner: Annotated[str | None, typer.Option(help="Only entries for this partner.")] = None,
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = (
+        ExportFormat.jsonl
+    ),
+    out: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
+    audit: AuditOpt = None,
+) -> None:
+    """Stream entries for auditors, in chain order."""
+    start, stop = _when(since, end=False), _when(until, end=True)
+    if start and stop and start >= stop:
+        raise typer.BadParameter("--since must be before --until")
+    with _store(audit) as store:
+        entries = store.export(start, stop, partner)
+        if out is None:
+            try:
+                _write_export(entries, fmt, sys.stdout)
+                sys.stdout.flush()
+            except BrokenPipeError:  # `| head`: the reader has what it wanted
+                sys.stderr.close()
+            return
+        try:
+            with out.open("w", encoding="utf-8", newline="") as f:
+                n = _write_export(entries, fmt, f)
+        except OSError as e:
+            _fail(f"cannot write {out}: {e.strerror}")
+    typer.echo(f"exported {n} entries to {out}", err=True)
+
+
+@app.command()
+def checkpoint(
+    out: Annotated[Path, typer.Option("--out", help="Where to write the signed checkpoint.")],
+    audit: AuditOpt = None,
+    key_file: KeyFileOpt = None,
+) -> None:
+    """Sign the current chain head into a file kept apart from the store."""
+    try:
+        key = load_key(key_file)
+    except AuditError as e:
+        _fail(str(e))
+    with _store(audit) as store:
+        cp = take_checkpoint(store)
+    try:
+        write_checkpoint(out, cp, key)
+    except OSError as e:
+        _fail(f"cannot write {out}: {e.strerror}")
+    print(f"checkpoint: head {cp.seq} {cp.hash} written to {out}")

@@ -89,7 +89,7 @@ class PostgresStore(AuditStore):
         self._connect_timeout = connect_timeout
         self._table = sql.Identifier(target.schema, TABLE)
         self._lock_key = _lock_key(target.schema)
-        select = sql.SQL("SELECT seq, {time}, {rest} FROM {table}").format(
+        select: sql.Composed = sql.SQL("SELECT seq, {time}, {rest} FROM {table}").format(
             time=sql.SQL(_TIME_TEXT),
             rest=sql.SQL(", ").join(sql.Identifier(c) for c in _COLUMNS[2:]),
             table=self._table,
@@ -168,7 +168,7 @@ class PostgresStore(AuditStore):
         except psycopg.Error as e:
             raise StoreUnavailable(f"cannot write audit store {self.describe()}: {e}") from e
 
-    def _query(self, query: sql.Composable, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    def _query(self, query: sql.Composed, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         try:
             return self._live().execute(query, args).fetchall()
         except psycopg.Error as e:
@@ -182,7 +182,7 @@ class PostgresStore(AuditStore):
         )
         return (rows[0][0], rows[0][1]) if rows else None
 
-    def _stream(self, query: sql.Composable, args: tuple[Any, ...] = ()) -> Iterator[ChainRow]:
+    def _stream(self, query: sql.Composed, args: tuple[Any, ...] = ()) -> Iterator[ChainRow]:
         """A server-side cursor on a connection of its own: constant memory, one snapshot."""
         try:
             with self._connect() as conn:
@@ -228,9 +228,7 @@ class PostgresStore(AuditStore):
         return self._stream(query + sql.SQL(" ORDER BY seq"), tuple(args))
 
     def _last_event(self, message_id: str, partner: str | None) -> str | None:
-        query = sql.SQL("SELECT event FROM {table} WHERE message_id = %s").format(
-            table=self._table
-        )
+        query = sql.SQL("SELECT event FROM {table} WHERE message_id = %s").format(table=self._table)
         args: tuple[Any, ...] = (message_id,)
         if partner is not None:
             query += sql.SQL(" AND partner = %s")

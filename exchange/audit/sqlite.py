@@ -72,9 +72,12 @@ class SqliteStore(AuditStore):
             if create:
                 # One write transaction, so processes opening a new file at once agree.
                 self._conn.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}COMMIT;")
-            elif self._conn.execute(
-                "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (TABLE,)
-            ).fetchone() is None:
+            elif (
+                self._conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (TABLE,)
+                ).fetchone()
+                is None
+            ):
                 self._conn.close()
                 raise StoreUnavailable(f"{where} holds no audit trail")
         except sqlite3.Error as e:
@@ -156,6 +159,7 @@ class SqliteStore(AuditStore):
                 conn.close()
 
     def _last_event(self, message_id: str, partner: str | None) -> str | None:
+        args: tuple[str, ...]
         if partner is None:
             sql, args = f"SELECT event FROM {TABLE} WHERE message_id = ?", (message_id,)
         else:

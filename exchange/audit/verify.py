@@ -137,8 +137,7 @@ def _broken_link(
         return ChainProblem(
             first,
             ProblemKind.INSERTED,
-            f"entries {first}..{s - 1} are not in the chain: entry {s} links to entry "
-            f"{target.seq}",
+            f"entries {first}..{s - 1} are not in the chain: entry {s} links to entry {target.seq}",
         )
     if target is None:
         if nxt is not None and nxt.prev_hash == expected_prev:
@@ -160,7 +159,9 @@ def _broken_link(
             ProblemKind.MISSING,
             f"entry {s} links to an entry that is gone (entries after it were renumbered)",
         )
-    return ChainProblem(s, ProblemKind.CHANGED, f"it links to entry {target.seq}, not to its predecessor")
+    return ChainProblem(
+        s, ProblemKind.CHANGED, f"it links to entry {target.seq}, not to its predecessor"
+    )
 
 
 def _against_checkpoint(

@@ -27,8 +27,11 @@ from exchange.mapping.template import Template
 from exchange.model import Kind
 from exchange.partner import PartnerFormat, build_record
 from exchange.resources import mapping_path, schema_path
-from exchange.xml.safe import DEFAULT_LIMITS, Limits, parse_bytes
+from exchange.xml.safe import DEFAULT_LIMITS, Limits, hardened_parser, parse_bytes
 from exchange.xml.schema import CompiledSchema, load_schema
+
+
+_OUTPUT_PARSER = hardened_parser()
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +89,20 @@ class XmlPartnerFormat(PartnerFormat):
         except KeyError:
             raise RecordError(f"the {self.partner} format has no {kind} documents") from None
 
-    def map(self, record: CanonicalRecord) -> etree._Element:
+    def map(self, record: CanonicalRecord) -> bytes:
+        """The document as bytes: templates write text directly (see mapping/codegen.py)."""
         return self._family(record.kind).template.render(record)
 
-    def validate(self, kind: Kind, document: etree._Element) -> None:
-        self._family(kind).schema.check(document)
+    def validate(self, kind: Kind, document: bytes) -> None:
+        """Parse our own output back and check it: what is validated is what is sent."""
+        try:
+            tree = etree.fromstring(document, _OUTPUT_PARSER)
+        except etree.XMLSyntaxError as exc:
+            raise DocumentError(f"output is not well-formed: {exc}") from None
+        self._family(kind).schema.check(tree)
 
-    def render(self, document: etree._Element) -> bytes:
-        return etree.tostring(document, xml_declaration=True, encoding="UTF-8")
+    def render(self, document: bytes) -> bytes:
+        return document
 
     def _family_of(self, root: etree._Element) -> XmlFamily:
         fam = self._by_tag.get(root.tag)  # type: ignore[arg-type]

@@ -32,6 +32,7 @@ from lxml import etree
 from pydantic.alias_generators import to_camel
 
 from exchange.errors import ConfigError, MappingError, RecordError
+from exchange.mapping.codegen import compile_renderer, escape_attr
 from exchange.mapping.codes import CodeList
 from exchange.xml.safe import hardened_parser
 
@@ -100,19 +101,6 @@ class Expr:
             self.codes = codes[code_name.strip()]
         self.readable = self.path != "." and not (self.codes is not None and self.codes.one_way)
 
-    def render(self, value: Any) -> str:
-        text = format_value(value)
-        if self.codes is None:
-            return text
-        try:
-            return self.codes.forward[text]
-        except KeyError:
-            raise MappingError(
-                f"code {text!r} has no mapping in {self.partner} code list {self.codes.name!r} "
-                f"({self.codes.source.name})",
-                field=self.field,
-            ) from None
-
     def parse(self, text: str) -> str:
         if self.codes is None:
             return text
@@ -125,22 +113,21 @@ class Expr:
             ) from None
 
 
-def _is_empty(value: Any) -> bool:
-    return value is None or value == "" or (isinstance(value, list) and not value)
-
-
 class Node:
     """One compiled template element."""
 
     __slots__ = (
         "attr_exprs",
+        "attr_exprs_q",
         "children",
         "each",
         "field",
-        "if_get",
+        "if_path",
         "optional",
         "out_only",
+        "qname",
         "scalar_each",
+        "static_attr_text",
         "static_attrs",
         "static_text",
         "tag",
@@ -150,11 +137,11 @@ class Node:
 
     def __init__(self, el: etree._Element, prefix: str, codes: dict[str, CodeList], partner: str, where: str):
         self.tag: str = el.tag  # type: ignore[assignment]
+        self.qname = _qualified(el, self.tag)
         loc = f"{where}:{el.sourceline}"
         self.optional = el.get(_OPTIONAL) == "true"
         self.out_only = el.get(_DIRECTION) == "out"
-        if_spec = el.get(_IF)
-        self.if_get = _getter(if_spec) if if_spec else None
+        self.if_path = el.get(_IF)
         each_spec, with_spec = el.get(_EACH), el.get(_WITH)
         self.each = Expr(each_spec, prefix, codes, partner, loc) if each_spec else None
         self.with_ = Expr(with_spec, prefix, codes, partner, loc) if with_spec else None
@@ -176,6 +163,10 @@ class Node:
                 self.attr_exprs.append((name, Expr(raw[1:-1], inner, codes, partner, loc)))
             else:
                 self.static_attrs[name] = raw
+        self.attr_exprs_q = [(_qualified(el, name), expr) for name, expr in self.attr_exprs]
+        self.static_attr_text = "".join(
+            f' {_qualified(el, name)}="{escape_attr(value)}"' for name, value in self.static_attrs.items()
+        )
         text = (el.text or "").strip()
         self.static_text = text or None
         self.children = [
@@ -183,44 +174,6 @@ class Node:
             for child in el
             if isinstance(child.tag, str)
         ]
-
-    # -- rendering ---------------------------------------------------------------
-
-    def render(self, parent: etree._Element, ctx: Any) -> None:
-        if self.if_get is not None and _is_empty(self.if_get(ctx)):
-            return
-        if self.each is not None:
-            for item in self.each.get(ctx) or ():
-                self._emit(parent, item)
-            return
-        if self.with_ is not None:
-            sub = self.with_.get(ctx)
-            if sub is None:
-                if self.optional:
-                    return
-                raise MappingError("required part is missing", field=self.with_.field)
-            self._emit(parent, sub)
-            return
-        self._emit(parent, ctx)
-
-    def _emit(self, parent: etree._Element, ctx: Any) -> None:
-        text = self.static_text
-        if self.value is not None:
-            raw = self.value.get(ctx)
-            if _is_empty(raw):
-                if self.optional:
-                    return
-                raise MappingError("required value is missing", field=self.value.field)
-            text = self.value.render(raw)
-        el = etree.SubElement(parent, self.tag, self.static_attrs)
-        for name, expr in self.attr_exprs:
-            raw = expr.get(ctx)
-            if not _is_empty(raw):
-                el.set(name, expr.render(raw))
-        if text is not None:
-            el.text = text
-        for child in self.children:
-            child.render(el, ctx)
 
     # -- parsing back ------------------------------------------------------------
 
@@ -261,6 +214,17 @@ class Node:
             child.parse_in(el, out)
 
 
+def _qualified(el: etree._Element, name: str) -> str:
+    """Clark name -> prefix:local as the template spells it."""
+    if not name.startswith("{"):
+        return name
+    uri, local = name[1:].split("}", 1)
+    for prefix, ns in el.nsmap.items():
+        if ns == uri:
+            return f"{prefix}:{local}" if prefix else local
+    raise ConfigError(f"namespace {uri} has no prefix in the template")
+
+
 def _sub_dict(out: dict[str, Any], path: str) -> dict[str, Any]:
     if path == ".":
         return out
@@ -279,7 +243,7 @@ def _set_path(out: dict[str, Any], path: str, value: Any) -> None:
 
 
 class Template:
-    """A compiled template: `render(record)` -> element tree, `parse(root)` -> dict."""
+    """A compiled template: `render(record)` -> document bytes, `parse(root)` -> dict."""
 
     def __init__(self, path: Path, codes: dict[str, CodeList], partner: str):
         try:
@@ -291,20 +255,13 @@ class Template:
         self.namespace = etree.QName(root).namespace or ""
         self.nsmap = {k: v for k, v in root.nsmap.items() if v != M_NS}
         self._root = Node(root, "", codes, partner, str(path))
+        self._renderer = compile_renderer(self._root, self.nsmap, partner)
         self.code_lists_used = {
             expr.codes.name: expr for expr in _all_exprs(self._root) if expr.codes is not None
         }
 
-    def render(self, record: Any) -> etree._Element:
-        node = self._root
-        root = etree.Element(node.tag, node.static_attrs, nsmap=self.nsmap)
-        for name, expr in node.attr_exprs:
-            raw = expr.get(record)
-            if not _is_empty(raw):
-                root.set(name, expr.render(raw))
-        for child in node.children:
-            child.render(root, record)
-        return root
+    def render(self, record: Any) -> bytes:
+        return self._renderer(record).encode()
 
     def parse(self, root: etree._Element) -> dict[str, Any]:
         if root.tag != self.tag:

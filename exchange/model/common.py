@@ -23,8 +23,24 @@ CountryCode = Annotated[
 ]
 """ISO 3166-1 alpha-2, checked against the full code list, not just its shape."""
 
-NonEmptyStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-ShortStr = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+XML_SAFE_PATTERN = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]*$"
+"""Text every partner format can carry: no control characters XML 1.0 forbids."""
+
+NonEmptyStr = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=1000, pattern=XML_SAFE_PATTERN),
+]
+ShortStr = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=XML_SAFE_PATTERN),
+]
+
+
+def friendly_message(error_type: str, message: str) -> str:
+    """Pydantic's message, except where it would quote a regex at a person."""
+    if error_type == "string_pattern_mismatch" and "x00" in message:
+        return "contains a control character, which no partner format can carry"
+    return message
 
 
 class Kind(StrEnum):

@@ -67,12 +67,22 @@ class SigmaPt(CanonicalModel):
 
 
 class PtResult(CanonicalModel):
+    """One participant's result; `z` … `En` are scores an export reported, if any.
+
+    Reported scores are never trusted as they are: scoring recomputes them and
+    rejects the round when they disagree beyond rounding.
+    """
+
     lab: ShortStr
     value: FiniteFloat | None = None
     u: PositiveFloat | None = None
     expanded_u: PositiveFloat | None = Field(default=None, alias="U")
     k: PositiveFloat | None = None
     remark: ShortStr | None = None
+    z: FiniteFloat | None = None
+    z_prime: FiniteFloat | None = None
+    zeta: FiniteFloat | None = None
+    en: FiniteFloat | None = Field(default=None, alias="En")
 
     @model_validator(mode="after")
     def _check(self) -> PtResult:

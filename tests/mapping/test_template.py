@@ -42,12 +42,16 @@ def template(tmp_path: Path) -> Template:
     return Template(tmp_path / "t.xml", load_code_lists(tmp_path / "codes.toml"), "test")
 
 
+def _tree(template: Template, record: object) -> etree._Element:
+    return etree.fromstring(template.render(record))
+
+
 def _text(root: etree._Element, path: str) -> list[str]:
     return [e.text or "" for e in root.iterfind(path, {"t": "urn:test"})]
 
 
 def test_renders_values_codes_attributes_lists_and_constants(template: Template) -> None:
-    root = template.render(samples.certificate())
+    root = _tree(template, samples.certificate())
     assert root.get("version") == "1"
     assert _text(root, "t:No") == ["2019010907123456"]
     state = root.find("t:State", {"t": "urn:test"})
@@ -62,14 +66,14 @@ def test_renders_values_codes_attributes_lists_and_constants(template: Template)
 
 def test_optional_and_conditional_parts_are_left_out(template: Template) -> None:
     record = samples.certificate(expiryDate=None, history=[])
-    root = template.render(record)
+    root = _tree(template, record)
     assert _text(root, "t:Expiry") == []
     assert root.find("t:History", {"t": "urn:test"}) is None
 
 
 def test_parse_reads_back_what_render_wrote(template: Template) -> None:
     record = samples.certificate()
-    values = template.parse(template.render(record))
+    values = template.parse(_tree(template, record))
     assert values["cert_no"] == record.cert_no
     assert values["status"] == "VALID"
     assert values["product"]["models"] == ["PA-12V-1A", "PA-12V-2A"]
@@ -96,7 +100,7 @@ def test_a_code_without_mapping_names_list_field_and_partner(tmp_path: Path) -> 
 
 
 def test_an_unknown_partner_code_on_parse_is_a_record_error(template: Template) -> None:
-    root = template.render(samples.certificate())
+    root = _tree(template, samples.certificate())
     state = root.find("t:State", {"t": "urn:test"})
     assert state is not None
     state.set("code", "Q")
@@ -115,3 +119,11 @@ def test_a_code_list_that_is_not_one_to_one_needs_a_reverse_table(tmp_path: Path
     (tmp_path / "codes.toml").write_text('[s]\nmap = { A = "x", B = "x" }\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="give a 'reverse' table"):
         load_code_lists(tmp_path / "codes.toml")
+
+
+def test_text_and_attributes_are_escaped(template: Template) -> None:
+    tricky = 'A & B <"quoted"> \r\nline'
+    record = samples.certificate(factories=[{"name": tricky, "country": "VN"}])
+    root = _tree(template, record)
+    assert _text(root, "t:Factory/t:Name") == [tricky]
+    assert template.parse(root)["factories"][0]["name"] == tricky
