@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from exchange.mapping.template import Expr, Node
 
 Renderer = Callable[[Any], str]
+_NOKEY = object()
 
 
 def escape_text(s: str) -> str:
@@ -78,18 +79,29 @@ class _Compiler:
 
         return f"{self.const(safe, 'G')}({ctx})"
 
-    def text_of(self, expr: Expr, var: str, indent: int, escape: str) -> None:
-        """var := escaped partner text for the canonical value in var."""
+    def text_of(self, expr: Expr, var: str, indent: int, escape: str, optional: bool) -> int:
+        """var := escaped partner text for the canonical value in var; returns the indent
+        at which to go on (deeper when a code list may map the value to nothing)."""
         self.emit(indent, f"{var} = _fmt({var})")
         if expr.codes is not None:
             table = self.const(expr.codes.forward, "CL")
             info = self.const((expr.codes, expr.field), "CI")
             mapped = self.var("m")
-            self.emit(indent, f"{mapped} = {table}.get({var})")
-            self.emit(indent, f"if {mapped} is None:")
+            self.emit(indent, f"{mapped} = {table}.get({var}, _NOKEY)")
+            self.emit(indent, f"if {mapped} is _NOKEY:")
             self.emit(indent + 1, f"raise _unmapped({info}, {var})")
+            if any(v is None for v in expr.codes.forward.values()):
+                self.emit(indent, f"if {mapped} is None:")
+                if optional:
+                    self.emit(indent + 1, "pass")
+                else:
+                    field = self.const(expr.field, "F")
+                    self.emit(indent + 1, f'raise _missing("the code has no partner value", {field})')
+                self.emit(indent, "else:")
+                indent += 1
             self.emit(indent, f"{var} = {mapped}")
         self.emit(indent, f"{var} = {escape}({var})")
+        return indent
 
     def node(self, node: Node, ctx: str, indent: int) -> None:
         if node.if_path is not None:
@@ -126,8 +138,8 @@ class _Compiler:
             field = self.const(node.value.field, "F")
             self.emit(indent + 1, f'raise _missing("required value is missing", {field})')
         self.emit(indent, "else:")
-        self.text_of(node.value, value, indent + 1, "_esc")
-        self.open_and_body(node, ctx, indent + 1, value)
+        inner = self.text_of(node.value, value, indent + 1, "_esc", node.optional)
+        self.open_and_body(node, ctx, inner, value)
 
     def open_and_body(self, node: Node, ctx: str, indent: int, text_var: str | None) -> None:
         opening = f"<{node.qname}{node.static_attr_text}"
@@ -139,8 +151,8 @@ class _Compiler:
                 av = self.var("t")
                 self.emit(indent, f"{av} = {self.access(ctx, expr.path)}")
                 self.emit(indent, f'if {av} is not None and {av} != "":')
-                self.text_of(expr, av, indent + 1, "_attr")
-                self.emit(indent + 1, f"a({' ' + qname + '=' + chr(34)!r}); a({av}); a('\"')")
+                inner = self.text_of(expr, av, indent + 1, "_attr", True)
+                self.emit(inner, f"a({' ' + qname + '=' + chr(34)!r}); a({av}); a('\"')")
             self.emit(indent, "a('>')")
         if text_var is not None:
             self.emit(indent, f"a({text_var})")
@@ -195,6 +207,7 @@ def compile_renderer(root: Node, nsmap: dict[str | None, str], partner: str) -> 
         "_unmapped": unmapped,
         "_missing": missing,
         "_empty": empty,
+        "_NOKEY": _NOKEY,
         **comp.consts,
     }
     source = "\n".join(comp.lines)

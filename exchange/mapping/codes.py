@@ -6,11 +6,13 @@ A code list file is TOML, one table per list:
     domain = "cert-status"          # which canonical codes it must cover
     map = { VALID = "VALID", ... }  # canonical -> partner
     reverse = { ... }               # optional: partner -> canonical (default: map inverted)
+    absent = ["2203"]               # optional: canonical codes with no partner value
 
 `reverse` exists for partners that send more codes than we do (e.g. KC's
 적합/변경 both meaning VALID); without it the map must be one-to-one. An empty
 `reverse` table makes the list one-way: labels and derived codes that are rendered
-but never read back.
+but never read back. A code listed in `absent` counts as mapped, to "nothing": an
+optional element or attribute carrying it is left out (a required one is an error).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from exchange.errors import ConfigError
 class CodeList:
     name: str
     domain: str
-    forward: dict[str, str]
+    forward: dict[str, str | None]
     reverse: dict[str, str]
     source: Path
 
@@ -46,12 +48,18 @@ def load_code_lists(path: Path) -> dict[str, CodeList]:
     for name, table in data.items():
         if not isinstance(table, dict) or not isinstance(table.get("map"), dict):
             raise ConfigError(f"{path}: code list {name!r} needs a 'map' table")
-        forward = {str(k): str(v) for k, v in table["map"].items()}
+        forward: dict[str, str | None] = {str(k): str(v) for k, v in table["map"].items()}
+        for code in table.get("absent", []):
+            if str(code) in forward:
+                raise ConfigError(f"{path}: code list {name!r} maps {code!r} and lists it as absent")
+            forward[str(code)] = None
         if "reverse" in table:
             reverse = {str(k): str(v) for k, v in table["reverse"].items()}
         else:
             reverse = {}
             for canonical, partner in forward.items():
+                if partner is None:
+                    continue
                 if partner in reverse:
                     raise ConfigError(
                         f"{path}: code list {name!r} maps both {reverse[partner]!r} and "

@@ -1,0 +1,1 @@
+"""The message-driven service over RabbitMQ: topology, workers, partner transports."""

@@ -1,0 +1,126 @@
+"""Delivery state per (scope, message id): what makes redeliveries harmless.
+
+The broker delivers at least once; this table turns that into "a partner never sees
+a message twice": a worker reads the state of a whole batch in one query before
+sending, and writes the new states in one transaction before it acknowledges the
+batch. It lives in the same database as the audit trail (same URL), in its own table,
+so it survives restarts and is shared by every worker on every host.
+
+States: SENT (handed to the partner, attempt n), ACKNOWLEDGED, REJECTED (attempt n
+failed; a retry may send again), DONE (intake: converted and enqueued), FAILED.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from exchange.audit.url import PostgresTarget, SqliteTarget, parse_audit_url, resolve_audit_url
+
+
+class State(StrEnum):
+    DONE = "DONE"
+    SENT = "SENT"
+    ACKNOWLEDGED = "ACKNOWLEDGED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    scope: str
+    message_id: str
+    sha256: str
+    attempt: int
+    state: State
+
+
+class StateStore:
+    """SQLite or PostgreSQL, chosen by the audit URL; safe to share between threads."""
+
+    def __init__(self, url: str | None = None):
+        target = parse_audit_url(resolve_audit_url(url))
+        self._lock = threading.Lock()
+        self._conn: Any
+        if isinstance(target, SqliteTarget):
+            path = str(target.path) if target.path else ":memory:"
+            self._conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._ph = "?"
+            self._table = "delivery_state"
+        else:
+            assert isinstance(target, PostgresTarget)
+            import psycopg
+
+            self._conn = psycopg.connect(target.conninfo, autocommit=True)
+            self._ph = "%s"
+            self._table = f"{target.schema}.delivery_state"
+            self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {target.schema}")
+        self._conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {self._table} ("
+            " scope TEXT NOT NULL, message_id TEXT NOT NULL, sha256 TEXT NOT NULL,"
+            " attempt INTEGER NOT NULL, state TEXT NOT NULL,"
+            " PRIMARY KEY (scope, message_id))"
+        )
+
+    def get_many(self, scope: str, message_ids: Sequence[str]) -> dict[str, Delivery]:
+        if not message_ids:
+            return {}
+        found: dict[str, Delivery] = {}
+        with self._lock:
+            for start in range(0, len(message_ids), 500):
+                chunk = list(message_ids[start : start + 500])
+                marks = ",".join([self._ph] * len(chunk))
+                rows = self._conn.execute(
+                    f"SELECT message_id, sha256, attempt, state FROM {self._table}"
+                    f" WHERE scope = {self._ph} AND message_id IN ({marks})",
+                    [scope, *chunk],
+                ).fetchall()
+                for mid, sha, attempt, state in rows:
+                    found[mid] = Delivery(scope, mid, sha, int(attempt), State(state))
+        return found
+
+    def get(self, scope: str, message_id: str) -> Delivery | None:
+        return self.get_many(scope, [message_id]).get(message_id)
+
+    def put_many(self, rows: Iterable[Delivery]) -> None:
+        """Upsert in one transaction; durable on return."""
+        values = [(r.scope, r.message_id, r.sha256, r.attempt, r.state.value) for r in rows]
+        if not values:
+            return
+        p = self._ph
+        sql = (
+            f"INSERT INTO {self._table} (scope, message_id, sha256, attempt, state)"
+            f" VALUES ({p}, {p}, {p}, {p}, {p})"
+            " ON CONFLICT (scope, message_id) DO UPDATE SET"
+            " sha256 = excluded.sha256, attempt = excluded.attempt, state = excluded.state"
+        )
+        with self._lock:
+            if isinstance(self._conn, sqlite3.Connection):
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany(sql, values)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            else:
+                with self._conn.transaction(), self._conn.cursor() as cur:
+                    cur.executemany(sql, values)
+
+    def counts(self, scope: str) -> dict[str, int]:
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT state, COUNT(*) FROM {self._table} WHERE scope = {self._ph} GROUP BY state",
+                [scope],
+            ).fetchall()
+        return {str(s): int(n) for s, n in rows}
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
