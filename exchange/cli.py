@@ -13,6 +13,7 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from exchange.amqp.cli import register as register_amqp
 from exchange.audit.cli import app as audit_app
 from exchange.config import load_config
 from exchange.errors import DocumentError, ExchangeError, RecordError
@@ -30,6 +31,7 @@ app.add_typer(pt_app, name="pt")
 app.add_typer(audit_app, name="audit")
 schema_app = typer.Typer(help="Canonical model JSON Schemas.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
+register_amqp(app)
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -38,3 +38,7 @@ class Source(Protocol):
     def parse_message(
         self, body: bytes, *, kind: Kind | None = None, source: str = "message"
     ) -> CanonicalRecord: ...
+
+    def detect_kind(self, record: dict[str, object]) -> Kind | None:
+        """Which family a raw record belongs to, from its content (None: cannot tell)."""
+        ...

@@ -4,7 +4,7 @@ validate, render. Each step is a small function; transports and the CLI drive it
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from exchange.config import Agreement, ExchangeConfig
@@ -75,7 +75,8 @@ class Converter:
         self.routes = [Route(config.partners[p], partner_format(config.partners[p])) for p in partners]
         check_mappings(config, partners)
 
-    def convert(self, accepted: Accepted) -> Conversion:
+    def convert(self, accepted: Accepted, only: Collection[str] | None = None) -> Conversion:
+        """Convert for every routed partner, or for those in `only` (a message's own list)."""
         record = accepted.record
         record_id = record.record_id
         result = Conversion(record_id)
@@ -86,6 +87,8 @@ class Converter:
             return result
         for route in self.routes:
             partner = route.agreement.partner
+            if only is not None and partner not in only:
+                continue
             reason = out_of_scope(route.agreement, record)
             if reason is not None:
                 result.skipped.append(OutOfScope(partner, record.kind, record_id, reason))

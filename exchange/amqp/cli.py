@@ -1,0 +1,210 @@
+"""CLI commands of the message-driven service: run, publish, simulate-partner, topology,
+partner provisioning. Registered on the main app by exchange/cli.py."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from exchange.errors import ExchangeError
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+AmqpOption = Annotated[
+    Optional[str],  # noqa: UP045 - typer reads the annotation at run time
+    typer.Option("--amqp", help="Broker URL (default: EXCHANGE_AMQP_URL or amqp://guest:guest@localhost:5672/)."),
+]
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Agreements file.")]  # noqa: UP045
+AuditOption = Annotated[Optional[str], typer.Option("--audit", help="Audit store URL.")]  # noqa: UP045
+
+
+def _settings(amqp: str | None):  # type: ignore[no-untyped-def]
+    from exchange.amqp.settings import AmqpSettings
+
+    settings = AmqpSettings()
+    if amqp:
+        settings = settings.model_copy(update={"url": amqp})
+    return settings
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def run(
+    partner: Annotated[Optional[list[str]], typer.Option("--partner", "-p", help="Only these partners.")] = None,  # noqa: UP045
+    no_http: Annotated[bool, typer.Option("--no-http", help="Workers only (no HTTP endpoint).")] = False,
+    amqp: AmqpOption = None,
+    config: ConfigOption = None,
+    audit: AuditOption = None,
+) -> None:
+    """Run the service: intake, conversion, deliveries and partners' records, until SIGTERM."""
+    from exchange.amqp.service import BrokerUnavailable, Service, ServiceOptions, connect_blocking
+    from exchange.audit import open_store, resolve_audit_url
+    from exchange.config import load_config
+    from exchange.logging import configure_logging
+    from exchange.state import StateStore
+
+    configure_logging()
+    settings = _settings(amqp)
+    try:
+        cfg = load_config(config)
+        connect_blocking(settings.url).close()  # a clear error now beats a silent retry loop
+        url = resolve_audit_url(audit)
+        store = open_store(url)
+        state = StateStore(url)
+        service = Service(cfg, store, state, settings, ServiceOptions(partners=partner or None))
+    except BrokerUnavailable as exc:
+        raise _fail(str(exc)) from None
+    except ExchangeError as exc:
+        raise _fail(str(exc)) from None
+    try:
+        service.run()
+    finally:
+        store.close()
+        state.close()
+
+
+def publish(
+    files: Annotated[list[Path], typer.Argument(help="Domestic exports (.json, .jsonl).")],
+    partner: Annotated[Optional[list[str]], typer.Option("--partner", "-p", help="Only for these partners.")] = None,  # noqa: UP045
+    amqp: AmqpOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Publish domestic records to cn.domestic.in (one message a record), confirms pipelined."""
+    from exchange.amqp.publish import Outgoing, publish_many
+    from exchange.amqp.service import BrokerUnavailable
+    from exchange.amqp.topology import DOMESTIC_IN
+    from exchange.config import load_config
+    from exchange.registry import source as load_source
+
+    for path in files:
+        if not path.is_file():
+            raise _fail(f"{path}: no such file")
+    cfg = load_config(config)
+    src = load_source(cfg)
+    counted = {"n": 0}
+
+    def messages() -> Iterator[Outgoing]:
+        import pika
+
+        for path in files:
+            for index, obj in enumerate(_domestic_objects(path)):
+                body = json.dumps(obj, ensure_ascii=False).encode()
+                kind = src.detect_kind(obj) if isinstance(obj, dict) else None
+                digest = hashlib.sha256(body).hexdigest()[:16]
+                headers = {"partners": list(partner)} if partner else {}
+                props = pika.BasicProperties(
+                    delivery_mode=2, content_type="application/json",
+                    message_id=f"{path.stem}-{index}-{digest}", type=kind.value if kind else None, headers=headers,
+                )
+                counted["n"] += 1
+                yield Outgoing(DOMESTIC_IN, kind.value if kind else "unknown", body, props)
+
+    try:
+        report = publish_many(_settings(amqp).url, messages())
+    except BrokerUnavailable as exc:
+        raise _fail(str(exc)) from None
+    err.print(f"published {report.confirmed} of {counted['n']} records to {DOMESTIC_IN}")
+    for mid, reason in report.failed:
+        err.print(f"  not published: {mid}: {reason}")
+    if report.failed:
+        raise typer.Exit(1)
+
+
+def _domestic_objects(path: Path) -> Iterator[object]:
+    if path.suffix.lower() == ".jsonl":
+        with path.open(encoding="utf-8-sig") as fh:
+            for line in fh:
+                if line.strip():
+                    try:
+                        yield json.loads(line)
+                    except ValueError:
+                        yield line.strip()  # published as is: the service rejects it, audited
+        return
+    if path.suffix.lower() == ".json":
+        data = json.loads(path.read_text(encoding="utf-8-sig"))
+        yield from data if isinstance(data, list) else [data]
+        return
+    raise _fail(f"{path}: exchange publish takes .json and .jsonl exports")
+
+
+def simulate_partner(
+    partner: Annotated[str, typer.Argument(help="Which partner to play (kr).")],
+    mode: Annotated[str, typer.Option(help="ack | warn | reject | silent | twice")] = "ack",
+    reject_reason: Annotated[str, typer.Option(help="Reason given in reject mode.")] = "simulated rejection",
+    publish_records: Annotated[Optional[list[Path]], typer.Option("--publish", help="Partner documents to send us.")] = None,  # noqa: UP045
+    stats: Annotated[Optional[Path], typer.Option(help="Write delivery counts here (JSON).")] = None,  # noqa: UP045
+    password: Annotated[Optional[str], typer.Option(envvar="EXCHANGE_PARTNER_PASSWORD", help="The partner user's password.")] = None,  # noqa: UP045
+    amqp: AmqpOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Play a partner over AMQP (its own vhost and user): acknowledge, reject, stay silent..."""
+    import signal
+
+    from exchange.amqp.provision import PartnerVhost, provision
+    from exchange.amqp.settings import with_user, with_vhost
+    from exchange.amqp.simulator import Mode, PartnerSimulator
+    from exchange.config import load_config
+    from exchange.registry import partner_format
+
+    cfg = load_config(config)
+    agreement = cfg.partners.get(partner)
+    if agreement is None or agreement.transport != "amqp":
+        raise _fail(f"{partner} is not a partner that exchanges over AMQP")
+    try:
+        sim_mode = Mode(mode)
+    except ValueError:
+        raise _fail(f"unknown mode {mode!r}: ack, warn, reject, silent or twice") from None
+    settings = _settings(amqp)
+    pv = PartnerVhost.of(agreement)
+    secret = password or f"{partner}-dev-password"
+    if password is None:
+        from urllib.parse import urlsplit
+
+        provision(pv, secret, urlsplit(settings.url).username or "guest")
+    url = with_user(with_vhost(settings.url, pv.vhost), pv.user, secret)
+    sim = PartnerSimulator(url, pv, partner_format(agreement), sim_mode, stats, reject_reason)
+    if publish_records:
+        ids = sim.publish_records([p.read_bytes() for p in publish_records])
+        err.print(f"published {len(ids)} {partner} records")
+        return
+    signal.signal(signal.SIGTERM, lambda *_: sim.stop())
+    signal.signal(signal.SIGINT, lambda *_: sim.stop())
+    err.print(f"playing {partner} on vhost {pv.vhost} as {pv.user}, mode {sim_mode}")
+    sim.run()
+    err.print(json.dumps(sim.stats.as_dict()))
+
+
+def topology_export(
+    out: Annotated[Optional[Path], typer.Option(help="File (default: stdout).")] = None,  # noqa: UP045
+    config: ConfigOption = None,
+) -> None:
+    """The broker topology as a RabbitMQ definitions file (rabbitmqctl import_definitions)."""
+    from exchange.amqp.topology import build_topology, definitions
+    from exchange.config import load_config
+
+    text = json.dumps(definitions(build_topology(load_config(config))), indent=2) + "\n"
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(run)
+    app.command()(publish)
+    app.command(name="simulate-partner")(simulate_partner)
+    topology = typer.Typer(help="Broker topology.", no_args_is_help=True)
+    topology.command("export")(topology_export)
+    app.add_typer(topology, name="topology")
+

@@ -1,0 +1,284 @@
+"""Batch consumer: the shape every worker shares.
+
+Deliveries are gathered into batches (size or a few milliseconds, whichever first) and
+handled together: one state query per batch, publishes pipelined with confirms, then,
+batch by batch in delivery order, one audit flush and one state write, and only then
+the acks. So an entry is durable before the step it records is acknowledged, and no
+step costs a network round trip per message.
+
+A delivery ends ACK (done), REQUEUE (try again; at the last allowed delivery it is
+dead-lettered instead), or HOLD (settled later, e.g. when a partner's receipt comes).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+import structlog
+from pika.spec import Basic, BasicProperties
+
+from exchange.amqp.confirm import ConfirmingPublisher
+from exchange.amqp.topology import DELIVERY_LIMIT
+from exchange.audit import AuditEntry, AuditEvent, AuditStore
+from exchange.state import Delivery as StateRow
+from exchange.state import StateStore
+
+log = structlog.get_logger("exchange.amqp")
+
+
+class Disposition(Enum):
+    ACK = "ack"
+    REQUEUE = "requeue"
+    REJECT = "reject"  # the broker dead-letters it (its DLX), after we audited why
+    HOLD = "hold"
+
+
+@dataclass(slots=True)
+class Message:
+    tag: int
+    redelivered: bool
+    exchange: str
+    routing_key: str
+    properties: BasicProperties
+    body: bytes
+
+    @property
+    def headers(self) -> dict[str, Any]:
+        return self.properties.headers or {}
+
+    @property
+    def message_id(self) -> str | None:
+        return self.properties.message_id
+
+    @property
+    def delivery_count(self) -> int:
+        """Earlier deliveries of this message (quorum queues count them)."""
+        return int(self.headers.get("x-delivery-count", 0) or 0)
+
+    @property
+    def last_chance(self) -> bool:
+        return self.delivery_count + 1 >= DELIVERY_LIMIT
+
+
+@dataclass(slots=True)
+class Work:
+    """One delivery being handled: what it still waits for and what it leaves behind."""
+
+    message: Message
+    disposition: Disposition = Disposition.ACK
+    outstanding: int = 0
+    failure: str | None = None
+    states: list[StateRow] = field(default_factory=list)
+    on_failure: Callable[[Work], None] | None = None
+
+
+@dataclass(slots=True)
+class Batch:
+    works: list[Work]
+
+    @property
+    def complete(self) -> bool:
+        return all(w.outstanding == 0 for w in self.works)
+
+
+class BatchConsumer(ABC):
+    def __init__(
+        self,
+        *,
+        name: str,
+        queue: str,
+        channel: Any,
+        publisher: ConfirmingPublisher,
+        audit: AuditStore,
+        state: StateStore,
+        prefetch: int,
+        batch_size: int,
+        linger_ms: int,
+    ):
+        self.name = name
+        self.queue = queue
+        self.channel = channel
+        self.publisher = publisher
+        self.audit = audit
+        self.state = state
+        self.prefetch = prefetch
+        self.batch_size = batch_size
+        self.linger = linger_ms / 1000
+        self._buffer: list[Message] = []
+        self._timer: Any = None
+        self._batches: deque[Batch] = deque()
+        self._held: set[int] = set()
+        self.alive = True
+        self.consumer_tag: str | None = None
+        self.handled = 0
+
+    # -- wiring ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.channel.basic_qos(prefetch_count=self.prefetch)
+        self.consumer_tag = self.channel.basic_consume(self.queue, self._on_message, auto_ack=False)
+        log.info("consuming", worker=self.name, queue=self.queue)
+
+    def stop_consuming(self) -> None:
+        if self.alive and self.consumer_tag and self.channel.is_open:
+            self.channel.basic_cancel(self.consumer_tag)
+        self._flush_buffer()
+
+    @property
+    def idle(self) -> bool:
+        return not self._buffer and not self._batches and not self._held
+
+    @property
+    def idle_except_held(self) -> bool:
+        """Nothing in flight but deliveries waiting for a partner's receipt (those return
+        to the queue at close, and their receipts wait in the reply queue)."""
+        return not self._buffer and not self._batches
+
+    def dead(self) -> None:
+        """The channel or connection is gone; unacked deliveries come back by themselves."""
+        self.alive = False
+        self._buffer.clear()
+        self._batches.clear()
+        self._held.clear()
+
+    def _on_message(self, _ch: Any, method: Basic.Deliver, properties: BasicProperties, body: bytes) -> None:
+        self._buffer.append(
+            Message(method.delivery_tag, method.redelivered, method.exchange, method.routing_key, properties, body)
+        )
+        if len(self._buffer) >= self.batch_size:
+            self._flush_buffer()
+        elif self._timer is None:
+            self._timer = self.channel.connection.ioloop.call_later(self.linger, self._flush_buffer)
+
+    def _flush_buffer(self) -> None:
+        if self._timer is not None:
+            self.channel.connection.ioloop.remove_timeout(self._timer)
+            self._timer = None
+        if not self._buffer or not self.alive:
+            return
+        messages, self._buffer = self._buffer, []
+        works = [Work(m) for m in messages]
+        batch = Batch(works)
+        self._batches.append(batch)
+        self.handle(works)
+        self.handled += len(works)
+        self._drain()
+
+    # -- for subclasses -------------------------------------------------------------
+
+    @abstractmethod
+    def handle(self, works: list[Work]) -> None:
+        """Process a batch: publish, append audit entries, set dispositions."""
+
+    def publish(
+        self,
+        work: Work,
+        exchange: str,
+        routing_key: str,
+        body: bytes,
+        properties: BasicProperties,
+        on_ok: Callable[[], None] | None = None,
+        publisher: ConfirmingPublisher | None = None,
+    ) -> None:
+        work.outstanding += 1
+
+        def done(ok: bool, reason: str | None) -> None:
+            if not self.alive:
+                return
+            work.outstanding -= 1
+            if ok:
+                if on_ok is not None:
+                    on_ok()
+            elif work.failure is None:
+                work.failure = reason
+            self._drain()
+
+        (publisher or self.publisher).publish(exchange, routing_key, body, properties, done)
+
+    def dead_letter(self, work: Work, exchange: str, routing_key: str, reason: str, **audit: Any) -> None:
+        """Park a message with its reason where operations will find it, audited."""
+        m = work.message
+        headers = dict(m.headers)
+        headers.update({"x-mra-reason": reason[:1000], "x-mra-from": self.queue})
+        props = BasicProperties(
+            delivery_mode=2,
+            message_id=m.message_id,
+            type=m.properties.type,
+            content_type=m.properties.content_type,
+            correlation_id=m.properties.correlation_id,
+            headers=headers,
+        )
+        self.audit.append(
+            AuditEntry(AuditEvent.DEAD_LETTERED, message_id=m.message_id, details={"reason": reason, "queue": self.queue}, **audit)
+        )
+        self.publish(work, exchange, routing_key, m.body, props)
+
+    def give_up_or_retry(self, work: Work, reason: str) -> None:
+        """A transient failure: try again, unless this was the last allowed delivery."""
+        if work.message.last_chance:
+            work.disposition = Disposition.REJECT
+            self.audit.append(
+                AuditEntry(
+                    AuditEvent.DEAD_LETTERED,
+                    message_id=work.message.message_id,
+                    details={"reason": reason, "queue": self.queue, "deliveries": work.message.delivery_count + 1},
+                )
+            )
+        else:
+            work.disposition = Disposition.REQUEUE
+            work.failure = work.failure or reason
+
+    # -- finishing --------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        while self._batches and self._batches[0].complete and self.alive:
+            batch = self._batches.popleft()
+            self._finish(batch)
+
+    def _finish(self, batch: Batch) -> None:
+        for work in batch.works:
+            if work.failure is not None and work.disposition is Disposition.ACK:
+                if work.on_failure is not None:
+                    work.on_failure(work)
+                else:
+                    self.give_up_or_retry(work, work.failure)
+        self.audit.flush()
+        rows = [row for w in batch.works if w.failure is None for row in w.states]
+        self.state.put_many(rows)
+        self._settle_batch(batch)
+
+    def _settle_batch(self, batch: Batch) -> None:
+        ch = self.channel
+        if not ch.is_open:
+            return
+        works = batch.works
+        if all(w.disposition is Disposition.ACK for w in works) and not self._held:
+            ch.basic_ack(works[-1].message.tag, multiple=True)
+            return
+        for w in works:
+            tag = w.message.tag
+            if w.disposition is Disposition.ACK:
+                ch.basic_ack(tag)
+            elif w.disposition is Disposition.REQUEUE:
+                log.warning("requeue", worker=self.name, message_id=w.message.message_id, reason=w.failure)
+                ch.basic_nack(tag, requeue=True)
+            elif w.disposition is Disposition.REJECT:
+                log.error("dead-lettered", worker=self.name, message_id=w.message.message_id, reason=w.failure)
+                ch.basic_reject(tag, requeue=False)
+            else:
+                self._held.add(tag)
+
+    def settle_held(self, tag: int, ack: bool = True) -> None:
+        """Finish a held delivery (its audit entries must be flushed first)."""
+        if tag not in self._held or not self.channel.is_open:
+            return
+        self._held.discard(tag)
+        if ack:
+            self.channel.basic_ack(tag)
+        else:
+            self.channel.basic_nack(tag, requeue=True)

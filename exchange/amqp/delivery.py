@@ -1,0 +1,243 @@
+"""Delivery workers: a partner's work queue -> the partner, exactly once as the partner
+sees it. The state table says what was already sent; retries go through TTL queues on
+the agreement's schedule; what cannot be delivered goes to the partner's dead letters."""
+
+from __future__ import annotations
+
+import json
+from abc import abstractmethod
+from typing import Any
+
+import structlog
+from pika.spec import BasicProperties
+
+from exchange.amqp.confirm import ConfirmingPublisher
+from exchange.amqp.consumer import BatchConsumer, Disposition, Message, Work
+from exchange.amqp.topology import DLX, FEED_STREAM, RETRY, retry_key
+from exchange.audit import AuditEntry, AuditEvent
+from exchange.config import Agreement
+from exchange.state import Delivery, State
+
+log = structlog.get_logger("exchange.amqp.delivery")
+
+
+def attempt_of(message: Message) -> int:
+    return int(message.headers.get("attempt", 0) or 0)
+
+
+def forward_properties(m: Message, **extra: Any) -> BasicProperties:
+    return BasicProperties(
+        delivery_mode=2,
+        message_id=m.message_id,
+        correlation_id=m.message_id,
+        type=m.properties.type,
+        content_type=m.properties.content_type,
+        headers={**m.headers, **extra.pop("headers", {})},
+        **extra,
+    )
+
+
+class PartnerDelivery(BatchConsumer):
+    """Shared by every transport: skip what was delivered, retry or give up with a reason."""
+
+    def __init__(self, *, agreement: Agreement, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.agreement = agreement
+        self.partner = agreement.partner
+
+    def _entry(self, event: AuditEvent, m: Message, **details: Any) -> AuditEntry:
+        return AuditEntry(
+            event,
+            message_id=m.message_id,
+            record_id=m.headers.get("record-id"),
+            partner=self.partner,
+            doc_sha256=m.headers.get("sha256"),
+            details=details,
+        )
+
+    def handle(self, works: list[Work]) -> None:
+        ids = [w.message.message_id for w in works if w.message.message_id]
+        states = self.state.get_many(self.partner, ids)
+        for work in works:
+            m = work.message
+            st = states.get(m.message_id or "")
+            if st is not None and st.state in (State.ACKNOWLEDGED, State.FAILED):
+                log.info("already delivered", partner=self.partner, message_id=m.message_id, state=st.state)
+                continue  # ACK: the partner has it (or it is parked): never twice
+            self.deliver(work, already_sent=st is not None and st.state is State.SENT and st.attempt == attempt_of(m))
+
+    @abstractmethod
+    def deliver(self, work: Work, already_sent: bool) -> None: ...
+
+    def failed_attempt(self, work: Work, reason: str) -> None:
+        """A rejection or a missing receipt: the next step of the schedule, or SEND_FAILURE."""
+        m = work.message
+        attempt = attempt_of(m)
+        self.audit.append(self._entry(AuditEvent.SEND_ATTEMPT_FAILED, m, reason=reason, attempt=attempt))
+        schedule = self.agreement.retry_seconds
+        sha = m.headers.get("sha256", "")
+        if attempt < len(schedule):
+            props = forward_properties(m, headers={"attempt": attempt + 1, "x-mra-last-failure": reason[:500]})
+            entry = self._entry(AuditEvent.WAITING_FOR_RETRY, m, reason=reason, retryInSeconds=schedule[attempt], attempt=attempt + 1)
+            self.publish(work, RETRY, retry_key(self.partner, attempt), m.body, props, on_ok=lambda: self.audit.append(entry))
+            work.states.append(Delivery(self.partner, m.message_id or "", sha, attempt, State.REJECTED))
+        else:
+            self.audit.append(self._entry(AuditEvent.SEND_FAILURE, m, reason=reason, attempts=attempt + 1))
+            self.dead_letter(work, DLX, self.partner, reason, partner=self.partner, record_id=m.headers.get("record-id"))
+            work.states.append(Delivery(self.partner, m.message_id or "", sha, attempt, State.FAILED))
+        work.disposition = Disposition.ACK
+
+
+class FeedDelivery(PartnerDelivery):
+    """Belt-and-Road: append the credential to the bri.feed stream; appended = delivered."""
+
+    def deliver(self, work: Work, already_sent: bool) -> None:
+        m = work.message
+        props = forward_properties(m, timestamp=None)
+        entry = self._entry(AuditEvent.ACKNOWLEDGED, m, stream=FEED_STREAM)
+        self.audit.append(self._entry(AuditEvent.SEND_IN_PROGRESS, m, stream=FEED_STREAM))
+        self.publish(work, "", FEED_STREAM, m.body, props, on_ok=lambda: self.audit.append(entry))
+        work.states.append(Delivery(self.partner, m.message_id or "", m.headers.get("sha256", ""), attempt_of(m), State.ACKNOWLEDGED))
+
+
+class AmqpPartnerDelivery(PartnerDelivery):
+    """A partner on its own vhost: publish to its exchange, hold the work message until its
+    receipt (or a timeout) says what happened."""
+
+    def __init__(self, *, partner_publisher: ConfirmingPublisher, receipt_timeout_s: float, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.partner_publisher = partner_publisher
+        self.receipt_timeout_s = receipt_timeout_s
+        opts = self.agreement.options
+        self.exchange = str(opts.get("exchange", f"{self.partner}.inbound"))
+        self.routing_key = str(opts.get("routing_key", self.partner))
+        self.reply_queue = str(opts.get("reply_queue", f"{self.partner}.replies"))
+        self.awaiting: dict[str, list[Work]] = {}
+        self._timers: dict[str, Any] = {}
+
+    def deliver(self, work: Work, already_sent: bool) -> None:
+        m = work.message
+        mid = m.message_id or ""
+        work.disposition = Disposition.HOLD
+        self.awaiting.setdefault(mid, []).append(work)
+        if already_sent:  # a redelivery after a lost connection: its receipt is still to come
+            self._arm_timer(mid)
+            return
+        self.audit.append(self._entry(AuditEvent.SEND_IN_PROGRESS, m, exchange=self.exchange, attempt=attempt_of(m)))
+        props = forward_properties(m, reply_to=self.reply_queue)
+        waiting = self._entry(AuditEvent.WAITING_FOR_RECEIPT, m, replyTo=self.reply_queue)
+        self.publish(work, self.exchange, self.routing_key, m.body, props,
+                     on_ok=lambda: self.audit.append(waiting), publisher=self.partner_publisher)
+        work.states.append(Delivery(self.partner, mid, m.headers.get("sha256", ""), attempt_of(m), State.SENT))
+        work.on_failure = self._send_failed
+        self._arm_timer(mid)
+
+    def _send_failed(self, work: Work) -> None:
+        """The partner's broker did not take it (unroutable, nack): a failed attempt."""
+        mid = work.message.message_id or ""
+        self._forget(mid, work)
+        reason = work.failure or "not accepted by the partner's broker"
+        work.failure = None
+        self.failed_attempt(work, reason)
+        work.outstanding = 0
+
+    def _arm_timer(self, mid: str) -> None:
+        if mid in self._timers:
+            return
+        ioloop = self.channel.connection.ioloop
+        self._timers[mid] = ioloop.call_later(self.receipt_timeout_s, lambda: self._timed_out(mid))
+
+    def _forget(self, mid: str, work: Work | None = None) -> list[Work]:
+        works = self.awaiting.pop(mid, [])
+        timer = self._timers.pop(mid, None)
+        if timer is not None:
+            self.channel.connection.ioloop.remove_timeout(timer)
+        return works
+
+    def _timed_out(self, mid: str) -> None:
+        self._timers.pop(mid, None)
+        if not self.alive or mid not in self.awaiting:
+            return
+        current = self.state.get(self.partner, mid)
+        works = self.awaiting.pop(mid, [])
+        if current is not None and current.state is State.ACKNOWLEDGED:
+            for w in works:  # another worker took the receipt
+                self.settle_held(w.message.tag)
+            return
+        self._resolve(works, "REJECT", f"no receipt within {self.receipt_timeout_s:g} s")
+
+    def receipt(self, mid: str, status: str, reason: str | None, warnings: list[str]) -> bool:
+        """A receipt for one of our messages. False when nothing here was waiting for it."""
+        works = self._forget(mid)
+        if not works:
+            return False
+        self._resolve(works, status, reason, warnings)
+        return True
+
+    def _resolve(self, works: list[Work], status: str, reason: str | None, warnings: list[str] | None = None) -> None:
+        first = works[0].message
+        sha = first.headers.get("sha256", "")
+        if status in ("ACK", "WARN"):
+            event = AuditEvent.ACKNOWLEDGED if status == "ACK" else AuditEvent.ACKNOWLEDGED_WITH_WARNING
+            self.audit.append(self._entry(event, first, warnings=warnings or []))
+            self.audit.flush()
+            self.state.put_many([Delivery(self.partner, first.message_id or "", sha, attempt_of(first), State.ACKNOWLEDGED)])
+            for w in works:
+                self.settle_held(w.message.tag)
+            return
+        # A rejection: one retry for the message, the other copies are just settled.
+        head, *rest = works
+        self._held.discard(head.message.tag)
+        retry_batch = [head]
+        self.failed_attempt(head, reason or "rejected by the partner")
+        head.disposition = Disposition.ACK
+        from exchange.amqp.consumer import Batch
+
+        self._batches.append(Batch(retry_batch))
+        for w in rest:
+            self.settle_held(w.message.tag)
+        self._drain()
+
+
+class ReceiptConsumer(BatchConsumer):
+    """The partner's receipts (JSON: status ACK | WARN | REJECT, reason, warnings), matched
+    to our messages by correlation id."""
+
+    def __init__(self, *, delivery: AmqpPartnerDelivery, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.delivery = delivery
+
+    def handle(self, works: list[Work]) -> None:
+        partner = self.delivery.partner
+        for work in works:
+            m = work.message
+            mid = m.properties.correlation_id or ""
+            try:
+                receipt = json.loads(m.body)
+                status = str(receipt.get("status", "")).upper()
+                if status not in ("ACK", "WARN", "REJECT"):
+                    raise ValueError(f"unknown status {status!r}")
+            except (ValueError, AttributeError) as exc:
+                self.audit.append(AuditEntry(AuditEvent.REJECTED, message_id=mid or None, partner=partner,
+                                             details={"reason": f"unreadable receipt: {exc}", "queue": self.queue}))
+                continue
+            reason = receipt.get("reason")
+            warnings = [str(w) for w in receipt.get("warnings", [])]
+            if self.delivery.receipt(mid, status, reason, warnings):
+                continue
+            current = self.state.get(partner, mid)
+            if current is not None and current.state in (State.ACKNOWLEDGED, State.FAILED):
+                log.info("duplicate receipt ignored", partner=partner, message_id=mid, status=status)
+                continue
+            if current is None:
+                self.audit.append(AuditEntry(AuditEvent.REJECTED, message_id=mid or None, partner=partner,
+                                             details={"reason": "receipt for a message we never sent", "status": status}))
+                continue
+            # Sent by another worker, which holds the message: record the outcome for it.
+            if status in ("ACK", "WARN"):
+                event = AuditEvent.ACKNOWLEDGED if status == "ACK" else AuditEvent.ACKNOWLEDGED_WITH_WARNING
+                self.audit.append(AuditEntry(event, message_id=mid, partner=partner, details={"warnings": warnings}))
+                work.states.append(Delivery(partner, mid, current.sha256, current.attempt, State.ACKNOWLEDGED))
+            else:
+                self.audit.append(AuditEntry(AuditEvent.SEND_ATTEMPT_FAILED, message_id=mid, partner=partner,
+                                             details={"reason": reason or "rejected by the partner"}))

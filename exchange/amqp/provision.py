@@ -1,0 +1,86 @@
+"""A partner's own virtual host: its user may read only its inbound queue and write
+only its reply and records exchanges. Provisioned with rabbitmqctl (an operator step,
+idempotent); the service declares the exchanges and queues inside it at start."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from dataclasses import dataclass
+
+from exchange.config import Agreement
+from exchange.errors import ExchangeError
+
+
+@dataclass(frozen=True, slots=True)
+class PartnerVhost:
+    partner: str
+    vhost: str
+    user: str
+    inbound_exchange: str
+    inbound_queue: str
+    reply_exchange: str
+    reply_queue: str
+    records_exchange: str
+    records_queue: str
+
+    @classmethod
+    def of(cls, agreement: Agreement) -> PartnerVhost:
+        p = agreement.partner
+        o = agreement.options
+        return cls(
+            partner=p,
+            vhost=str(o.get("vhost", f"mra-{p}")),
+            user=str(o.get("user", p)),
+            inbound_exchange=str(o.get("exchange", f"{p}.inbound")),
+            inbound_queue=str(o.get("inbound_queue", f"{p}.inbound")),
+            reply_exchange=str(o.get("reply_exchange", f"{p}.replies")),
+            reply_queue=str(o.get("reply_queue", f"{p}.replies")),
+            records_exchange=str(o.get("records_exchange", f"{p}.records")),
+            records_queue=str(o.get("records_queue", f"{p}.records")),
+        )
+
+    def declare(self, channel: object) -> None:
+        """Exchanges and queues inside the partner's vhost (as the service's user)."""
+        ch = channel
+        for exchange, queue in (
+            (self.inbound_exchange, self.inbound_queue),
+            (self.reply_exchange, self.reply_queue),
+            (self.records_exchange, self.records_queue),
+        ):
+            ch.exchange_declare(exchange, exchange_type="direct", durable=True)  # type: ignore[attr-defined]
+            ch.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})  # type: ignore[attr-defined]
+            ch.queue_bind(queue, exchange, routing_key=self.partner)  # type: ignore[attr-defined]
+
+    def permissions(self) -> tuple[str, str, str]:
+        """(configure, write, read) regexes for the partner's user."""
+        write = f"^({re.escape(self.reply_exchange)}|{re.escape(self.records_exchange)})$"
+        read = f"^{re.escape(self.inbound_queue)}$"
+        return "^$", write, read
+
+
+def _ctl(*args: str) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)
+    except FileNotFoundError:
+        raise ExchangeError("rabbitmqctl is not on PATH: provision the partner vhost by hand") from None
+
+
+def provision(vhost: PartnerVhost, password: str, service_user: str) -> None:
+    """Create the vhost and the partner's user, with limited permissions; idempotent."""
+    out = _ctl("list_vhosts")
+    if vhost.vhost not in out.stdout.split():
+        _check(_ctl("add_vhost", vhost.vhost))
+    users = _ctl("list_users").stdout
+    if not any(line.split("\t")[0] == vhost.user for line in users.splitlines()):
+        _check(_ctl("add_user", vhost.user, password))
+    else:
+        _check(_ctl("change_password", vhost.user, password))
+    configure, write, read = vhost.permissions()
+    _check(_ctl("set_permissions", "-p", vhost.vhost, vhost.user, configure, write, read))
+    _check(_ctl("set_permissions", "-p", vhost.vhost, service_user, ".*", ".*", ".*"))
+
+
+def _check(result: subprocess.CompletedProcess[str]) -> None:
+    if result.returncode != 0:
+        raise ExchangeError(f"rabbitmqctl failed: {result.stderr.strip() or result.stdout.strip()}")
