@@ -224,3 +224,7 @@ def _read_or_exit(path: Path) -> bytes:
 
 def main() -> None:
     app()
+
+
+if __name__ == "__main__":
+    main()

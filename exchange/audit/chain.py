@@ -22,7 +22,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, date, datetime
 from datetime import time as dtime
 from enum import Enum
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from exchange.audit.entry import AuditEntry, StoredEntry
 from exchange.audit.events import AuditEvent
@@ -176,8 +176,10 @@ class ChainRow(NamedTuple):
         )
 
     def to_entry(self) -> StoredEntry:
+        known = self.event in AuditEvent.__members__
         return StoredEntry(
-            event=AuditEvent(self.event),
+            # An unknown event (only by tampering) stays the stored text, for all to see.
+            event=AuditEvent(self.event) if known else cast(AuditEvent, self.event),
             message_id=self.message_id,
             record_id=self.record_id,
             partner=self.partner,

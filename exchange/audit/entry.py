@@ -48,13 +48,20 @@ class AuditEntry:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StoredEntry(AuditEntry):
-    """An entry as written: its place in the chain, when it was appended, and its hashes."""
+    """An entry as written: its place in the chain, when it was appended, and its hashes.
+
+    Fields are shown exactly as stored, unvalidated: a tampered entry must still be
+    traceable and exportable; judging it is `verify`'s job.
+    """
 
     seq: int
     time: datetime
     """UTC, microsecond precision: when the step was appended."""
     prev_hash: str
     hash: str
+
+    def __post_init__(self) -> None:
+        pass
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form for `trace --json` and exports; same field names as the store."""

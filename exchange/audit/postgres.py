@@ -11,7 +11,7 @@ the service's role INSERT and SELECT only.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import datetime
 from typing import Any
 
@@ -182,7 +182,7 @@ class PostgresStore(AuditStore):
         )
         return (rows[0][0], rows[0][1]) if rows else None
 
-    def _stream(self, query: sql.Composed, args: tuple[Any, ...] = ()) -> Iterator[ChainRow]:
+    def _stream(self, query: sql.Composed, args: tuple[Any, ...] = ()) -> Generator[ChainRow]:
         """A server-side cursor on a connection of its own: constant memory, one snapshot."""
         try:
             with self._connect() as conn:
@@ -197,7 +197,7 @@ class PostgresStore(AuditStore):
         except psycopg.Error as e:
             raise StoreUnavailable(f"cannot read audit store {self.describe()}: {e}") from e
 
-    def _iter_rows(self) -> Iterator[ChainRow]:
+    def _iter_rows(self) -> Generator[ChainRow]:
         return self._stream(self._select + sql.SQL(" ORDER BY seq"))
 
     def _find_by_hash(self, entry_hash: str) -> ChainRow | None:
@@ -210,7 +210,7 @@ class PostgresStore(AuditStore):
 
     def _export_rows(
         self, since: datetime | None, until: datetime | None, partner: str | None
-    ) -> Iterator[ChainRow]:
+    ) -> Generator[ChainRow]:
         where: list[sql.Composable] = []
         args: list[Any] = []
         if since is not None:

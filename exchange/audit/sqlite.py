@@ -4,6 +4,8 @@ Several processes may write the same file: each batch runs in `BEGIN IMMEDIATE`,
 takes SQLite's single write lock before the head is read, so batches from different
 writers are chained one after another, never across each other. `synchronous=FULL`
 makes a committed batch survive power loss, which is what `flush()` promises.
+SQLite's lock is not fair: under sustained contention a waiting writer retries with
+back-off (up to 100 ms apart), so for many busy writers use PostgreSQL.
 Triggers refuse UPDATE and DELETE; anyone with the file can drop them, which is why
 the chain and the checkpoint exist.
 """
@@ -11,7 +13,7 @@ the chain and the checkpoint exist.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Generator
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -123,9 +125,19 @@ class SqliteStore(AuditStore):
         row = self._conn.execute(_HEAD).fetchone()
         return None if row is None else (row[0], row[1])
 
-    def _iter_rows(self) -> Iterator[ChainRow]:
-        for row in self._conn.execute(f"{_SELECT} ORDER BY seq"):
-            yield ChainRow(*row)
+    def _stream(self, sql: str, args: tuple[str, ...] = ()) -> Generator[ChainRow]:
+        """Rows from a connection of its own: one snapshot, and the store stays free to write
+        while a long verify or export runs."""
+        conn = self._conn if self.path is None else self._connect(create=False)
+        try:
+            for row in conn.execute(sql, args):
+                yield ChainRow(*row)
+        finally:
+            if conn is not self._conn:
+                conn.close()
+
+    def _iter_rows(self) -> Generator[ChainRow]:
+        return self._stream(f"{_SELECT} ORDER BY seq")
 
     def _find_by_hash(self, entry_hash: str) -> ChainRow | None:
         row = self._conn.execute(f"{_SELECT} WHERE hash = ?", (entry_hash,)).fetchone()
@@ -137,7 +149,7 @@ class SqliteStore(AuditStore):
 
     def _export_rows(
         self, since: datetime | None, until: datetime | None, partner: str | None
-    ) -> Iterator[ChainRow]:
+    ) -> Generator[ChainRow]:
         where, args = [], []
         if since is not None:
             where.append("time >= ?")
@@ -149,14 +161,7 @@ class SqliteStore(AuditStore):
             where.append("partner = ?")
             args.append(partner)
         sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
-        # Its own connection: the stream may outlive other calls on this store.
-        conn = self._conn if self.path is None else self._connect(create=False)
-        try:
-            for row in conn.execute(sql, args):
-                yield ChainRow(*row)
-        finally:
-            if conn is not self._conn:
-                conn.close()
+        return self._stream(sql, tuple(args))
 
     def _last_event(self, message_id: str, partner: str | None) -> str | None:
         args: tuple[str, ...]

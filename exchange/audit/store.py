@@ -14,7 +14,8 @@ from __future__ import annotations
 import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
+from contextlib import closing
 from datetime import datetime
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
@@ -28,6 +29,11 @@ if TYPE_CHECKING:
     from exchange.audit.checkpoint import Checkpoint
 
 
+def now_us() -> int:
+    """Wall-clock time in microseconds since the epoch, the chain's time resolution."""
+    return time.time_ns() // 1000
+
+
 class AuditStore(ABC):
     """Append-only, hash-chained audit trail; safe to share between threads."""
 
@@ -39,12 +45,14 @@ class AuditStore(ABC):
         self._buffer_lock = threading.Lock()  # held for microseconds: the append path
         self._io_lock = threading.RLock()  # held for a database round trip
         self._closed = False
+        self.clock: Callable[[], int] = now_us
+        """Stamps each entry when it is appended; replaceable (tests pin time with it)."""
 
     # -- writing -------------------------------------------------------------------
 
     def append(self, entry: AuditEntry) -> None:
         """Buffer one entry; writes a batch when the buffer is full."""
-        prepared = prepare(entry, time.time_ns() // 1000)
+        prepared = prepare(entry, self.clock())
         with self._buffer_lock:
             self._pending.append(prepared)
             full = len(self._pending) >= self.batch_size
@@ -138,12 +146,21 @@ class AuditStore(ABC):
             return self._head()
 
     def verify(self, checkpoint: Checkpoint | None = None) -> VerifyReport:
-        """Walk the whole chain; with a checkpoint, also check it still holds that head."""
-        with self._io_lock:
-            self.flush()
+        """Walk the whole chain; with a checkpoint, also check it still holds that head.
+
+        The walk reads on a connection of its own, so appends and flushes from other
+        threads go on meanwhile; what it sees is the chain as of its start.
+        """
+        self.flush()
+
+        def find(entry_hash: str) -> ChainRow | None:
+            with self._io_lock:
+                return self._find_by_hash(entry_hash)
+
+        with closing(self._iter_rows()) as rows:
             return verify_rows(
-                self._iter_rows(),
-                self._find_by_hash,
+                rows,
+                find,
                 checkpoint=None if checkpoint is None else (checkpoint.seq, checkpoint.hash),
             )
 
@@ -161,8 +178,8 @@ class AuditStore(ABC):
     def _head(self) -> tuple[int, str] | None: ...
 
     @abstractmethod
-    def _iter_rows(self) -> Iterator[ChainRow]:
-        """The whole chain in seq order, streamed."""
+    def _iter_rows(self) -> Generator[ChainRow]:
+        """The whole chain in seq order, streamed from a connection of its own."""
 
     @abstractmethod
     def _find_by_hash(self, entry_hash: str) -> ChainRow | None: ...
@@ -173,7 +190,8 @@ class AuditStore(ABC):
     @abstractmethod
     def _export_rows(
         self, since: datetime | None, until: datetime | None, partner: str | None
-    ) -> Iterator[ChainRow]: ...
+    ) -> Generator[ChainRow]:
+        """Matching rows in seq order, streamed from a connection of its own."""
 
     @abstractmethod
     def _last_event(self, message_id: str, partner: str | None) -> str | None: ...

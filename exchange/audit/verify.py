@@ -137,7 +137,7 @@ def _broken_link(
         return ChainProblem(
             first,
             ProblemKind.INSERTED,
-            f"entries {first}..{s - 1} are not in the chain: entry {s} links to entry {target.seq}",
+            f"{_span(first, s - 1)} not in the chain: entry {s} links to entry {target.seq}",
         )
     if target is None:
         if nxt is not None and nxt.prev_hash == expected_prev:
@@ -151,8 +151,8 @@ def _broken_link(
             return ChainProblem(
                 expected_seq,
                 ProblemKind.MISSING,
-                f"entries {expected_seq}..{s - 1} are gone: the chain jumps from "
-                f"{expected_seq - 1} to {s}",
+                f"{_span(expected_seq, s - 1)} gone: the chain jumps from {expected_seq - 1} "
+                f"to {s}",
             )
         return ChainProblem(
             expected_seq,
@@ -164,10 +164,16 @@ def _broken_link(
     )
 
 
+def _span(first: int, last: int) -> str:
+    return f"entry {first} is" if first == last else f"entries {first}..{last} are"
+
+
 def _against_checkpoint(
     checkpoint: tuple[int, str], head: ChainRow | None, at: ChainRow | None
 ) -> ChainProblem | None:
     cp_seq, cp_hash = checkpoint
+    if cp_seq == 0 and cp_hash == GENESIS:  # taken of an empty chain: anything extends it
+        return None
     last = head.seq if head else 0
     if last < cp_seq:
         return ChainProblem(

@@ -5,7 +5,7 @@ are public so that a worked example can be checked step by step.
 """
 
 from exchange.pt.errors import PtError
-from exchange.pt.robust import MIN_RESULTS, AlgorithmA, algorithm_a
+from exchange.pt.robust import CONVERGED, MIN_RESULTS, AlgorithmA, algorithm_a
 from exchange.pt.scores import (
     Score,
     en_score,
@@ -20,6 +20,7 @@ from exchange.pt.scores import (
 from exchange.pt.scoring import score_round
 
 __all__ = [
+    "CONVERGED",
     "MIN_RESULTS",
     "AlgorithmA",
     "PtError",

@@ -88,7 +88,8 @@ def validation_messages(error: ValidationError, obj: Any) -> list[str]:
         shown = (
             "" if err["type"] == "missing" or isinstance(got, dict | list) else f" (got {got!r})"
         )
-        lines.append(f"{where}: {err['msg']}{shown}")
+        msg = err["msg"].removeprefix("Value error, ")  # our validators' own words
+        lines.append(f"{where}: {msg}{shown}")
     return lines
 
 

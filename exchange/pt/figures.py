@@ -24,16 +24,20 @@ def half_last_digit(reported: float) -> float:
     return 0.5 * 10.0**exponent
 
 
-def agrees(reported: float, ours: float, *, slack: float = 0.0) -> bool:
-    """True when `ours`, rounded as `reported` was, could give `reported`.
+def agrees(reported: float, ours: float) -> bool:
+    """True when `ours`, rounded as `reported` was, could give `reported`."""
+    return within(reported, ours, ours)
 
-    `slack` widens the band for imprecision that is not the reporter's rounding
-    (see scoring: the precision to which Algorithm A fixes x* and s*); a few
-    ulps more cover our own floating point.
+
+def within(reported: float, lo: float, hi: float) -> bool:
+    """True when some value in [lo, hi], rounded as `reported` was, could give it.
+
+    A few ulps more than the rounding cover our own floating point.
     """
-    return abs(reported - ours) <= allowed_difference(reported, ours, slack=slack)
+    band = rounding_band(reported, lo, hi)
+    return lo - band <= reported <= hi + band
 
 
-def allowed_difference(reported: float, ours: float, *, slack: float = 0.0) -> float:
-    """The band `agrees` uses, also quoted in messages."""
-    return half_last_digit(reported) + slack + 1e-9 * max(1.0, abs(ours))
+def rounding_band(reported: float, lo: float, hi: float) -> float:
+    """How far outside [lo, hi] `reported` may lie by rounding alone."""
+    return half_last_digit(reported) + 1e-9 * max(1.0, abs(lo), abs(hi))

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 
 from exchange.model.pt import PtResult
 from exchange.pt.errors import PtError
-from exchange.pt.figures import agrees, allowed_difference
+from exchange.pt.figures import rounding_band, within
 from exchange.pt.inputs import REPORTED_SCORES
 from exchange.pt.scores import Score
 
@@ -15,15 +15,17 @@ def check_reported(
     i: int,
     result: PtResult,
     ours: Mapping[str, Score | None],
-    slack: Mapping[str, float],
+    ranges: Mapping[str, tuple[float, float]],
     why_not: Mapping[str, str],
     rid: str,
 ) -> None:
     """Raise PtError when a reported score is not ours up to rounding.
 
     `ours` holds every score we can compute for the result (z′ even where u(x_pt)
-    is negligible and it is not shown), `slack` the extra band per score, and
-    `why_not` why a score we cannot compute is missing.
+    is negligible and it is not shown); `ranges` the span a provider following
+    the standard could get for a score, where that is more than our one value
+    (scores against a consensus: see scoring._nearby_bases); `why_not` says why
+    a score we cannot compute is missing.
     """
     for key, attr in REPORTED_SCORES:
         reported: float | None = getattr(result, attr)
@@ -38,13 +40,14 @@ def check_reported(
                 field=field,
                 record_id=rid,
             )
-        band = slack.get(key, 0.0)
-        if not agrees(reported, mine.value, slack=band):
-            allowed = allowed_difference(reported, mine.value, slack=band)
-            raise PtError(
-                f"lab {result.lab}: reported {key} = {reported!r} disagrees with the computed "
-                f"{key} = {mine.value:.6g} (difference {abs(reported - mine.value):.3g}, "
-                f"rounding allows {allowed:.3g})",
-                field=field,
-                record_id=rid,
-            )
+        lo, hi = ranges.get(key, (mine.value, mine.value))
+        if within(reported, lo, hi):
+            continue
+        band = rounding_band(reported, lo, hi)
+        span = "" if lo == hi else f"; where Algorithm A stops allows {lo:.6g} to {hi:.6g}"
+        raise PtError(
+            f"lab {result.lab}: reported {key} = {reported!r} disagrees with the computed "
+            f"{key} = {mine.value:.6g} (rounding allows {band:.2g}{span})",
+            field=field,
+            record_id=rid,
+        )

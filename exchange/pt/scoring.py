@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -22,7 +22,7 @@ from exchange.pt.errors import PtError
 from exchange.pt.figures import third_figure_unit
 from exchange.pt.inputs import REPORTED_SCORES, check_round, standard_uncertainty
 from exchange.pt.reported import check_reported
-from exchange.pt.robust import AlgorithmA, algorithm_a
+from exchange.pt.robust import CONVERGED, AlgorithmA, algorithm_a, check_tolerance
 from exchange.pt.scores import (
     EN_COVERAGE,
     Score,
@@ -58,33 +58,35 @@ def score_round(round: PtRound, *, tolerance: float | None = None) -> PtRound:
     `tolerance` tightens Algorithm A's stop (see robust.algorithm_a).
     """
     rid = round.record_id
+    check_tolerance(tolerance)
     check_round(round)
-    used = [(i, r) for i, r in enumerate(round.results) if r.value is not None]
-    algo = _algorithm_a(round, [r.value for _, r in used if r.value is not None], tolerance)
+    values = [r.value for r in round.results if r.value is not None]
+    algo = _algorithm_a(round, values, tolerance)
     basis = _basis(round, algo)
     negligible = None if basis.u_pt is None else u_negligible(basis.u_pt, basis.sigma)
-    nearby = _nearby_bases(round, algo, basis) if algo is not None else []
+    reported = any(getattr(r, a) is not None for r in round.results for _, a in REPORTED_SCORES)
+    nearby = _nearby_bases(round, algo, basis, values) if algo is not None and reported else []
 
     results: list[ResultScore] = []
     for i, r in enumerate(round.results):
         with _context(rid, f"results[{i}]", r.lab):
             u_x = standard_uncertainty(r.u, r.expanded_u, r.k, f"results[{i}]", rid, f"lab {r.lab}")
             ours = {} if r.value is None else _scores(exact(r.value), u_x, basis)
-            if any(getattr(r, attr) is not None for _, attr in REPORTED_SCORES):
-                slack = _slack(exact(r.value), u_x, ours, nearby) if r.value is not None else {}
-                check_reported(i, r, ours, slack, _why_not(r, u_x, basis), rid)
+            if any(getattr(r, a) is not None for _, a in REPORTED_SCORES):
+                ranges = _ranges(exact(r.value), u_x, ours, nearby) if r.value is not None else {}
+                check_reported(i, r, ours, ranges, _why_not(r, u_x, basis), rid)
             results.append(_result_score(r, u_x, ours, show_z_prime=negligible is False))
 
     scoring = PtScoring(
         assigned=ScoredAssigned(
-            value=algo.mean if algo is not None and _by_consensus(round) else float(basis.x_pt),
+            value=float(basis.x_pt),
             u=None if basis.u_pt is None else float(basis.u_pt),
             method=round.assigned.method,
             u_negligible=negligible,
         ),
         sigma_pt=ScoredSigma(value=float(basis.sigma), method=round.sigma_pt.method),
         algorithm_a=None if algo is None else algo.to_model(),
-        participants=len(used),
+        participants=len(values),
         results=results,
     )
     return round.model_copy(update={"scoring": scoring})
@@ -192,39 +194,49 @@ def _why_not(r: PtResult, u_x: Fraction | None, basis: Basis) -> dict[str, str]:
     return out
 
 
-def _nearby_bases(round: PtRound, algo: AlgorithmA, basis: Basis) -> list[Basis]:
-    """Bases a provider following the standard could equally have scored against.
+def _nearby_bases(
+    round: PtRound, algo: AlgorithmA, basis: Basis, values: list[float]
+) -> list[Basis]:
+    """Corners of the range a provider following the standard could have scored against.
 
-    Algorithm A stops when x* and s* no longer change in the third significant
-    figure, so they are fixed only to about one unit there (of s*, and of x*
-    read by its own third figure); another implementation's stop, or a tighter
-    one, lands anywhere within that. Scores are compared within that band too.
+    Algorithm A's x* and s* are only as definite as its stop: the standard's
+    rule (third significant figure) leaves them about one unit there from
+    where another reading of the rule stops, and where the iteration creeps
+    it stops well short of the fixed point a tighter tolerance reaches. So the
+    range spans the standard-rule result and the converged one, widened by one
+    unit of the third figure (of s*, and of x* by its own third figure).
     """
-    unit_s = third_figure_unit(algo.sd)
-    unit_x = max(unit_s, third_figure_unit(algo.mean) if algo.mean != 0 else 0.0)
+    runs = [algo, algorithm_a(values)]
+    with suppress(PtError):  # too slow to settle: the other two runs bound it
+        runs.append(algorithm_a(values, tolerance=CONVERGED))
+    unit_s = max(third_figure_unit(a.sd) for a in runs)
+    unit_x = max([unit_s] + [third_figure_unit(a.mean) for a in runs if a.mean != 0])
+    x_range = (min(a.mean for a in runs) - unit_x, max(a.mean for a in runs) + unit_x)
+    s_range = (min(a.sd for a in runs) - unit_s, max(a.sd for a in runs) + unit_s)
     out = []
-    for dx in (-unit_x, unit_x):
-        for ds in (-unit_s, unit_s):
-            s_star = algo.sd + ds
+    for x_star in x_range:
+        for s_star in s_range:
+            if s_star <= 0:
+                continue
             x_pt, u_pt = basis.x_pt, basis.u_pt
             if _by_consensus(round):
-                x_pt = exact(algo.mean + dx)
-                u_pt = exact(u_consensus(s_star, algo.p))
+                x_pt, u_pt = exact(x_star), exact(u_consensus(s_star, algo.p))
             sigma = exact(s_star) if round.sigma_pt.method is SigmaMethod.ROBUST else basis.sigma
             out.append(Basis(x_pt, u_pt, sigma))
     return out
 
 
-def _slack(
+def _ranges(
     x: Fraction, u_x: Fraction | None, ours: dict[str, Score | None], nearby: list[Basis]
-) -> dict[str, float]:
-    slack: dict[str, float] = {}
+) -> dict[str, tuple[float, float]]:
+    """For each score: the lowest and highest value over our basis and the nearby ones."""
+    ranges = {key: (s.value, s.value) for key, s in ours.items() if s is not None}
     for other in nearby:
         for key, alt in _scores(x, u_x, other).items():
-            mine = ours.get(key)
-            if mine is not None and alt is not None:
-                slack[key] = max(slack.get(key, 0.0), abs(alt.value - mine.value))
-    return slack
+            if key in ranges and alt is not None:
+                lo, hi = ranges[key]
+                ranges[key] = (min(lo, alt.value), max(hi, alt.value))
+    return ranges
 
 
 @contextmanager
