@@ -58,13 +58,20 @@ class PartnerDelivery(BatchConsumer):
     def handle(self, works: list[Work]) -> None:
         ids = [w.message.message_id for w in works if w.message.message_id]
         states = self.state.get_many(self.partner, ids)
+        todo: list[tuple[Work, bool]] = []
         for work in works:
             m = work.message
             st = states.get(m.message_id or "")
             if st is not None and st.state in (State.ACKNOWLEDGED, State.FAILED):
                 log.info("already delivered", partner=self.partner, message_id=m.message_id, state=st.state)
                 continue  # ACK: the partner has it (or it is parked): never twice
-            self.deliver(work, already_sent=st is not None and st.state is State.SENT and st.attempt == attempt_of(m))
+            todo.append((work, st is not None and st.state is State.SENT and st.attempt == attempt_of(m)))
+        self.before_sending([w for w, sent in todo if not sent])
+        for work, sent in todo:
+            self.deliver(work, already_sent=sent)
+
+    def before_sending(self, works: list[Work]) -> None:
+        """Hook: runs once per batch, before anything in it is sent."""
 
     @abstractmethod
     def deliver(self, work: Work, already_sent: bool) -> None: ...
@@ -115,6 +122,16 @@ class AmqpPartnerDelivery(PartnerDelivery):
         self.awaiting: dict[str, list[Work]] = {}
         self._timers: dict[str, Any] = {}
 
+    def before_sending(self, works: list[Work]) -> None:
+        """SENT is durable before the partner can see anything: if the connection drops
+        with a publish unconfirmed, the redelivered message waits for the receipt of the
+        copy the partner may already hold instead of being sent a second time."""
+        self.state.put_many(
+            Delivery(self.partner, w.message.message_id or "", w.message.headers.get("sha256", ""),
+                     attempt_of(w.message), State.SENT)
+            for w in works
+        )
+
     def deliver(self, work: Work, already_sent: bool) -> None:
         m = work.message
         mid = m.message_id or ""
@@ -128,7 +145,6 @@ class AmqpPartnerDelivery(PartnerDelivery):
         waiting = self._entry(AuditEvent.WAITING_FOR_RECEIPT, m, replyTo=self.reply_queue)
         self.publish(work, self.exchange, self.routing_key, m.body, props,
                      on_ok=lambda: self.audit.append(waiting), publisher=self.partner_publisher)
-        work.states.append(Delivery(self.partner, mid, m.headers.get("sha256", ""), attempt_of(m), State.SENT))
         work.on_failure = self._send_failed
         self._arm_timer(mid)
 

@@ -66,3 +66,139 @@ def test_domestic_records_reach_the_partner_once_and_are_acknowledged(world: Wor
     for event in ("CONVERTED", "VALIDATED", "SEND_ENQUEUED", "SEND_IN_PROGRESS", "WAITING_FOR_RECEIPT", "ACKNOWLEDGED"):
         assert trail[("e2e-7", event)] == 1, event
     sim.stop()
+
+
+def test_connections_closed_mid_stream_lose_nothing_and_duplicate_nothing(world: World) -> None:
+    sim, _ = world.simulator()
+    world.start_service()
+    sent = publish_domestic(world.url, domestic_messages("cut", 1500))
+    wait_until(lambda: len(acknowledged(world, "cut")) > 100, what="work under way")
+    ctl("close_all_connections", "--global", "test: cut mid-stream")
+    wait_until(lambda: len(acknowledged(world, "cut")) == sent, timeout=120, what="all ACKNOWLEDGED after reconnect")
+    time.sleep(1)
+    result = counts(world, sim, "cut", sent)
+    assert result == {"sent": 1500, "delivered_once": 1500, "lost": 0, "duplicates_at_partner": 0, "double_acknowledged": 0}
+    assert "connection lost" in world.log_text()
+    sim.stop()
+
+
+def test_broker_stopped_and_started_again(world: World) -> None:
+    sim, _ = world.simulator()
+    world.start_service()
+    sent = publish_domestic(world.url, domestic_messages("bounce", 800))
+    wait_until(lambda: len(acknowledged(world, "bounce")) > 50, what="work under way")
+    try:
+        ctl("stop_app")
+        time.sleep(2)
+    finally:
+        ctl("start_app")  # whatever happens, the broker comes back
+    ctl("await_startup")
+    wait_until(lambda: len(acknowledged(world, "bounce")) == sent, timeout=180, what="all ACKNOWLEDGED after restart")
+    time.sleep(1)
+    result = counts(world, sim, "bounce", sent)
+    assert result == {"sent": 800, "delivered_once": 800, "lost": 0, "duplicates_at_partner": 0, "double_acknowledged": 0}
+    sim.stop()
+
+
+def _dead_letters(w: World, queue: str) -> list[tuple[str, str]]:
+    return [(p.message_id, (p.headers or {}).get("x-mra-reason", "")) for p, _ in w.drain(queue)]
+
+
+def test_a_partner_that_never_acknowledges_ends_in_dead_letters_with_the_reason(world: World) -> None:
+    sim, _ = world.simulator(Mode.SILENT)
+    world.start_service()
+    sent = publish_domestic(world.url, domestic_messages("silent", 5))
+    # receipt timeout 2 s, retries after 1 s and 1 s: three attempts, then SEND_FAILURE
+    wait_until(lambda: world.depth("mra.kr.dead") == sent, timeout=60, what="dead letters")
+    dead = _dead_letters(world, "mra.kr.dead")
+    assert sorted(mid for mid, _ in dead) == sorted(f"silent-{i}" for i in range(5))
+    assert all("no receipt within 2 s" in reason for _, reason in dead)
+    trail = events(world, "kr")
+    for i in range(5):
+        assert trail[(f"silent-{i}", "SEND_ATTEMPT_FAILED")] == 3
+        assert trail[(f"silent-{i}", "WAITING_FOR_RETRY")] == 2
+        assert trail[(f"silent-{i}", "SEND_FAILURE")] == 1
+        assert trail[(f"silent-{i}", "ACKNOWLEDGED")] == 0
+    assert sim.stats.received == Counter({f"silent-{i}": 3 for i in range(5)})  # sent, retried twice, never more
+    sim.stop()
+
+
+def test_a_partner_that_rejects_gets_retries_then_a_dead_letter_with_its_reason(world: World) -> None:
+    sim, _ = world.simulator(Mode.REJECT)
+    sim.reject_reason = "KC number unknown to KTL"
+    world.start_service()
+    sent = publish_domestic(world.url, domestic_messages("reject", 4))
+    wait_until(lambda: world.depth("mra.kr.dead") == sent, timeout=60, what="dead letters")
+    dead = _dead_letters(world, "mra.kr.dead")
+    assert {reason for _, reason in dead} == {"KC number unknown to KTL"}
+    trail = events(world, "kr")
+    assert sum(n for (mid, ev), n in trail.items() if ev == "SEND_ATTEMPT_FAILED") == 4 * 3
+    assert sum(n for (mid, ev), n in trail.items() if ev == "DEAD_LETTERED") == 4
+    sim.stop()
+
+
+def test_duplicate_message_ids_from_the_domestic_side(world: World) -> None:
+    sim, _ = world.simulator()
+    world.start_service()
+    messages = domestic_messages("dup", 10)
+    publish_domestic(world.url, messages)
+    publish_domestic(world.url, messages)  # the domestic system sent them all twice
+    changed = [("dup-0", messages[1][1])]  # the same id reused for other content
+    publish_domestic(world.url, changed)
+    wait_until(lambda: len(acknowledged(world, "dup")) == 10, what="10 ACKNOWLEDGED")
+    wait_until(lambda: world.depth("mra.rejects") >= 1, what="the reused id rejected")
+    time.sleep(1)
+    result = counts(world, sim, "dup", 10)
+    assert result == {"sent": 10, "delivered_once": 10, "lost": 0, "duplicates_at_partner": 0, "double_acknowledged": 0}
+    assert sum(sim.stats.received.values()) == 10
+    rejects = _dead_letters(world, "mra.rejects")
+    assert rejects == [("dup-0", "message id already used for different content")]
+    sim.stop()
+
+
+def test_bad_records_and_unroutable_messages_are_parked_with_their_reason(world: World) -> None:
+    world.start_service()
+    good = domestic_messages("bad", 1)[0][1]
+    broken = json.loads(good)
+    broken["issueDate"] = "2019-13-45"
+    publish_domestic(world.url, [("bad-date", json.dumps(broken).encode()), ("bad-json", b"{not json")])
+    wait_until(lambda: world.depth("mra.rejects") == 2, what="two rejects")
+    rejects = dict(_dead_letters(world, "mra.rejects"))
+    assert "issueDate" in rejects["bad-date"] or "2019-13-45" in rejects["bad-date"]
+    assert rejects["bad-json"]
+    from exchange.amqp.publish import Outgoing, publish_many
+
+    import pika
+
+    report = publish_many(world.url, [Outgoing("cn.domestic.in", "nonsense", good, pika.BasicProperties(message_id="bad-key"))])
+    assert report.confirmed == 0 and report.failed[0][0] == "bad-key" and "unroutable" in report.failed[0][1]
+    trail = events(world)
+    assert trail[("bad-date", "REJECTED")] == 1 and trail[("bad-json", "REJECTED")] == 1
+
+
+def test_two_workers_share_the_work_without_duplicates(world: World) -> None:
+    sim, _ = world.simulator()
+    world.start_service()
+    world.start_service()
+    sent = publish_domestic(world.url, domestic_messages("pair", 1000))
+    wait_until(lambda: len(acknowledged(world, "pair")) == sent, timeout=120, what="all ACKNOWLEDGED")
+    time.sleep(1)
+    result = counts(world, sim, "pair", sent)
+    assert result == {"sent": 1000, "delivered_once": 1000, "lost": 0, "duplicates_at_partner": 0, "double_acknowledged": 0}
+    sim.stop()
+
+
+def test_sigterm_finishes_in_flight_work_and_closes_cleanly(world: World) -> None:
+    sim, _ = world.simulator()
+    proc = world.start_service()
+    sent = publish_domestic(world.url, domestic_messages("term", 600))
+    wait_until(lambda: len(acknowledged(world, "term")) > 20, what="work under way")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=40) == 0
+    assert "stopped" in world.log_text()
+    world.start_service()  # what was not taken yet is still in the queues
+    wait_until(lambda: len(acknowledged(world, "term")) == sent, timeout=120, what="all ACKNOWLEDGED")
+    time.sleep(1)
+    result = counts(world, sim, "term", sent)
+    assert result == {"sent": 600, "delivered_once": 600, "lost": 0, "duplicates_at_partner": 0, "double_acknowledged": 0}
+    sim.stop()
