@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
-from datetime import date
 from enum import IntEnum, StrEnum
 from typing import Literal
 
@@ -40,8 +40,8 @@ class GlpArea(IntEnum):
 
 
 class Inspection(CanonicalModel):
-    date: date
-    end_date: date | None = None
+    date: dt.date
+    end_date: dt.date | None = None
     type: InspectionType
 
     @model_validator(mode="after")
@@ -67,7 +67,7 @@ class GlpStatement(CanonicalModel):
     other_area: NonEmptyStr | None = None
     status: GlpStatus
     study_audits: list[StudyAudit] = Field(default_factory=list)
-    statement_date: date
+    statement_date: dt.date
 
     @model_validator(mode="after")
     def _check(self) -> GlpStatement:

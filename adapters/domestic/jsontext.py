@@ -1,0 +1,50 @@
+"""Decoding one JSON record with a nesting cap, so a hostile `[[[[…` cannot recurse deep."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from adapters.domestic.limits import MAX_DEPTH
+from exchange.errors import RecordError
+
+# Everything up to the next bracket that is not inside a string: strings are skipped
+# whole (escapes included), so brackets in names or reasons do not count.
+SKIP_TO_BRACKET = re.compile(r'(?:[^\[\]{}"]+|"[^"\\]*(?:\\.[^"\\]*)*")*')
+
+
+def nesting_depth(text: str, limit: int = MAX_DEPTH) -> int:
+    """Deepest bracket nesting in `text`, counted only up to `limit` + 1."""
+    # Fast path: the bracket count bounds the depth, and a normal record has ~10.
+    if text.count("{") + text.count("[") <= limit:
+        return 0
+    depth = deepest = 0
+    pos, end = 0, len(text)
+    while True:
+        pos = SKIP_TO_BRACKET.match(text, pos).end()  # type: ignore[union-attr]
+        if pos >= end or text[pos] == '"':  # end, or an unterminated string
+            return deepest
+        if text[pos] in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > limit:
+                    return deepest
+        else:
+            depth -= 1
+        pos += 1
+
+
+def loads_record(text: str) -> Any:
+    """The JSON value in `text`, or a RecordError saying why it is not one."""
+    if nesting_depth(text) > MAX_DEPTH:
+        raise RecordError(f"JSON nested more than {MAX_DEPTH} levels deep")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise RecordError(
+            f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
+        ) from None
+    except RecursionError:  # defensive: the depth check should have caught it
+        raise RecordError("JSON nested too deeply") from None

@@ -1,0 +1,83 @@
+"""Pieces every domestic family shares: objects, lists, parties, codes.
+
+Each helper takes the domestic field path so an error names the field as the sender
+spells it. Values that are not the expected JSON type are passed on unchanged where
+the canonical model will reject them with a clear message anyway.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from adapters.domestic.codes import country
+from adapters.domestic.normalize import brief, code, split_multi
+from adapters.domestic.validation import MISSING
+from exchange.errors import RecordError
+
+Obj = dict[str, Any]
+
+
+def is_blank(value: object) -> bool:
+    """Absent for intake purposes: exports write null or "" for a value they lack."""
+    return value is None or (type(value) is str and not value.strip())
+
+
+def clean(obj: Obj) -> Obj:
+    """A copy of `obj` without null or "" values, so they read as absent, not invalid."""
+    values = obj.values()
+    if None in values or "" in values:  # C-speed test first: most objects have neither
+        return {k: v for k, v in obj.items() if v is not None and v != ""}
+    return dict(obj)
+
+
+def obj(value: object, field: str) -> Obj:
+    """`value`, a required JSON object, cleaned of blank values."""
+    if value is None:
+        raise RecordError(MISSING, field=field)
+    if not isinstance(value, dict):
+        raise RecordError(f"expected a JSON object, got {type(value).__name__}", field=field)
+    return clean(value)
+
+
+def with_id(exc: RecordError, record_id: str | None) -> RecordError:
+    """`exc` again, now naming the record (its message is built at construction)."""
+    return RecordError(exc.reason, field=exc.field, record_id=record_id or exc.record_id)
+
+
+def check_keys(record: Obj, allowed: frozenset[str], family: str) -> None:
+    """Unknown keys are refused: a misspelt field must not silently lose its value."""
+    for key in record:
+        if key not in allowed:
+            raise RecordError(f"is not a field of the domestic {family} format", field=key)
+
+
+def code_field(data: Obj, key: str) -> None:
+    """NFKC-normalise `data[key]` in place when it is a string (codes, numbers)."""
+    value = data.get(key)
+    if type(value) is str:
+        data[key] = code(value)
+
+
+def party(value: object, field: str) -> Obj:
+    """A domestic party (name, nameEn, address, country) with its country resolved."""
+    data = obj(value, field)
+    raw = data.get("country")
+    if type(raw) is str:
+        iso = country(raw)
+        if iso is None:
+            raise RecordError(
+                f"{brief(raw.strip())} is not an ISO 3166-1 alpha-2 code or a known country name",
+                field=f"{field}.country",
+            )
+        data["country"] = iso
+    return data
+
+
+def code_list(value: object) -> object:
+    """A list of code strings, each NFKC-normalised, blanks dropped; a single string is
+    split on `;`, `；` or `、` as in the CSV export. Other types go on to the model."""
+    if type(value) is str:
+        return split_multi(value)
+    if isinstance(value, list):
+        return [code(v) if type(v) is str else v for v in value if not is_blank(v)]
+    return value
