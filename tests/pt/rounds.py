@@ -8,7 +8,7 @@ from typing import Any
 
 from exchange.model.pt import PtRound
 
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "samples" / "pt-round.json"
+SAMPLE = Path(__file__).resolve().parents[2] / "samples" / "pt-round.json"
 
 
 def round_dict(

@@ -9,8 +9,8 @@ from typing import Any
 
 from adapters.domestic.ccc_csv import FACTORY_COUNTRY, HEADER
 
-SAMPLES = Path(__file__).resolve().parents[4] / "shared" / "samples"
-"""The shared samples beside the work tree (../shared/samples from the repository root)."""
+SAMPLES = Path(__file__).resolve().parents[3] / "samples"
+"""The sample exports shipped in the repository (a copy of the domestic contract's samples)."""
 
 CCC: dict[str, Any] = {
     "certNo": "2019010907123456",

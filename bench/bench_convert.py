@@ -1,0 +1,217 @@
+"""Conversion benchmark: synthetic CCC records to each partner format.
+
+Reports records/s with a breakdown (intake, model, map, render, validate), beside a
+baseline measured in the same run: bare lxml parse + XSD validation of the very
+documents the conversion produced (for the JSON-LD `bri` format: json.loads + the
+compiled JSON Schema). Then peak memory of a streaming conversion at two sizes, each
+in a fresh process.
+
+    python bench/bench_convert.py [--records 100000] [--memory 10000,1000000] [--partners eu,kr,nz,bri]
+
+The last line is JSON for machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from lxml import etree
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+EE_CATEGORIES = ["0701", "0702", "0703", "0705", "0717", "0718", "0901", "0902", "0903", "0907", "1001", "1606"]
+STATUSES = ["有效", "暂停", "撤销", "注销", "过期"]
+
+
+def synthetic_record(i: int, rng: random.Random) -> dict[str, Any]:
+    record: dict[str, Any] = json.loads((ROOT / "samples" / "ccc.jsonl").read_text("utf-8").splitlines()[0]) if i < 0 else copy.deepcopy(_BASE)
+    record["certNo"] = f"20{rng.randint(10, 25)}01{rng.choice(EE_CATEGORIES)}{i % 1_000_000:06d}"
+    record["certStatus"] = rng.choice(STATUSES)
+    record["product"]["category"] = rng.choice(EE_CATEGORIES)
+    record["product"]["models"] = [f"M-{i}-{k}" for k in range(rng.randint(1, 6))]
+    record["factory"]["country"] = rng.choice(["CN", "CN", "VN", "MY", "TH"])
+    record["issueDate"] = rng.choice(["2019-03-01", "2019/3/1", "2019年03月01日"])
+    return record
+
+
+_BASE: dict[str, Any] = json.loads((ROOT / "samples" / "ccc.jsonl").read_text("utf-8").splitlines()[0])
+
+
+def write_jsonl(path: Path, count: int) -> None:
+    rng = random.Random(13)
+    with path.open("w", encoding="utf-8") as fh:
+        for i in range(count):
+            fh.write(json.dumps(synthetic_record(i, rng), ensure_ascii=False))
+            fh.write("\n")
+
+
+def rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else float("inf")
+
+
+def bench_partner(partner: str, path: Path, count: int) -> dict[str, Any]:
+    from adapters.domestic import source
+    from exchange.config import load_config
+    from exchange.model import Kind, ProductCertificate
+    from exchange.pipeline import Converter
+    from exchange.registry import partner_format
+
+    config = load_config()
+    fmt = partner_format(config.partners[partner])
+    converter = Converter(config, [partner])
+
+    # intake + model (the adapter validates the model as it reads)
+    t0 = time.perf_counter()
+    accepted = [item for item in source.read(path) if not hasattr(item, "reason")]
+    t_read = time.perf_counter() - t0
+    records = [a.record for a in accepted]  # type: ignore[union-attr]
+    dumped = [r.model_dump() for r in records]
+    t0 = time.perf_counter()
+    for d in dumped:
+        ProductCertificate.model_validate(d)
+    t_model = time.perf_counter() - t0
+    t_intake = max(t_read - t_model, 0.0)
+
+    t0 = time.perf_counter()
+    docs = [fmt.map(r) for r in records]
+    t_map = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for d in docs:
+        fmt.validate(Kind.CCC, d)
+    t_validate = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    outputs = [fmt.render(d) for d in docs]
+    t_render = time.perf_counter() - t0
+
+    # end to end: read, scope, map, validate, render; nothing written
+    t0 = time.perf_counter()
+    converted = 0
+    for item in source.read(path):
+        if hasattr(item, "reason"):
+            continue
+        converted += len(converter.convert(item).converted)  # type: ignore[arg-type]
+    t_e2e = time.perf_counter() - t0
+
+    baseline = _baseline(partner, fmt, outputs)
+    t0 = time.perf_counter()
+    baseline(outputs)
+    t_base = time.perf_counter() - t0
+    return {
+        "partner": partner,
+        "records": len(records),
+        "documents": converted,
+        "recordsPerSecond": round(rate(len(records), t_e2e)),
+        "baselinePerSecond": round(rate(len(outputs), t_base)),
+        "ratio": round(t_base / t_e2e, 3),
+        "microsecondsPerRecord": {
+            "intake": round(t_intake / count * 1e6, 1),
+            "model": round(t_model / count * 1e6, 1),
+            "map": round(t_map / count * 1e6, 1),
+            "render": round(t_render / count * 1e6, 1),
+            "validate": round(t_validate / count * 1e6, 1),
+            "endToEnd": round(t_e2e / count * 1e6, 1),
+            "baseline": round(t_base / count * 1e6, 1),
+        },
+    }
+
+
+def _baseline(partner: str, fmt: Any, outputs: list[bytes]) -> Any:
+    if fmt.suffix == ".xml":
+        from exchange.model import Kind
+
+        schema = fmt._family(Kind.CCC).schema._schema  # the same compiled XSD
+        parser = etree.XMLParser(resolve_entities=False, no_network=True)
+
+        def run(docs: list[bytes]) -> None:
+            for d in docs:
+                if not schema.validate(etree.fromstring(d, parser)):
+                    raise SystemExit("baseline: invalid document")
+
+        return run
+    import jsonschema
+
+    schema = json.loads((ROOT / "schemas" / "bri" / "ccc-credential-1.0.json").read_text("utf-8"))
+    validator = jsonschema.Draft202012Validator(schema)
+
+    def run_json(docs: list[bytes]) -> None:
+        for d in docs:
+            validator.validate(json.loads(d))
+
+    return run_json
+
+
+def peak_memory_child(path: str, partner: str) -> None:
+    """Stream-convert a file for one partner, nothing kept; print peak RSS in KiB."""
+    from adapters.domestic import source
+    from exchange.config import load_config
+    from exchange.pipeline import Converter
+
+    converter = Converter(load_config(), [partner])
+    n = 0
+    for item in source.read(Path(path)):
+        if not hasattr(item, "reason"):
+            n += len(converter.convert(item).converted)  # type: ignore[arg-type]
+    print(json.dumps({"documents": n, "maxrssKiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+
+
+def measure_memory(sizes: list[int], partner: str, workdir: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for size in sizes:
+        path = workdir / f"mem-{size}.jsonl"
+        write_jsonl(path, size)
+        result = subprocess.run(
+            [sys.executable, __file__, "--memory-child", str(path), "--partners", partner],
+            capture_output=True, text=True, check=True,
+        )
+        out[str(size)] = json.loads(result.stdout.strip().splitlines()[-1])
+        path.unlink()
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--records", type=int, default=100_000)
+    parser.add_argument("--partners", default="eu,kr,nz,bri")
+    parser.add_argument("--memory", default="10000,1000000", help="sizes for the peak-memory runs ('' to skip)")
+    parser.add_argument("--memory-child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    partners = [p for p in args.partners.split(",") if p]
+    if args.memory_child:
+        peak_memory_child(args.memory_child, partners[0])
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        path = work / "ccc.jsonl"
+        write_jsonl(path, args.records)
+        results = [bench_partner(p, path, args.records) for p in partners]
+        for r in results:
+            us = r["microsecondsPerRecord"]
+            print(
+                f"{r['partner']:>4}: {r['recordsPerSecond']:>7,} records/s  baseline {r['baselinePerSecond']:>7,}/s  "
+                f"ratio {r['ratio']:.2f}  | µs/record intake {us['intake']} model {us['model']} map {us['map']} "
+                f"render {us['render']} validate {us['validate']} (baseline {us['baseline']})"
+            )
+        memory: dict[str, Any] = {}
+        sizes = [int(s) for s in args.memory.split(",") if s]
+        if sizes:
+            memory = measure_memory(sizes, partners[0], work)
+            peaks = [memory[str(s)]["maxrssKiB"] for s in sizes]
+            print(f"peak RSS streaming to {partners[0]}: " + ", ".join(f"{s:,} records {p / 1024:.1f} MiB" for s, p in zip(sizes, peaks, strict=True))
+                  + f"; ratio {peaks[-1] / peaks[0]:.2f}")
+            memory["ratio"] = round(peaks[-1] / peaks[0], 3)
+        print(json.dumps({"bench": "convert", "records": args.records, "partners": results, "memory": memory}))
+
+
+if __name__ == "__main__":
+    main()
