@@ -30,12 +30,29 @@ from lxml import etree
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-EE_CATEGORIES = ["0701", "0702", "0703", "0705", "0717", "0718", "0901", "0902", "0903", "0907", "1001", "1606"]
+EE_CATEGORIES = [
+    "0701",
+    "0702",
+    "0703",
+    "0705",
+    "0717",
+    "0718",
+    "0901",
+    "0902",
+    "0903",
+    "0907",
+    "1001",
+    "1606",
+]
 STATUSES = ["有效", "暂停", "撤销", "注销", "过期"]
 
 
 def synthetic_record(i: int, rng: random.Random) -> dict[str, Any]:
-    record: dict[str, Any] = json.loads((ROOT / "samples" / "ccc.jsonl").read_text("utf-8").splitlines()[0]) if i < 0 else copy.deepcopy(_BASE)
+    record: dict[str, Any] = (
+        json.loads((ROOT / "samples" / "ccc.jsonl").read_text("utf-8").splitlines()[0])
+        if i < 0
+        else copy.deepcopy(_BASE)
+    )
     record["certNo"] = f"20{rng.randint(10, 25)}01{rng.choice(EE_CATEGORIES)}{i % 1_000_000:06d}"
     record["certStatus"] = rng.choice(STATUSES)
     record["product"]["category"] = rng.choice(EE_CATEGORIES)
@@ -172,7 +189,9 @@ def measure_memory(sizes: list[int], partner: str, workdir: Path) -> dict[str, A
         write_jsonl(path, size)
         result = subprocess.run(
             [sys.executable, __file__, "--memory-child", str(path), "--partners", partner],
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         )
         out[str(size)] = json.loads(result.stdout.strip().splitlines()[-1])
         path.unlink()
@@ -183,7 +202,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=100_000)
     parser.add_argument("--partners", default="eu,kr,nz,bri")
-    parser.add_argument("--memory", default="10000,1000000", help="sizes for the peak-memory runs ('' to skip)")
+    parser.add_argument(
+        "--memory", default="10000,1000000", help="sizes for the peak-memory runs ('' to skip)"
+    )
     parser.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     partners = [p for p in args.partners.split(",") if p]
@@ -198,8 +219,9 @@ def main() -> None:
         for r in results:
             us = r["microsecondsPerRecord"]
             print(
-                f"{r['partner']:>4}: {r['recordsPerSecond']:>7,} records/s  baseline {r['baselinePerSecond']:>7,}/s  "
-                f"ratio {r['ratio']:.2f}  | µs/record intake {us['intake']} model {us['model']} map {us['map']} "
+                f"{r['partner']:>4}: {r['recordsPerSecond']:>7,} records/s  "
+                f"baseline {r['baselinePerSecond']:>7,}/s  ratio {r['ratio']:.2f}  | "
+                f"µs/record intake {us['intake']} model {us['model']} map {us['map']} "
                 f"render {us['render']} validate {us['validate']} (baseline {us['baseline']})"
             )
         memory: dict[str, Any] = {}
@@ -207,10 +229,15 @@ def main() -> None:
         if sizes:
             memory = measure_memory(sizes, partners[0], work)
             peaks = [memory[str(s)]["maxrssKiB"] for s in sizes]
-            print(f"peak RSS streaming to {partners[0]}: " + ", ".join(f"{s:,} records {p / 1024:.1f} MiB" for s, p in zip(sizes, peaks, strict=True))
-                  + f"; ratio {peaks[-1] / peaks[0]:.2f}")
+            print(
+                f"peak RSS streaming to {partners[0]}: "
+                + ", ".join(f"{s:,} records {p / 1024:.1f} MiB" for s, p in zip(sizes, peaks, strict=True))
+                + f"; ratio {peaks[-1] / peaks[0]:.2f}"
+            )
             memory["ratio"] = round(peaks[-1] / peaks[0], 3)
-        print(json.dumps({"bench": "convert", "records": args.records, "partners": results, "memory": memory}))
+        print(
+            json.dumps({"bench": "convert", "records": args.records, "partners": results, "memory": memory})
+        )
 
 
 if __name__ == "__main__":

@@ -41,7 +41,9 @@ ConfigOption = Annotated[
 ]
 AuditOption = Annotated[
     Optional[str],  # noqa: UP045
-    typer.Option("--audit", help="Audit store URL (default: EXCHANGE_AUDIT_URL or sqlite:///exchange-audit.db)."),
+    typer.Option(
+        "--audit", help="Audit store URL (default: EXCHANGE_AUDIT_URL or sqlite:///exchange-audit.db)."
+    ),
 ]
 
 
@@ -67,7 +69,7 @@ def convert(
 ) -> None:
     """Convert domestic exports into partners' validated documents: OUT/<partner>/<kind>-<id>.xml."""
     from exchange.audit import open_store, resolve_audit_url
-    from exchange.commands.convert import convert_files, skipped_summary
+    from exchange.commands.convert import convert_files
 
     for path in paths:
         if not path.is_file():
@@ -148,7 +150,7 @@ def validate(
     config: ConfigOption = None,
 ) -> None:
     """Validate documents against the schema their root namespace names."""
-    from exchange.commands.documents import read_document, validate_document
+    from exchange.commands.documents import validate_document
 
     cfg = _config_or_exit(config)
     invalid = 0
@@ -174,7 +176,7 @@ def import_(
     config: ConfigOption = None,
 ) -> None:
     """Read partner documents back into canonical JSON: OUT/<kind>-<id>.json."""
-    from exchange.commands.documents import import_document, read_document, write_canonical
+    from exchange.commands.documents import import_document, write_canonical
 
     cfg = _config_or_exit(config)
     failed = 0

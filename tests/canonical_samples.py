@@ -13,7 +13,11 @@ def certificate_data(category: str = "0907", **overrides: Any) -> dict[str, Any]
         "scheme": "CCC",
         "certNo": "2019010907123456",
         "status": "VALID",
-        "certBody": {"code": "01", "name": "中国质量认证中心", "nameEn": "China Quality Certification Centre"},
+        "certBody": {
+            "code": "01",
+            "name": "中国质量认证中心",
+            "nameEn": "China Quality Certification Centre",
+        },
         "applicant": {
             "name": "深圳市示例电子有限公司",
             "nameEn": "Shenzhen Example Electronics Co., Ltd.",
@@ -67,7 +71,11 @@ def glp_statement(**overrides: Any) -> GlpStatement:
 
 def pt_round_data(**overrides: Any) -> dict[str, Any]:
     data: dict[str, Any] = {
-        "provider": {"name": "示例能力验证提供者", "nameEn": "Example PT Provider", "accreditation": "CNAS PT0001"},
+        "provider": {
+            "name": "示例能力验证提供者",
+            "nameEn": "Example PT Provider",
+            "accreditation": "CNAS PT0001",
+        },
         "scheme": "FOOD-HG",
         "round": "2019-02",
         "matrix": "animal feed",

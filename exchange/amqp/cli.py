@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,9 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 AmqpOption = Annotated[
     Optional[str],  # noqa: UP045 - typer reads the annotation at run time
-    typer.Option("--amqp", help="Broker URL (default: EXCHANGE_AMQP_URL or amqp://guest:guest@localhost:5672/)."),
+    typer.Option(
+        "--amqp", help="Broker URL (default: EXCHANGE_AMQP_URL or amqp://guest:guest@localhost:5672/)."
+    ),
 ]
 ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Agreements file.")]  # noqa: UP045
 AuditOption = Annotated[Optional[str], typer.Option("--audit", help="Audit store URL.")]  # noqa: UP045
@@ -41,7 +42,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def run(
-    partner: Annotated[Optional[list[str]], typer.Option("--partner", "-p", help="Only these partners.")] = None,  # noqa: UP045
+    partner: Annotated[list[str] | None, typer.Option("--partner", "-p", help="Only these partners.")] = None,
     no_http: Annotated[bool, typer.Option("--no-http", help="Workers only (no HTTP endpoint).")] = False,
     amqp: AmqpOption = None,
     config: ConfigOption = None,
@@ -76,7 +77,9 @@ def run(
 
 def publish(
     files: Annotated[list[Path], typer.Argument(help="Domestic exports (.json, .jsonl).")],
-    partner: Annotated[Optional[list[str]], typer.Option("--partner", "-p", help="Only for these partners.")] = None,  # noqa: UP045
+    partner: Annotated[
+        list[str] | None, typer.Option("--partner", "-p", help="Only for these partners.")
+    ] = None,
     amqp: AmqpOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -104,8 +107,11 @@ def publish(
                 digest = hashlib.sha256(body).hexdigest()[:16]
                 headers = {"partners": list(partner)} if partner else {}
                 props = pika.BasicProperties(
-                    delivery_mode=2, content_type="application/json",
-                    message_id=f"{path.stem}-{index}-{digest}", type=kind.value if kind else None, headers=headers,
+                    delivery_mode=2,
+                    content_type="application/json",
+                    message_id=f"{path.stem}-{index}-{digest}",
+                    type=kind.value if kind else None,
+                    headers=headers,
                 )
                 counted["n"] += 1
                 yield Outgoing(DOMESTIC_IN, kind.value if kind else "unknown", body, props)
@@ -142,9 +148,13 @@ def simulate_partner(
     partner: Annotated[str, typer.Argument(help="Which partner to play (kr).")],
     mode: Annotated[str, typer.Option(help="ack | warn | reject | silent | twice")] = "ack",
     reject_reason: Annotated[str, typer.Option(help="Reason given in reject mode.")] = "simulated rejection",
-    publish_records: Annotated[Optional[list[Path]], typer.Option("--publish", help="Partner documents to send us.")] = None,  # noqa: UP045
+    publish_records: Annotated[
+        list[Path] | None, typer.Option("--publish", help="Partner documents to send us.")
+    ] = None,
     stats: Annotated[Optional[Path], typer.Option(help="Write delivery counts here (JSON).")] = None,  # noqa: UP045
-    password: Annotated[Optional[str], typer.Option(envvar="EXCHANGE_PARTNER_PASSWORD", help="The partner user's password.")] = None,  # noqa: UP045
+    password: Annotated[
+        str | None, typer.Option(envvar="EXCHANGE_PARTNER_PASSWORD", help="The partner user's password.")
+    ] = None,
     amqp: AmqpOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -207,4 +217,3 @@ def register(app: typer.Typer) -> None:
     topology = typer.Typer(help="Broker topology.", no_args_is_help=True)
     topology.command("export")(topology_export)
     app.add_typer(topology, name="topology")
-

@@ -39,8 +39,10 @@ class ConfirmingPublisher:
         self._keys[key] = self._seq
         self.channel.basic_publish(exchange, routing_key, body, properties, mandatory=True)
 
-    def _on_return(self, _channel: Any, method: Basic.Return, properties: BasicProperties, _body: bytes) -> None:
-        seq = self._keys.get((properties.message_id, method.exchange, method.routing_key))
+    def _on_return(
+        self, _channel: Any, method: Basic.Return, properties: BasicProperties, _body: bytes
+    ) -> None:
+        seq = self._keys.get((properties.message_id, method.exchange or "", method.routing_key or ""))
         if seq is not None:
             self._returned[seq] = (
                 f"unroutable: exchange {method.exchange!r} routing key {method.routing_key!r} "

@@ -49,7 +49,7 @@ class Message:
 
     @property
     def headers(self) -> dict[str, Any]:
-        return self.properties.headers or {}
+        return dict(self.properties.headers or {})
 
     @property
     def message_id(self) -> str | None:
@@ -148,7 +148,14 @@ class BatchConsumer(ABC):
 
     def _on_message(self, _ch: Any, method: Basic.Deliver, properties: BasicProperties, body: bytes) -> None:
         self._buffer.append(
-            Message(method.delivery_tag, method.redelivered, method.exchange, method.routing_key, properties, body)
+            Message(
+                int(method.delivery_tag or 0),
+                bool(method.redelivered),
+                method.exchange or "",
+                method.routing_key or "",
+                properties,
+                body,
+            )
         )
         if len(self._buffer) >= self.batch_size:
             self._flush_buffer()
@@ -200,6 +207,14 @@ class BatchConsumer(ABC):
 
         (publisher or self.publisher).publish(exchange, routing_key, body, properties, done)
 
+    def audit_later(self, entry: AuditEntry) -> Callable[[], None]:
+        """An on_ok callback: the entry is appended once the publish is confirmed."""
+
+        def append() -> None:
+            self.audit.append(entry)
+
+        return append
+
     def dead_letter(self, work: Work, exchange: str, routing_key: str, reason: str, **audit: Any) -> None:
         """Park a message with its reason where operations will find it, audited."""
         m = work.message
@@ -214,7 +229,12 @@ class BatchConsumer(ABC):
             headers=headers,
         )
         self.audit.append(
-            AuditEntry(AuditEvent.DEAD_LETTERED, message_id=m.message_id, details={"reason": reason, "queue": self.queue}, **audit)
+            AuditEntry(
+                AuditEvent.DEAD_LETTERED,
+                message_id=m.message_id,
+                details={"reason": reason, "queue": self.queue},
+                **audit,
+            )
         )
         self.publish(work, exchange, routing_key, m.body, props)
 
@@ -226,7 +246,11 @@ class BatchConsumer(ABC):
                 AuditEntry(
                     AuditEvent.DEAD_LETTERED,
                     message_id=work.message.message_id,
-                    details={"reason": reason, "queue": self.queue, "deliveries": work.message.delivery_count + 1},
+                    details={
+                        "reason": reason,
+                        "queue": self.queue,
+                        "deliveries": work.message.delivery_count + 1,
+                    },
                 )
             )
         else:
@@ -268,7 +292,9 @@ class BatchConsumer(ABC):
                 log.warning("requeue", worker=self.name, message_id=w.message.message_id, reason=w.failure)
                 ch.basic_nack(tag, requeue=True)
             elif w.disposition is Disposition.REJECT:
-                log.error("dead-lettered", worker=self.name, message_id=w.message.message_id, reason=w.failure)
+                log.error(
+                    "dead-lettered", worker=self.name, message_id=w.message.message_id, reason=w.failure
+                )
                 ch.basic_reject(tag, requeue=False)
             else:
                 self._held.add(tag)

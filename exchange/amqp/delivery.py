@@ -84,13 +84,30 @@ class PartnerDelivery(BatchConsumer):
         schedule = self.agreement.retry_seconds
         sha = m.headers.get("sha256", "")
         if attempt < len(schedule):
-            props = forward_properties(m, headers={"attempt": attempt + 1, "x-mra-last-failure": reason[:500]})
-            entry = self._entry(AuditEvent.WAITING_FOR_RETRY, m, reason=reason, retryInSeconds=schedule[attempt], attempt=attempt + 1)
-            self.publish(work, RETRY, retry_key(self.partner, attempt), m.body, props, on_ok=lambda: self.audit.append(entry))
+            props = forward_properties(
+                m, headers={"attempt": attempt + 1, "x-mra-last-failure": reason[:500]}
+            )
+            entry = self._entry(
+                AuditEvent.WAITING_FOR_RETRY,
+                m,
+                reason=reason,
+                retryInSeconds=schedule[attempt],
+                attempt=attempt + 1,
+            )
+            self.publish(
+                work,
+                RETRY,
+                retry_key(self.partner, attempt),
+                m.body,
+                props,
+                on_ok=lambda: self.audit.append(entry),
+            )
             work.states.append(Delivery(self.partner, m.message_id or "", sha, attempt, State.REJECTED))
         else:
             self.audit.append(self._entry(AuditEvent.SEND_FAILURE, m, reason=reason, attempts=attempt + 1))
-            self.dead_letter(work, DLX, self.partner, reason, partner=self.partner, record_id=m.headers.get("record-id"))
+            self.dead_letter(
+                work, DLX, self.partner, reason, partner=self.partner, record_id=m.headers.get("record-id")
+            )
             work.states.append(Delivery(self.partner, m.message_id or "", sha, attempt, State.FAILED))
         work.disposition = Disposition.ACK
 
@@ -104,7 +121,15 @@ class FeedDelivery(PartnerDelivery):
         entry = self._entry(AuditEvent.ACKNOWLEDGED, m, stream=FEED_STREAM)
         self.audit.append(self._entry(AuditEvent.SEND_IN_PROGRESS, m, stream=FEED_STREAM))
         self.publish(work, "", FEED_STREAM, m.body, props, on_ok=lambda: self.audit.append(entry))
-        work.states.append(Delivery(self.partner, m.message_id or "", m.headers.get("sha256", ""), attempt_of(m), State.ACKNOWLEDGED))
+        work.states.append(
+            Delivery(
+                self.partner,
+                m.message_id or "",
+                m.headers.get("sha256", ""),
+                attempt_of(m),
+                State.ACKNOWLEDGED,
+            )
+        )
 
 
 class AmqpPartnerDelivery(PartnerDelivery):
@@ -127,8 +152,13 @@ class AmqpPartnerDelivery(PartnerDelivery):
         with a publish unconfirmed, the redelivered message waits for the receipt of the
         copy the partner may already hold instead of being sent a second time."""
         self.state.put_many(
-            Delivery(self.partner, w.message.message_id or "", w.message.headers.get("sha256", ""),
-                     attempt_of(w.message), State.SENT)
+            Delivery(
+                self.partner,
+                w.message.message_id or "",
+                w.message.headers.get("sha256", ""),
+                attempt_of(w.message),
+                State.SENT,
+            )
             for w in works
         )
 
@@ -140,11 +170,20 @@ class AmqpPartnerDelivery(PartnerDelivery):
         if already_sent:  # a redelivery after a lost connection: its receipt is still to come
             self._arm_timer(mid)
             return
-        self.audit.append(self._entry(AuditEvent.SEND_IN_PROGRESS, m, exchange=self.exchange, attempt=attempt_of(m)))
+        self.audit.append(
+            self._entry(AuditEvent.SEND_IN_PROGRESS, m, exchange=self.exchange, attempt=attempt_of(m))
+        )
         props = forward_properties(m, reply_to=self.reply_queue)
         waiting = self._entry(AuditEvent.WAITING_FOR_RECEIPT, m, replyTo=self.reply_queue)
-        self.publish(work, self.exchange, self.routing_key, m.body, props,
-                     on_ok=lambda: self.audit.append(waiting), publisher=self.partner_publisher)
+        self.publish(
+            work,
+            self.exchange,
+            self.routing_key,
+            m.body,
+            props,
+            on_ok=lambda: self.audit.append(waiting),
+            publisher=self.partner_publisher,
+        )
         work.on_failure = self._send_failed
         self._arm_timer(mid)
 
@@ -190,14 +229,18 @@ class AmqpPartnerDelivery(PartnerDelivery):
         self._resolve(works, status, reason, warnings)
         return True
 
-    def _resolve(self, works: list[Work], status: str, reason: str | None, warnings: list[str] | None = None) -> None:
+    def _resolve(
+        self, works: list[Work], status: str, reason: str | None, warnings: list[str] | None = None
+    ) -> None:
         first = works[0].message
         sha = first.headers.get("sha256", "")
         if status in ("ACK", "WARN"):
             event = AuditEvent.ACKNOWLEDGED if status == "ACK" else AuditEvent.ACKNOWLEDGED_WITH_WARNING
             self.audit.append(self._entry(event, first, warnings=warnings or []))
             self.audit.flush()
-            self.state.put_many([Delivery(self.partner, first.message_id or "", sha, attempt_of(first), State.ACKNOWLEDGED)])
+            self.state.put_many(
+                [Delivery(self.partner, first.message_id or "", sha, attempt_of(first), State.ACKNOWLEDGED)]
+            )
             for w in works:
                 self.settle_held(w.message.tag)
             return
@@ -234,8 +277,14 @@ class ReceiptConsumer(BatchConsumer):
                 if status not in ("ACK", "WARN", "REJECT"):
                     raise ValueError(f"unknown status {status!r}")
             except (ValueError, AttributeError) as exc:
-                self.audit.append(AuditEntry(AuditEvent.REJECTED, message_id=mid or None, partner=partner,
-                                             details={"reason": f"unreadable receipt: {exc}", "queue": self.queue}))
+                self.audit.append(
+                    AuditEntry(
+                        AuditEvent.REJECTED,
+                        message_id=mid or None,
+                        partner=partner,
+                        details={"reason": f"unreadable receipt: {exc}", "queue": self.queue},
+                    )
+                )
                 continue
             reason = receipt.get("reason")
             warnings = [str(w) for w in receipt.get("warnings", [])]
@@ -246,14 +295,30 @@ class ReceiptConsumer(BatchConsumer):
                 log.info("duplicate receipt ignored", partner=partner, message_id=mid, status=status)
                 continue
             if current is None:
-                self.audit.append(AuditEntry(AuditEvent.REJECTED, message_id=mid or None, partner=partner,
-                                             details={"reason": "receipt for a message we never sent", "status": status}))
+                self.audit.append(
+                    AuditEntry(
+                        AuditEvent.REJECTED,
+                        message_id=mid or None,
+                        partner=partner,
+                        details={"reason": "receipt for a message we never sent", "status": status},
+                    )
+                )
                 continue
             # Sent by another worker, which holds the message: record the outcome for it.
             if status in ("ACK", "WARN"):
                 event = AuditEvent.ACKNOWLEDGED if status == "ACK" else AuditEvent.ACKNOWLEDGED_WITH_WARNING
-                self.audit.append(AuditEntry(event, message_id=mid, partner=partner, details={"warnings": warnings}))
-                work.states.append(Delivery(partner, mid, current.sha256, current.attempt, State.ACKNOWLEDGED))
+                self.audit.append(
+                    AuditEntry(event, message_id=mid, partner=partner, details={"warnings": warnings})
+                )
+                work.states.append(
+                    Delivery(partner, mid, current.sha256, current.attempt, State.ACKNOWLEDGED)
+                )
             else:
-                self.audit.append(AuditEntry(AuditEvent.SEND_ATTEMPT_FAILED, message_id=mid, partner=partner,
-                                             details={"reason": reason or "rejected by the partner"}))
+                self.audit.append(
+                    AuditEntry(
+                        AuditEvent.SEND_ATTEMPT_FAILED,
+                        message_id=mid,
+                        partner=partner,
+                        details={"reason": reason or "rejected by the partner"},
+                    )
+                )

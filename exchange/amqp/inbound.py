@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from functools import partial
 from typing import Any
 
 from pika.spec import BasicProperties
@@ -35,30 +36,55 @@ class PartnerRecordsConsumer(BatchConsumer):
             sha = hashlib.sha256(m.body).hexdigest()
             if mid and mid in seen and seen[mid].sha256 == sha:
                 continue  # a redelivery of something already handed over
-            base = {"message_id": mid, "partner": self.partner, "doc_sha256": sha}
-            self.audit.append(AuditEntry(AuditEvent.RECEIVED, details={"queue": self.queue}, **base))
+            if not mid:
+                mid = None
+            entry = partial(AuditEntry, message_id=mid, partner=self.partner, doc_sha256=sha)
+            self.audit.append(entry(AuditEvent.RECEIVED, details={"queue": self.queue}))
             try:
                 if not mid:
                     raise RecordError("the message has no message_id property", field="message_id")
                 record = self.format.parse(m.body)
             except (DocumentError, RecordError) as exc:
                 field = getattr(exc, "field", None)
-                self.audit.append(AuditEntry(AuditEvent.REJECTED, details={"reason": str(exc), "field": field}, **base))
-                headers = {"x-mra-reason": str(exc)[:1000], "x-mra-partner": self.partner, "x-mra-field": field or ""}
-                props = BasicProperties(delivery_mode=2, message_id=mid, content_type=m.properties.content_type, headers=headers)
+                self.audit.append(entry(AuditEvent.REJECTED, details={"reason": str(exc), "field": field}))
+                headers = {
+                    "x-mra-reason": str(exc)[:1000],
+                    "x-mra-partner": self.partner,
+                    "x-mra-field": field or "",
+                }
+                props = BasicProperties(
+                    delivery_mode=2, message_id=mid, content_type=m.properties.content_type, headers=headers
+                )
                 self.publish(work, DLX, "rejects", m.body, props)
                 if mid:
                     work.states.append(Delivery(self.scope, mid, sha, 0, State.DONE))
                 continue
             record_id = record.record_id
-            self.audit.append(AuditEntry(AuditEvent.VALIDATED, record_id=record_id, details={"kind": record.kind.value}, **base))
-            payload = json.dumps(record.model_dump(mode="json", by_alias=True, exclude_none=True), ensure_ascii=False).encode()
-            props = BasicProperties(
-                delivery_mode=2, message_id=f"{self.partner}:{mid}", type=record.kind.value,
-                content_type="application/json", headers={"partner": self.partner, "record-id": record_id},
+            self.audit.append(
+                entry(AuditEvent.VALIDATED, record_id=record_id, details={"kind": record.kind.value})
             )
-            done = AuditEntry(AuditEvent.DELIVERED_DOMESTIC, record_id=record_id,
-                              details={"exchange": DOMESTIC_OUT, "routingKey": f"{self.partner}.{record.kind}"}, **base)
-            self.publish(work, DOMESTIC_OUT, f"{self.partner}.{record.kind}", payload, props,
-                         on_ok=lambda e=done: self.audit.append(e), publisher=self.domestic_publisher)
+            payload = json.dumps(
+                record.model_dump(mode="json", by_alias=True, exclude_none=True), ensure_ascii=False
+            ).encode()
+            props = BasicProperties(
+                delivery_mode=2,
+                message_id=f"{self.partner}:{mid}",
+                type=record.kind.value,
+                content_type="application/json",
+                headers={"partner": self.partner, "record-id": record_id},
+            )
+            done = entry(
+                AuditEvent.DELIVERED_DOMESTIC,
+                record_id=record_id,
+                details={"exchange": DOMESTIC_OUT, "routingKey": f"{self.partner}.{record.kind}"},
+            )
+            self.publish(
+                work,
+                DOMESTIC_OUT,
+                f"{self.partner}.{record.kind}",
+                payload,
+                props,
+                on_ok=self.audit_later(done),
+                publisher=self.domestic_publisher,
+            )
             work.states.append(Delivery(self.scope, mid, sha, 0, State.DONE))

@@ -4,6 +4,7 @@ documents on the partners' work queues. Parse once, convert once per partner."""
 from __future__ import annotations
 
 import hashlib
+from functools import partial
 from typing import Any
 
 import structlog
@@ -12,7 +13,7 @@ from pika.spec import BasicProperties
 from exchange.amqp.consumer import BatchConsumer, Disposition, Work
 from exchange.amqp.topology import DLX, OUTBOUND
 from exchange.audit import AuditEntry, AuditEvent
-from exchange.errors import RecordError, Reject
+from exchange.errors import RecordError
 from exchange.intake import Accepted, Source
 from exchange.model import Kind
 from exchange.pipeline import Converter
@@ -71,7 +72,14 @@ class IntakeWorker(BatchConsumer):
         if earlier_sha is not None:
             if earlier_sha == sha:
                 self.audit.append(
-                    AuditEntry(AuditEvent.REJECTED, message_id=mid, details={"reason": "duplicate message id, same content: already processed", "duplicate": True})
+                    AuditEntry(
+                        AuditEvent.REJECTED,
+                        message_id=mid,
+                        details={
+                            "reason": "duplicate message id, same content: already processed",
+                            "duplicate": True,
+                        },
+                    )
                 )
             else:
                 self._reject(work, mid, None, "message_id", "message id already used for different content")
@@ -81,7 +89,9 @@ class IntakeWorker(BatchConsumer):
         try:
             kind = Kind(kind_text)
         except ValueError:
-            self._reject(work, mid, None, "type", f"unknown record type {kind_text!r} (expected ccc, glp or pt)")
+            self._reject(
+                work, mid, None, "type", f"unknown record type {kind_text!r} (expected ccc, glp or pt)"
+            )
             return
         wanted = partners_header(m.headers)
         unknown = sorted(set(wanted or ()) - self.partners)
@@ -92,14 +102,26 @@ class IntakeWorker(BatchConsumer):
             return
         record_id = record.record_id
         self.audit.append(
-            AuditEntry(AuditEvent.RECEIVED, message_id=mid, record_id=record_id, doc_sha256=sha,
-                       details={"kind": kind.value, "source": SOURCE, "partners": wanted or "all", "unknownPartners": unknown})
+            AuditEntry(
+                AuditEvent.RECEIVED,
+                message_id=mid,
+                record_id=record_id,
+                doc_sha256=sha,
+                details={
+                    "kind": kind.value,
+                    "source": SOURCE,
+                    "partners": wanted or "all",
+                    "unknownPartners": unknown,
+                },
+            )
         )
         result = self.converter.convert(Accepted(record, SOURCE, mid), only=wanted)
         for doc in result.converted:
-            common = {"message_id": mid, "record_id": record_id, "partner": doc.partner}
-            self.audit.append(AuditEntry(AuditEvent.CONVERTED, doc_sha256=doc.sha256, details={"kind": kind.value}, **common))
-            self.audit.append(AuditEntry(AuditEvent.VALIDATED, doc_sha256=doc.sha256, **common))
+            entry = partial(AuditEntry, message_id=mid, record_id=record_id, partner=doc.partner)
+            self.audit.append(
+                entry(AuditEvent.CONVERTED, doc_sha256=doc.sha256, details={"kind": kind.value})
+            )
+            self.audit.append(entry(AuditEvent.VALIDATED, doc_sha256=doc.sha256))
             props = BasicProperties(
                 delivery_mode=2,
                 message_id=mid,
@@ -107,8 +129,10 @@ class IntakeWorker(BatchConsumer):
                 content_type=doc.media_type,
                 headers={"partner": doc.partner, "record-id": record_id, "sha256": doc.sha256, "attempt": 0},
             )
-            entry = AuditEntry(AuditEvent.SEND_ENQUEUED, doc_sha256=doc.sha256, details={"queue": f"mra.{doc.partner}.work"}, **common)
-            self.publish(work, OUTBOUND, doc.partner, doc.document, props, on_ok=lambda e=entry: self.audit.append(e))
+            enqueued = entry(
+                AuditEvent.SEND_ENQUEUED, doc_sha256=doc.sha256, details={"queue": f"mra.{doc.partner}.work"}
+            )
+            self.publish(work, OUTBOUND, doc.partner, doc.document, props, on_ok=self.audit_later(enqueued))
         for skipped in result.skipped:
             log.info("out of scope", message_id=mid, partner=skipped.partner, reason=skipped.reason)
         for reject in result.rejects:
@@ -116,19 +140,36 @@ class IntakeWorker(BatchConsumer):
         work.states.append(Delivery(SCOPE, mid, sha, 0, State.DONE))
 
     def _reject(
-        self, work: Work, mid: str | None, record_id: str | None, field: str | None, reason: str, partner: str | None = None
+        self,
+        work: Work,
+        mid: str | None,
+        record_id: str | None,
+        field: str | None,
+        reason: str,
+        partner: str | None = None,
     ) -> None:
         """Bad input: audited with its reason and parked on mra.rejects, never retried."""
-        reject = Reject(SOURCE, mid, record_id, field, reason, partner)
         self.audit.append(
-            AuditEntry(AuditEvent.REJECTED, message_id=mid, record_id=record_id, partner=partner,
-                       details={"field": field, "reason": reason, "source": SOURCE})
+            AuditEntry(
+                AuditEvent.REJECTED,
+                message_id=mid,
+                record_id=record_id,
+                partner=partner,
+                details={"field": field, "reason": reason, "source": SOURCE},
+            )
         )
         m = work.message
         headers = dict(m.headers)
-        headers.update({"x-mra-reason": reason[:1000], "x-mra-field": field or "", "x-mra-partner": partner or ""})
-        props = BasicProperties(delivery_mode=2, message_id=mid, type=m.properties.type,
-                                content_type=m.properties.content_type, headers=headers)
+        headers.update(
+            {"x-mra-reason": reason[:1000], "x-mra-field": field or "", "x-mra-partner": partner or ""}
+        )
+        props = BasicProperties(
+            delivery_mode=2,
+            message_id=mid,
+            type=m.properties.type,
+            content_type=m.properties.content_type,
+            headers=headers,
+        )
         self.publish(work, DLX, "rejects", m.body, props)
         if mid and partner is None:
             work.states.append(Delivery(SCOPE, mid, hashlib.sha256(m.body).hexdigest(), 0, State.DONE))

@@ -72,9 +72,12 @@ def publish_many(url: str, messages: Iterable[Outgoing], window: int = 1000) -> 
             pub.fail_all(f"connection closed: {exc}")
         conn.ioloop.stop()
 
+    def on_open(c: Any) -> None:
+        c.channel(on_open_callback=on_channel)
+
     conn = pika.SelectConnection(
         pika.URLParameters(url),
-        on_open_callback=lambda c: c.channel(on_open_callback=on_channel),
+        on_open_callback=on_open,
         on_open_error_callback=on_open_error,
         on_close_callback=on_closed,
     )

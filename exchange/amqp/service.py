@@ -46,7 +46,9 @@ def connect_blocking(url: str) -> pika.BlockingConnection:
     try:
         return pika.BlockingConnection(pika.URLParameters(url))
     except pika.exceptions.AMQPError as exc:
-        raise BrokerUnavailable(f"cannot reach the broker at {_redact(url)}: {type(exc).__name__} {exc}") from None
+        raise BrokerUnavailable(
+            f"cannot reach the broker at {_redact(url)}: {type(exc).__name__} {exc}"
+        ) from None
 
 
 def _redact(url: str) -> str:
@@ -194,12 +196,20 @@ class Service:
 
         conn.channel(on_open_callback=opened)
 
-    def _worker_kwargs(self, name: str, queue: str, channel: Any, publisher: ConfirmingPublisher) -> dict[str, Any]:
+    def _worker_kwargs(
+        self, name: str, queue: str, channel: Any, publisher: ConfirmingPublisher
+    ) -> dict[str, Any]:
         s = self.settings
         return {
-            "name": name, "queue": queue, "channel": channel, "publisher": publisher,
-            "audit": self.audit, "state": self.state, "prefetch": s.prefetch,
-            "batch_size": s.batch_size, "linger_ms": s.linger_ms,
+            "name": name,
+            "queue": queue,
+            "channel": channel,
+            "publisher": publisher,
+            "audit": self.audit,
+            "state": self.state,
+            "prefetch": s.prefetch,
+            "batch_size": s.batch_size,
+            "linger_ms": s.linger_ms,
         }
 
     def _start(self, session: _Session, worker: BatchConsumer) -> None:
@@ -209,20 +219,32 @@ class Service:
     def _on_main_open(self, session: _Session, conn: Any) -> None:
         log.info("connected", url=_redact(self.settings.url))
         if self.options.intake:
+
             def intake(ch: Any) -> None:
                 pub = ConfirmingPublisher(ch)
-                self._start(session, IntakeWorker(converter=self.converter, source=self.source,
-                                                  **self._worker_kwargs("intake", INTAKE_QUEUE, ch, pub)))
+                self._start(
+                    session,
+                    IntakeWorker(
+                        converter=self.converter,
+                        source=self.source,
+                        **self._worker_kwargs("intake", INTAKE_QUEUE, ch, pub),
+                    ),
+                )
+
             self._open_channel(session, conn, intake)
         if not self.options.deliveries and not self.options.inbound:
             return
         for partner in self.partners:
             agreement = self.config.partners[partner]
             if agreement.transport == "stream" and self.options.deliveries:
+
                 def feed(ch: Any, agreement: Any = agreement) -> None:
                     pub = ConfirmingPublisher(ch)
-                    kw = self._worker_kwargs(f"deliver-{agreement.partner}", work_queue(agreement.partner), ch, pub)
+                    kw = self._worker_kwargs(
+                        f"deliver-{agreement.partner}", work_queue(agreement.partner), ch, pub
+                    )
                     self._start(session, FeedDelivery(agreement=agreement, **kw))
+
                 self._open_channel(session, conn, feed)
             elif agreement.transport == "amqp":
                 self._open_partner(session, conn, agreement)
@@ -234,33 +256,55 @@ class Service:
         def partner_open(pconn: Any) -> None:
             session.pending_channels -= 1
             if self.options.deliveries:
-                self._open_channel(session, pconn, lambda pch: self._partner_channels(session, main, pconn, pch, agreement, pv))
+                self._open_channel(
+                    session,
+                    pconn,
+                    lambda pch: self._partner_channels(session, main, pconn, pch, agreement, pv),
+                )
             if self.options.inbound:
-                self._open_channel(session, main, lambda dch: self._open_channel(
-                    session, pconn, lambda rch: self._records(session, dch, rch, agreement, pv)))
+                self._open_channel(
+                    session,
+                    main,
+                    lambda dch: self._open_channel(
+                        session, pconn, lambda rch: self._records(session, dch, rch, agreement, pv)
+                    ),
+                )
 
         pconn = pika.SelectConnection(
             self._params(with_vhost(self.settings.url, pv.vhost)),
             on_open_callback=partner_open,
-            on_open_error_callback=lambda c, e: self._lost(session, f"partner {pv.partner} connection failed: {e}"),
-            on_close_callback=lambda c, e: self._lost(session, f"partner {pv.partner} connection closed: {e}"),
+            on_open_error_callback=lambda c, e: self._lost(
+                session, f"partner {pv.partner} connection failed: {e}"
+            ),
+            on_close_callback=lambda c, e: self._lost(
+                session, f"partner {pv.partner} connection closed: {e}"
+            ),
             custom_ioloop=main.ioloop,
         )
         session.connections.append(pconn)
 
-    def _partner_channels(self, session: _Session, main: Any, pconn: Any, pch: Any, agreement: Any, pv: PartnerVhost) -> None:
+    def _partner_channels(
+        self, session: _Session, main: Any, pconn: Any, pch: Any, agreement: Any, pv: PartnerVhost
+    ) -> None:
         partner_pub = ConfirmingPublisher(pch)
 
         def work(ch: Any) -> None:
             pub = ConfirmingPublisher(ch)
             kw = self._worker_kwargs(f"deliver-{pv.partner}", work_queue(pv.partner), ch, pub)
-            delivery = AmqpPartnerDelivery(agreement=agreement, partner_publisher=partner_pub,
-                                           receipt_timeout_s=self.settings.receipt_timeout_s, **kw)
+            delivery = AmqpPartnerDelivery(
+                agreement=agreement,
+                partner_publisher=partner_pub,
+                receipt_timeout_s=self.settings.receipt_timeout_s,
+                **kw,
+            )
             self._start(session, delivery)
 
             def replies(rch: Any) -> None:
-                rkw = self._worker_kwargs(f"receipts-{pv.partner}", pv.reply_queue, rch, ConfirmingPublisher(rch))
+                rkw = self._worker_kwargs(
+                    f"receipts-{pv.partner}", pv.reply_queue, rch, ConfirmingPublisher(rch)
+                )
                 self._start(session, ReceiptConsumer(delivery=delivery, **rkw))
+
             self._open_channel(session, pconn, replies)
 
         self._open_channel(session, main, work)
@@ -268,8 +312,12 @@ class Service:
     def _records(self, session: _Session, dch: Any, rch: Any, agreement: Any, pv: PartnerVhost) -> None:
         domestic_pub = ConfirmingPublisher(dch)
         kw = self._worker_kwargs(f"records-{pv.partner}", pv.records_queue, rch, ConfirmingPublisher(rch))
-        self._start(session, PartnerRecordsConsumer(partner=pv.partner, format=partner_format(agreement),
-                                                    domestic_publisher=domestic_pub, **kw))
+        self._start(
+            session,
+            PartnerRecordsConsumer(
+                partner=pv.partner, format=partner_format(agreement), domestic_publisher=domestic_pub, **kw
+            ),
+        )
 
     # -- endings ------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pika
+from pika.exceptions import AMQPError
 
 from exchange.amqp.provision import PartnerVhost
 from exchange.errors import DocumentError
@@ -51,8 +52,15 @@ class Stats:
 
 
 class PartnerSimulator:
-    def __init__(self, url: str, vhost: PartnerVhost, fmt: PartnerFormat, mode: Mode = Mode.ACK,
-                 stats_file: Path | None = None, reject_reason: str = "simulated rejection"):
+    def __init__(
+        self,
+        url: str,
+        vhost: PartnerVhost,
+        fmt: PartnerFormat,
+        mode: Mode = Mode.ACK,
+        stats_file: Path | None = None,
+        reject_reason: str = "simulated rejection",
+    ):
         self.url = url
         self.vhost = vhost
         self.format = fmt
@@ -64,10 +72,20 @@ class PartnerSimulator:
         self._conn: pika.BlockingConnection | None = None
 
     def _reply(self, ch: Any, correlation_id: str, status: str, reason: str | None = None) -> None:
-        body = json.dumps({"status": status, "reason": reason, "warnings": [] if status != "WARN" else ["simulated warning"]})
+        body = json.dumps(
+            {
+                "status": status,
+                "reason": reason,
+                "warnings": [] if status != "WARN" else ["simulated warning"],
+            }
+        )
         ch.basic_publish(
-            self.vhost.reply_exchange, self.vhost.partner, body.encode(),
-            pika.BasicProperties(correlation_id=correlation_id, content_type="application/json", delivery_mode=2),
+            self.vhost.reply_exchange,
+            self.vhost.partner,
+            body.encode(),
+            pika.BasicProperties(
+                correlation_id=correlation_id, content_type="application/json", delivery_mode=2
+            ),
         )
 
     def _on_message(self, ch: Any, method: Any, props: Any, body: bytes) -> None:
@@ -112,9 +130,9 @@ class PartnerSimulator:
                 ch.basic_consume(self.vhost.inbound_queue, self._on_message)
                 self._write_stats()
                 while not self._stop.is_set():
-                    self._conn.process_data_events(time_limit=0.2)
+                    self._conn.process_data_events(time_limit=0.2)  # type: ignore[arg-type]  # a float works
                 self._conn.close()
-            except pika.exceptions.AMQPError:
+            except AMQPError:
                 self._stop.wait(0.5)
 
     def stop(self) -> None:
@@ -130,7 +148,9 @@ class PartnerSimulator:
             for doc in documents:
                 mid = str(uuid.uuid4())
                 ch.basic_publish(
-                    self.vhost.records_exchange, self.vhost.partner, doc,
+                    self.vhost.records_exchange,
+                    self.vhost.partner,
+                    doc,
                     pika.BasicProperties(message_id=mid, content_type="application/xml", delivery_mode=2),
                     mandatory=True,
                 )

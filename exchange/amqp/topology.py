@@ -139,18 +139,30 @@ def definitions(topology: Topology, vhost: str = "/") -> dict[str, Any]:
     """The topology as a RabbitMQ definitions document (rabbitmqctl import_definitions)."""
     return {
         "exchanges": [
-            {"name": e.name, "vhost": vhost, "type": e.type, "durable": True,
-             "auto_delete": False, "internal": False, "arguments": {}}
+            {
+                "name": e.name,
+                "vhost": vhost,
+                "type": e.type,
+                "durable": True,
+                "auto_delete": False,
+                "internal": False,
+                "arguments": {},
+            }
             for e in topology.exchanges
         ],
         "queues": [
-            {"name": q.name, "vhost": vhost, "durable": True, "auto_delete": False,
-             "arguments": q.arguments}
+            {"name": q.name, "vhost": vhost, "durable": True, "auto_delete": False, "arguments": q.arguments}
             for q in topology.queues
         ],
         "bindings": [
-            {"source": b.exchange, "vhost": vhost, "destination": b.queue,
-             "destination_type": "queue", "routing_key": b.routing_key, "arguments": {}}
+            {
+                "source": b.exchange,
+                "vhost": vhost,
+                "destination": b.queue,
+                "destination_type": "queue",
+                "routing_key": b.routing_key,
+                "arguments": {},
+            }
             for b in topology.bindings
         ],
     }

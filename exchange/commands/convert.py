@@ -87,8 +87,12 @@ def _handle(
         common = {"message_id": message_id, "record_id": record_id, "partner": doc.partner}
         audit.append_many(
             [
-                AuditEntry(AuditEvent.CONVERTED, doc_sha256=doc.sha256, details={"kind": doc.kind.value}, **common),
-                AuditEntry(AuditEvent.VALIDATED, doc_sha256=doc.sha256, details={"file": str(target)}, **common),
+                AuditEntry(
+                    AuditEvent.CONVERTED, doc_sha256=doc.sha256, details={"kind": doc.kind.value}, **common
+                ),
+                AuditEntry(
+                    AuditEvent.VALIDATED, doc_sha256=doc.sha256, details={"file": str(target)}, **common
+                ),
             ]
         )
         report.documents[doc.partner] += 1

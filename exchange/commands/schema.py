@@ -18,7 +18,9 @@ def canonical_schemas() -> dict[str, str]:
         schema = model.model_json_schema(by_alias=True, mode="validation")
         schema["$id"] = f"urn:mra-exchange:canonical:{kind}:{SCHEMA_VERSION}"
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
-        out[f"{kind}-{SCHEMA_VERSION}.json"] = json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        out[f"{kind}-{SCHEMA_VERSION}.json"] = (
+            json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        )
     return out
 
 

@@ -30,7 +30,6 @@ from exchange.resources import mapping_path, schema_path
 from exchange.xml.safe import DEFAULT_LIMITS, Limits, hardened_parser, parse_bytes
 from exchange.xml.schema import CompiledSchema, load_schema
 
-
 _OUTPUT_PARSER = hardened_parser()
 
 
@@ -105,11 +104,9 @@ class XmlPartnerFormat(PartnerFormat):
         return document
 
     def _family_of(self, root: etree._Element) -> XmlFamily:
-        fam = self._by_tag.get(root.tag)  # type: ignore[arg-type]
+        fam = self._by_tag.get(str(root.tag))
         if fam is None:
-            raise DocumentError(
-                f"root element {root.tag} is not a {self.partner} document"
-            )
+            raise DocumentError(f"root element {root.tag} is not a {self.partner} document")
         return fam
 
     def check_bytes(self, data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Kind:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 Renderer = Callable[[Any], str]
 _NOKEY = object()
+XML_DECLARATION = "<?xml version='1.0' encoding='UTF-8'?>\n"
 
 
 def escape_text(s: str) -> str:
@@ -182,7 +183,7 @@ def compile_renderer(root: Node, nsmap: dict[str | None, str], partner: str) -> 
         f' xmlns:{prefix}="{escape_attr(uri)}"' if prefix else f' xmlns="{escape_attr(uri)}"'
         for prefix, uri in nsmap.items()
     )
-    comp.emit(1, f"a({'<?xml version=' + chr(39) + '1.0' + chr(39) + ' encoding=' + chr(39) + 'UTF-8' + chr(39) + '?>' + chr(10)!r})")
+    comp.emit(1, f"a({XML_DECLARATION!r})")
     root.static_attr_text = declarations + root.static_attr_text
     comp.element(root, "c0", 1)
     comp.emit(1, 'return "".join(parts)')
@@ -211,7 +212,7 @@ def compile_renderer(root: Node, nsmap: dict[str | None, str], partner: str) -> 
         **comp.consts,
     }
     source = "\n".join(comp.lines)
-    exec(compile(source, f"<template {partner}>", "exec"), namespace)  # noqa: S102 - our own generated code
+    exec(compile(source, f"<template {partner}>", "exec"), namespace)
     renderer: Renderer = namespace["render"]
     renderer.__doc__ = source  # keeps the generated code visible for debugging
     return renderer

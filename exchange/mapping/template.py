@@ -31,7 +31,7 @@ from typing import Any
 from lxml import etree
 from pydantic.alias_generators import to_camel
 
-from exchange.errors import ConfigError, MappingError, RecordError
+from exchange.errors import ConfigError, RecordError
 from exchange.mapping.codegen import compile_renderer, escape_attr
 from exchange.mapping.codes import CodeList
 from exchange.xml.safe import hardened_parser
@@ -86,7 +86,7 @@ def _field_name(prefix: str, path: str) -> str:
 class Expr:
     """``path|codes``, compiled: a getter, an optional code list, the field's full name."""
 
-    __slots__ = ("codes", "field", "get", "path", "partner", "readable")
+    __slots__ = ("codes", "field", "get", "partner", "path", "readable")
 
     def __init__(self, spec: str, prefix: str, codes: dict[str, CodeList], partner: str, where: str):
         path, _, code_name = spec.partition("|")
@@ -136,7 +136,7 @@ class Node:
     )
 
     def __init__(self, el: etree._Element, prefix: str, codes: dict[str, CodeList], partner: str, where: str):
-        self.tag: str = el.tag  # type: ignore[assignment]
+        self.tag = str(el.tag)
         self.qname = _qualified(el, self.tag)
         loc = f"{where}:{el.sourceline}"
         self.optional = el.get(_OPTIONAL) == "true"
@@ -156,7 +156,8 @@ class Node:
         self.scalar_each = self.each is not None and self.value is not None and self.value.path == "."
         self.static_attrs: dict[str, str] = {}
         self.attr_exprs: list[tuple[str, Expr]] = []
-        for name, raw in el.attrib.items():
+        for key, value in el.attrib.items():
+            name, raw = str(key), str(value)
             if name.startswith(f"{{{M_NS}}}"):
                 continue
             if raw.startswith("{") and raw.endswith("}"):
@@ -170,9 +171,7 @@ class Node:
         text = (el.text or "").strip()
         self.static_text = text or None
         self.children = [
-            Node(child, inner, codes, partner, where)
-            for child in el
-            if isinstance(child.tag, str)
+            Node(child, inner, codes, partner, where) for child in el if isinstance(child.tag, str)
         ]
 
     # -- parsing back ------------------------------------------------------------
@@ -251,7 +250,7 @@ class Template:
         except (OSError, etree.XMLSyntaxError) as exc:
             raise ConfigError(f"template {path} cannot be read: {exc}") from None
         self.path = path
-        self.tag: str = root.tag  # type: ignore[assignment]
+        self.tag = str(root.tag)
         self.namespace = etree.QName(root).namespace or ""
         self.nsmap = {k: v for k, v in root.nsmap.items() if v != M_NS}
         self._root = Node(root, "", codes, partner, str(path))

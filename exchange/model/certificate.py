@@ -96,18 +96,14 @@ class ProductCertificate(CanonicalModel):
     def _check_structure(self) -> ProductCertificate:
         rule = _NUMBER_RULES[self.scheme]
         if not rule.match(self.cert_no):
-            raise ValueError(
-                f"certNo {self.cert_no!r} does not have the structure of a {self.scheme} number"
-            )
+            raise ValueError(f"certNo {self.cert_no!r} does not have the structure of a {self.scheme} number")
         if self.scheme is CertScheme.CCC:
             if self.manufacturer is None:
                 raise ValueError("manufacturer is required on a CCC certificate")
             if not self.factories:
                 raise ValueError("factory is required on a CCC certificate")
         if self.expiry_date is not None and self.expiry_date < self.issue_date:
-            raise ValueError(
-                f"expiryDate {self.expiry_date} is before issueDate {self.issue_date}"
-            )
+            raise ValueError(f"expiryDate {self.expiry_date} is before issueDate {self.issue_date}")
         return self
 
     @property

@@ -18,9 +18,7 @@ def _check_country(code: str) -> str:
     return code
 
 
-CountryCode = Annotated[
-    str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_check_country)
-]
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_check_country)]
 """ISO 3166-1 alpha-2, checked against the full code list, not just its shape."""
 
 XML_SAFE_PATTERN = r"^[^\x00-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]*$"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cache
 from pathlib import Path
+from typing import Any, cast
 
 from lxml import etree
 
@@ -38,7 +39,7 @@ class CompiledSchema:
 
     def messages(self) -> list[str]:
         out = []
-        for err in list(self._schema.error_log)[:MAX_MESSAGES]:
+        for err in cast("list[Any]", list(self._schema.error_log))[:MAX_MESSAGES]:  # type: ignore[call-overload]
             where = f" at {err.path}" if err.path else ""
             out.append(f"{err.line}:{err.column}{where}: {err.message}")
         return out

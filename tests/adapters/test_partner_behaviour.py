@@ -84,9 +84,7 @@ def test_families_outside_the_agreement_are_out_of_scope(partner: str) -> None:
     assert out_of_scope(narrowed, _sample(Kind.CCC)) is not None
 
 
-@pytest.mark.parametrize(
-    "partner", sorted(p for p, a in CONFIG.partners.items() if Kind.CCC in a.families)
-)
+@pytest.mark.parametrize("partner", sorted(p for p, a in CONFIG.partners.items() if Kind.CCC in a.families))
 def test_an_unmapped_category_names_field_and_partner(partner: str) -> None:
     fmt = _fmt(partner)
     domains = {c.domain for c in fmt.code_lists(Kind.CCC).values()}

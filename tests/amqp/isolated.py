@@ -94,7 +94,9 @@ class World:
         log = (self.root / f"run-{len(self.processes)}.log").open("wb")
         proc = subprocess.Popen(
             [sys.executable, "-m", "exchange.cli", "run", "--no-http", *extra],
-            env={**self.env, **(env or {})}, stdout=log, stderr=subprocess.STDOUT,
+            env={**self.env, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
         self.processes.append(proc)
         self.wait_for_consumers("mra.intake", count=sum(1 for p in self.processes if p.poll() is None))
@@ -256,7 +258,14 @@ def _bri_available() -> bool:
 
 def domestic_messages(prefix: str, count: int) -> list[tuple[str, bytes]]:
     """`count` distinct valid CCC records (E&E, so kr takes them), as the domestic side sends."""
-    sample = json.loads(Path(__file__).resolve().parents[2].joinpath("samples", "ccc.jsonl").read_text("utf-8").splitlines()[0])
+    sample = json.loads(
+        Path(__file__)
+        .resolve()
+        .parents[2]
+        .joinpath("samples", "ccc.jsonl")
+        .read_text("utf-8")
+        .splitlines()[0]
+    )
     out = []
     for i in range(count):
         record = dict(sample)
@@ -265,13 +274,20 @@ def domestic_messages(prefix: str, count: int) -> list[tuple[str, bytes]]:
     return out
 
 
-def publish_domestic(url: str, messages: list[tuple[str, bytes]], kind: str = "ccc", headers: dict[str, Any] | None = None) -> int:
+def publish_domestic(
+    url: str, messages: list[tuple[str, bytes]], kind: str = "ccc", headers: dict[str, Any] | None = None
+) -> int:
     from exchange.amqp.publish import Outgoing, publish_many
 
     report = publish_many(
         url,
         (
-            Outgoing("cn.domestic.in", kind, body, pika.BasicProperties(message_id=mid, type=kind, delivery_mode=2, headers=headers or {}))
+            Outgoing(
+                "cn.domestic.in",
+                kind,
+                body,
+                pika.BasicProperties(message_id=mid, type=kind, delivery_mode=2, headers=headers or {}),
+            )
             for mid, body in messages
         ),
     )

@@ -14,7 +14,7 @@ import pytest
 
 from exchange.amqp.simulator import Mode, PartnerSimulator
 from exchange.audit import AuditEvent, open_store
-from tests.amqp.isolated import World, ctl, domestic_messages, publish_domestic, vhosts, world  # noqa: F401
+from tests.amqp.isolated import World, ctl, domestic_messages, publish_domestic
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
@@ -24,15 +24,16 @@ def events(w: World, partner: str | None = None) -> Counter[tuple[str, str]]:
     with open_store(w.audit_url) as store:
         since = datetime.now(UTC) - timedelta(hours=1)
         until = datetime.now(UTC) + timedelta(hours=1)
-        return Counter(
-            (e.message_id or "", str(e.event))
-            for e in store.export(since, until, partner)
-        )
+        return Counter((e.message_id or "", str(e.event)) for e in store.export(since, until, partner))
 
 
 def acknowledged(w: World, prefix: str) -> Counter[str]:
-    return Counter(mid for (mid, ev), n in events(w, "kr").items() for _ in range(n)
-                   if ev == AuditEvent.ACKNOWLEDGED and mid.startswith(prefix))
+    return Counter(
+        mid
+        for (mid, ev), n in events(w, "kr").items()
+        for _ in range(n)
+        if ev == AuditEvent.ACKNOWLEDGED and mid.startswith(prefix)
+    )
 
 
 def wait_until(predicate, timeout: float = 60, what: str = "condition") -> None:  # type: ignore[no-untyped-def]
@@ -61,9 +62,22 @@ def test_domestic_records_reach_the_partner_once_and_are_acknowledged(world: Wor
     sent = publish_domestic(world.url, domestic_messages("e2e", 50))
     wait_until(lambda: len(acknowledged(world, "e2e")) == sent, what="50 ACKNOWLEDGED")
     result = counts(world, sim, "e2e", sent)
-    assert result == {"sent": 50, "delivered_once": 50, "lost": 0, "duplicates_at_partner": 0, "double_acknowledged": 0}
+    assert result == {
+        "sent": 50,
+        "delivered_once": 50,
+        "lost": 0,
+        "duplicates_at_partner": 0,
+        "double_acknowledged": 0,
+    }
     trail = events(world, "kr")
-    for event in ("CONVERTED", "VALIDATED", "SEND_ENQUEUED", "SEND_IN_PROGRESS", "WAITING_FOR_RECEIPT", "ACKNOWLEDGED"):
+    for event in (
+        "CONVERTED",
+        "VALIDATED",
+        "SEND_ENQUEUED",
+        "SEND_IN_PROGRESS",
+        "WAITING_FOR_RECEIPT",
+        "ACKNOWLEDGED",
+    ):
         assert trail[("e2e-7", event)] == 1, event
     sim.stop()
 
@@ -74,10 +88,18 @@ def test_connections_closed_mid_stream_lose_nothing_and_duplicate_nothing(world:
     sent = publish_domestic(world.url, domestic_messages("cut", 1500))
     wait_until(lambda: len(acknowledged(world, "cut")) > 100, what="work under way")
     ctl("close_all_connections", "--global", "test: cut mid-stream")
-    wait_until(lambda: len(acknowledged(world, "cut")) == sent, timeout=120, what="all ACKNOWLEDGED after reconnect")
+    wait_until(
+        lambda: len(acknowledged(world, "cut")) == sent, timeout=120, what="all ACKNOWLEDGED after reconnect"
+    )
     time.sleep(1)
     result = counts(world, sim, "cut", sent)
-    assert result == {"sent": 1500, "delivered_once": 1500, "lost": 0, "duplicates_at_partner": 0, "double_acknowledged": 0}
+    assert result == {
+        "sent": 1500,
+        "delivered_once": 1500,
+        "lost": 0,
+        "duplicates_at_partner": 0,
+        "double_acknowledged": 0,
+    }
     assert "connection lost" in world.log_text()
     sim.stop()
 
@@ -93,10 +115,18 @@ def test_broker_stopped_and_started_again(world: World) -> None:
     finally:
         ctl("start_app")  # whatever happens, the broker comes back
     ctl("await_startup")
-    wait_until(lambda: len(acknowledged(world, "bounce")) == sent, timeout=180, what="all ACKNOWLEDGED after restart")
+    wait_until(
+        lambda: len(acknowledged(world, "bounce")) == sent, timeout=180, what="all ACKNOWLEDGED after restart"
+    )
     time.sleep(1)
     result = counts(world, sim, "bounce", sent)
-    assert result == {"sent": 800, "delivered_once": 800, "lost": 0, "duplicates_at_partner": 0, "double_acknowledged": 0}
+    assert result == {
+        "sent": 800,
+        "delivered_once": 800,
+        "lost": 0,
+        "duplicates_at_partner": 0,
+        "double_acknowledged": 0,
+    }
     sim.stop()
 
 
@@ -119,7 +149,9 @@ def test_a_partner_that_never_acknowledges_ends_in_dead_letters_with_the_reason(
         assert trail[(f"silent-{i}", "WAITING_FOR_RETRY")] == 2
         assert trail[(f"silent-{i}", "SEND_FAILURE")] == 1
         assert trail[(f"silent-{i}", "ACKNOWLEDGED")] == 0
-    assert sim.stats.received == Counter({f"silent-{i}": 3 for i in range(5)})  # sent, retried twice, never more
+    assert sim.stats.received == Counter(
+        {f"silent-{i}": 3 for i in range(5)}
+    )  # sent, retried twice, never more
     sim.stop()
 
 
@@ -149,7 +181,13 @@ def test_duplicate_message_ids_from_the_domestic_side(world: World) -> None:
     wait_until(lambda: world.depth("mra.rejects") >= 1, what="the reused id rejected")
     time.sleep(1)
     result = counts(world, sim, "dup", 10)
-    assert result == {"sent": 10, "delivered_once": 10, "lost": 0, "duplicates_at_partner": 0, "double_acknowledged": 0}
+    assert result == {
+        "sent": 10,
+        "delivered_once": 10,
+        "lost": 0,
+        "duplicates_at_partner": 0,
+        "double_acknowledged": 0,
+    }
     assert sum(sim.stats.received.values()) == 10
     rejects = _dead_letters(world, "mra.rejects")
     assert rejects == [("dup-0", "message id already used for different content")]
@@ -166,11 +204,13 @@ def test_bad_records_and_unroutable_messages_are_parked_with_their_reason(world:
     rejects = dict(_dead_letters(world, "mra.rejects"))
     assert "issueDate" in rejects["bad-date"] or "2019-13-45" in rejects["bad-date"]
     assert rejects["bad-json"]
-    from exchange.amqp.publish import Outgoing, publish_many
-
     import pika
 
-    report = publish_many(world.url, [Outgoing("cn.domestic.in", "nonsense", good, pika.BasicProperties(message_id="bad-key"))])
+    from exchange.amqp.publish import Outgoing, publish_many
+
+    report = publish_many(
+        world.url, [Outgoing("cn.domestic.in", "nonsense", good, pika.BasicProperties(message_id="bad-key"))]
+    )
     assert report.confirmed == 0 and report.failed[0][0] == "bad-key" and "unroutable" in report.failed[0][1]
     trail = events(world)
     assert trail[("bad-date", "REJECTED")] == 1 and trail[("bad-json", "REJECTED")] == 1
@@ -184,7 +224,13 @@ def test_two_workers_share_the_work_without_duplicates(world: World) -> None:
     wait_until(lambda: len(acknowledged(world, "pair")) == sent, timeout=120, what="all ACKNOWLEDGED")
     time.sleep(1)
     result = counts(world, sim, "pair", sent)
-    assert result == {"sent": 1000, "delivered_once": 1000, "lost": 0, "duplicates_at_partner": 0, "double_acknowledged": 0}
+    assert result == {
+        "sent": 1000,
+        "delivered_once": 1000,
+        "lost": 0,
+        "duplicates_at_partner": 0,
+        "double_acknowledged": 0,
+    }
     sim.stop()
 
 
@@ -200,5 +246,11 @@ def test_sigterm_finishes_in_flight_work_and_closes_cleanly(world: World) -> Non
     wait_until(lambda: len(acknowledged(world, "term")) == sent, timeout=120, what="all ACKNOWLEDGED")
     time.sleep(1)
     result = counts(world, sim, "term", sent)
-    assert result == {"sent": 600, "delivered_once": 600, "lost": 0, "duplicates_at_partner": 0, "double_acknowledged": 0}
+    assert result == {
+        "sent": 600,
+        "delivered_once": 600,
+        "lost": 0,
+        "duplicates_at_partner": 0,
+        "double_acknowledged": 0,
+    }
     sim.stop()

@@ -18,7 +18,8 @@ domain = "cert-status"
 map = { VALID = "V", SUSPENDED = "S", WITHDRAWN = "W", CANCELLED = "C", EXPIRED = "E" }
 [label]
 domain = "cert-status"
-map = { VALID = "valid", SUSPENDED = "suspended", WITHDRAWN = "withdrawn", CANCELLED = "cancelled", EXPIRED = "expired" }
+map = { VALID = "valid", SUSPENDED = "suspended", WITHDRAWN = "withdrawn", CANCELLED = "cancelled", \
+EXPIRED = "expired" }
 [label.reverse]
 """
 
