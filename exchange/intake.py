@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from exchange.errors import Reject
+from exchange.errors import RecordError, Reject
 from exchange.model import GlpStatement, Kind, ProductCertificate, PtRound
 
 CanonicalRecord = ProductCertificate | GlpStatement | PtRound
@@ -38,6 +38,12 @@ class Source(Protocol):
     def parse_message(
         self, body: bytes, *, kind: Kind | None = None, source: str = "message"
     ) -> CanonicalRecord: ...
+
+    def raw_records(
+        self, path: Path, *, encoding: str | None = None
+    ) -> Iterator[tuple[str | None, str | RecordError]]:
+        """Each record of an export as one JSON text, as a domestic system publishes it."""
+        ...
 
     def detect_kind(self, record: dict[str, object]) -> Kind | None:
         """Which family a raw record belongs to, from its content (None: cannot tell)."""

@@ -81,8 +81,7 @@ def _product(value: object) -> Obj:
         if entry is None:
             known = ", ".join(code_lists().categories)
             raise RecordError(
-                f"{brief(code(raw))} is not a CCC catalogue code with a mapping yet "
-                f"(known: {known})",
+                f"{brief(code(raw))} is not a CCC catalogue code with a mapping yet (known: {known})",
                 field="product.category",
             )
         data["category"] = entry.code

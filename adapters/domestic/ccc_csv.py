@@ -7,6 +7,7 @@ one set of rules; errors are then renamed from JSON paths to the CSV's own heade
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from adapters.domestic.ccc import to_certificate
 from adapters.domestic.normalize import code
@@ -79,6 +80,16 @@ def _party(name: str, address: str, country: str = DEFAULT_COUNTRY) -> dict[str,
 
 def row_to_certificate(row: list[str], index: dict[str, int]) -> ProductCertificate:
     """The certificate in one CSV row (already checked to have every column)."""
+    record = row_to_record(row, index)
+    try:
+        return to_certificate(record)
+    except RecordError as exc:
+        column, reason = column_of(exc.field, exc.reason)
+        raise RecordError(reason, field=column, record_id=exc.record_id) from None
+
+
+def row_to_record(row: list[str], index: dict[str, int]) -> dict[str, Any]:
+    """One CSV row in the JSON shape of the contract: CSV and JSON share one set of rules."""
 
     def cell(name: str) -> str:
         i = index.get(name)
@@ -108,8 +119,4 @@ def row_to_certificate(row: list[str], index: dict[str, int]) -> ProductCertific
         "issueDate": cell("发证日期"),
         "expiryDate": cell("有效期至"),
     }
-    try:
-        return to_certificate(record)
-    except RecordError as exc:
-        column, reason = column_of(exc.field, exc.reason)
-        raise RecordError(reason, field=column, record_id=exc.record_id) from None
+    return record

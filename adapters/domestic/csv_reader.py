@@ -10,11 +10,12 @@ physical line unless a quoted field spans lines).
 from __future__ import annotations
 
 import csv
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from adapters.domestic.ccc_csv import FACTORY_COUNTRY, HEADER, row_to_certificate
+from adapters.domestic.ccc_csv import FACTORY_COUNTRY, HEADER, row_to_certificate, row_to_record
 from adapters.domestic.errors import CsvHeaderError, EncodingError
 from adapters.domestic.limits import CHUNK_CHARS
 from adapters.domestic.lines import BOM, LineReader, LineTooLong, codec_name, open_binary
@@ -22,7 +23,7 @@ from adapters.domestic.normalize import code
 from exchange.errors import RecordError
 from exchange.intake import CanonicalRecord
 
-Item = tuple[str, CanonicalRecord | RecordError]
+Item = tuple[str, CanonicalRecord | RecordError | str]
 
 DETECTED = ("utf-8", "gb18030")
 
@@ -95,8 +96,9 @@ class CsvExport:
         header = next(csv.reader([text]), [])
         return cls(path, used, _columns(header, path, used))
 
-    def items(self) -> Iterator[Item]:
-        """Each data row as a certificate or the error that stops it, streamed."""
+    def items(self, raw: bool = False) -> Iterator[Item]:
+        """Each data row as a certificate (raw: as its JSON-shaped record) or the error
+        that stops it, streamed."""
         width = len(self.index)
         narrowest = width - 1 if FACTORY_COUNTRY in self.index else width
         with open_binary(self.path) as stream:
@@ -121,9 +123,11 @@ class CsvExport:
                 record += 1
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue  # a blank line
-                yield f"line {record}", self._convert(row, narrowest, width)
+                yield f"line {record}", self._convert(row, narrowest, width, raw)
 
-    def _convert(self, row: list[str], narrowest: int, width: int) -> CanonicalRecord | RecordError:
+    def _convert(
+        self, row: list[str], narrowest: int, width: int, raw: bool = False
+    ) -> CanonicalRecord | RecordError | str:
         if not narrowest <= len(row) <= width:
             first = self.index[HEADER[0]]
             rid = code(row[first]) if first < len(row) else ""
@@ -131,6 +135,8 @@ class CsvExport:
                 f"the row has {len(row)} values; the header has {width} columns",
                 record_id=rid if 0 < len(rid) <= 40 else None,
             )
+        if raw:
+            return json.dumps(row_to_record(row, self.index), ensure_ascii=False)
         try:
             return row_to_certificate(row, self.index)
         except RecordError as exc:

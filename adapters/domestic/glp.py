@@ -94,9 +94,7 @@ def to_statement(raw: Obj) -> GlpStatement:
         if "areas" in data:
             data["areas"] = _areas(data["areas"])
         if isinstance(data.get("studyAudits"), list):
-            data["studyAudits"] = [
-                obj(a, f"studyAudits[{i}]") for i, a in enumerate(data["studyAudits"])
-            ]
+            data["studyAudits"] = [obj(a, f"studyAudits[{i}]") for i, a in enumerate(data["studyAudits"])]
         code_field(data, "status")
         code_field(data, "authority")
         return validate(GlpStatement, data, record_id=rid)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import codecs
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from adapters.domestic.errors import EncodingError, UnreadableInput
@@ -21,21 +21,30 @@ from exchange.errors import RecordError
 from exchange.intake import CanonicalRecord
 from exchange.model import Kind
 
-Item = tuple[str | None, CanonicalRecord | RecordError]
+Item = tuple[str | None, CanonicalRecord | RecordError | str]
+"""Where, and what: a record, the error that stops it, or (raw mode) its JSON text."""
 
 _WS = re.compile(r"[ \t\r\n]*")
 _SCALAR = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[^,\]\s]+')
 _MIB = MAX_RECORD_BYTES // 1024 // 1024
 
 
-def _convert(text: str, kind: Kind | None) -> CanonicalRecord | RecordError:
+def _convert(text: str, kind: Kind | None) -> CanonicalRecord | RecordError | str:
     try:
         return to_canonical(loads_record(text), kind)
     except RecordError as exc:
         return exc
 
 
-def jsonl_items(path: Path, encoding: str, kind: Kind | None) -> Iterator[Item]:
+def raw_text(text: str, kind: Kind | None) -> str:
+    """The record's JSON text as exported (for publishing it as one message)."""
+    return text
+
+
+Convert = Callable[[str, Kind | None], CanonicalRecord | RecordError | str]
+
+
+def jsonl_items(path: Path, encoding: str, kind: Kind | None, convert: Convert = _convert) -> Iterator[Item]:
     """One record per line; blank lines are skipped, line numbers count them."""
     with open_binary(path) as stream:
         lines = LineReader(stream, encoding, path)
@@ -49,7 +58,7 @@ def jsonl_items(path: Path, encoding: str, kind: Kind | None) -> Iterator[Item]:
                 yield f"line {exc.line_no}", RecordError(f"the line is {exc}")
                 continue
             if text.strip():
-                yield f"line {lines.line_no}", _convert(text, kind)
+                yield f"line {lines.line_no}", convert(text, kind)
 
 
 class _Text:
@@ -145,7 +154,7 @@ def _element(text: _Text, pos: int) -> tuple[int, str | RecordError]:
     return end, text.buf[pos:end]
 
 
-def _array_items(text: _Text, kind: Kind | None) -> Iterator[Item]:
+def _array_items(text: _Text, kind: Kind | None, convert: Convert) -> Iterator[Item]:
     pos = text.skip_ws(1)  # just after "["
     index = 0
     while pos < len(text.buf) and text.buf[pos] != "]":
@@ -154,7 +163,7 @@ def _array_items(text: _Text, kind: Kind | None) -> Iterator[Item]:
         except _Broken as exc:
             yield f"index {index}", RecordError(f"{exc}; the rest of the file is not read")
             return
-        yield f"index {index}", _convert(element, kind) if isinstance(element, str) else element
+        yield f"index {index}", convert(element, kind) if isinstance(element, str) else element
         index += 1
         if end > CHUNK_CHARS:  # forget what is consumed, but not after every record
             text.drop(end)
@@ -165,9 +174,7 @@ def _array_items(text: _Text, kind: Kind | None) -> Iterator[Item]:
         elif pos < len(text.buf) and text.buf[pos] != "]":
             yield (
                 f"index {index}",
-                RecordError(
-                    f"expected , or ] after index {index - 1}; the rest of the file is not read"
-                ),
+                RecordError(f"expected , or ] after index {index - 1}; the rest of the file is not read"),
             )
             return
     if pos >= len(text.buf):
@@ -177,7 +184,7 @@ def _array_items(text: _Text, kind: Kind | None) -> Iterator[Item]:
         yield None, RecordError("unexpected content after the closing ] of the array")
 
 
-def json_items(path: Path, encoding: str, kind: Kind | None) -> Iterator[Item]:
+def json_items(path: Path, encoding: str, kind: Kind | None, convert: Convert = _convert) -> Iterator[Item]:
     """The record, or each record of the array, in a `.json` file."""
     text = _Text(path, encoding)
     try:
@@ -186,7 +193,7 @@ def json_items(path: Path, encoding: str, kind: Kind | None) -> Iterator[Item]:
             raise UnreadableInput(f"{path}: empty file, no JSON document")
         if text.buf[start] == "[":
             text.drop(start)
-            yield from _array_items(text, kind)
+            yield from _array_items(text, kind, convert)
             return
         while text.more():
             if len(text.buf) > MAX_RECORD_BYTES:
@@ -198,6 +205,6 @@ def json_items(path: Path, encoding: str, kind: Kind | None) -> Iterator[Item]:
                     ),
                 )
                 return
-        yield None, _convert(text.buf, kind)
+        yield None, convert(text.buf, kind)
     finally:
         text.close()

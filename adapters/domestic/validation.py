@@ -61,9 +61,7 @@ def validate(
         errors = exc.errors(include_url=False)
         fields = [dotted(rename(e["loc"])) or None for e in errors]
         reason = _reason(errors[0])
-        more = [
-            f"{f or 'record'}: {_reason(e)}" for f, e in zip(fields[1:], errors[1:], strict=True)
-        ]
+        more = [f"{f or 'record'}: {_reason(e)}" for f, e in zip(fields[1:], errors[1:], strict=True)]
         if more:
             listed = "; ".join(more[:_MAX_LISTED])
             extra = len(more) - _MAX_LISTED

@@ -8,12 +8,12 @@ import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
-from exchange.errors import ExchangeError
+from exchange.errors import ExchangeError, RecordError
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -97,51 +97,52 @@ def publish(
     src = load_source(cfg)
     counted = {"n": 0}
 
+    skipped: list[str] = []
+
     def messages() -> Iterator[Outgoing]:
         import pika
 
         for path in files:
-            for index, obj in enumerate(_domestic_objects(path)):
-                body = json.dumps(obj, ensure_ascii=False).encode()
-                kind = src.detect_kind(obj) if isinstance(obj, dict) else None
+            for location, text in src.raw_records(path):
+                if isinstance(text, RecordError):  # unreadable even as text: nothing to send
+                    skipped.append(f"{path} {location}: {text.reason}")
+                    continue
+                body = text.encode()
+                kind = _kind_of(src, text)
                 digest = hashlib.sha256(body).hexdigest()[:16]
                 headers = {"partners": list(partner)} if partner else {}
                 props = pika.BasicProperties(
                     delivery_mode=2,
                     content_type="application/json",
-                    message_id=f"{path.stem}-{index}-{digest}",
-                    type=kind.value if kind else None,
+                    message_id=f"{path.stem}-{digest}",
+                    type=kind,
                     headers=headers,
                 )
                 counted["n"] += 1
-                yield Outgoing(DOMESTIC_IN, kind.value if kind else "unknown", body, props)
+                yield Outgoing(DOMESTIC_IN, kind or "unknown", body, props)
 
     try:
         report = publish_many(_settings(amqp).url, messages())
     except BrokerUnavailable as exc:
         raise _fail(str(exc)) from None
     err.print(f"published {report.confirmed} of {counted['n']} records to {DOMESTIC_IN}")
+    for note in skipped:
+        err.print(f"  not published: {note}")
     for mid, reason in report.failed:
         err.print(f"  not published: {mid}: {reason}")
-    if report.failed:
+    if report.failed or skipped:
         raise typer.Exit(1)
 
 
-def _domestic_objects(path: Path) -> Iterator[object]:
-    if path.suffix.lower() == ".jsonl":
-        with path.open(encoding="utf-8-sig") as fh:
-            for line in fh:
-                if line.strip():
-                    try:
-                        yield json.loads(line)
-                    except ValueError:
-                        yield line.strip()  # published as is: the service rejects it, audited
-        return
-    if path.suffix.lower() == ".json":
-        data = json.loads(path.read_text(encoding="utf-8-sig"))
-        yield from data if isinstance(data, list) else [data]
-        return
-    raise _fail(f"{path}: exchange publish takes .json and .jsonl exports")
+def _kind_of(src: Any, text: str) -> str | None:
+    """The routing key: the record's family when its content tells, else None (the
+    service then rejects it, audited, with its reason)."""
+    try:
+        obj = json.loads(text)
+    except ValueError:
+        return None
+    kind = src.detect_kind(obj) if isinstance(obj, dict) else None
+    return kind.value if kind is not None else None
 
 
 def simulate_partner(
