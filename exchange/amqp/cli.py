@@ -211,6 +211,30 @@ def topology_export(
         out.write_text(text, encoding="utf-8")
 
 
+def bench_pipeline(
+    records: Annotated[int, typer.Option("--records", "-n", help="How many records.")] = 20_000,
+    partner: Annotated[str, typer.Option(help="Partner format to convert to.")] = "eu",
+    amqp: AmqpOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Full pipeline vs a bare relay on the same broker and client: records/s, ratio, latency."""
+    from exchange.amqp.bench import bench_pipeline as run_bench
+    from exchange.config import load_config
+
+    try:
+        result = run_bench(load_config(config), records, partner, _settings(amqp).url)
+    except ExchangeError as exc:
+        raise _fail(str(exc)) from None
+    p, r = result["pipelineLatencyMs"], result["relayLatencyMs"]
+    typer.echo(
+        f"pipeline {result['pipelinePerSecond']:,} records/s (p50 {p['p50']} ms, p99 {p['p99']} ms)\n"
+        f"relay    {result['relayPerSecond']:,} records/s (p50 {r['p50']} ms, p99 {r['p99']} ms)\n"
+        f"ratio    {result['ratio']:.2f}   documents {result['documentBytes']} bytes   "
+        f"peak memory {result['peakMemoryMiB']} MiB"
+    )
+    typer.echo(json.dumps(result))
+
+
 def register(app: typer.Typer) -> None:
     app.command()(run)
     app.command()(publish)
@@ -218,3 +242,6 @@ def register(app: typer.Typer) -> None:
     topology = typer.Typer(help="Broker topology.", no_args_is_help=True)
     topology.command("export")(topology_export)
     app.add_typer(topology, name="topology")
+    bench = typer.Typer(help="Benchmarks against the real broker.", no_args_is_help=True)
+    bench.command("pipeline")(bench_pipeline)
+    app.add_typer(bench, name="bench")

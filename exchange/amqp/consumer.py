@@ -12,6 +12,7 @@ dead-lettered instead), or HOLD (settled later, e.g. when a partner's receipt co
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
@@ -46,6 +47,8 @@ class Message:
     routing_key: str
     properties: BasicProperties
     body: bytes
+    received: float = 0.0
+    """perf_counter() when it arrived: latency is measured from here to its ack."""
 
     @property
     def headers(self) -> dict[str, Any]:
@@ -75,15 +78,24 @@ class Work:
     failure: str | None = None
     states: list[StateRow] = field(default_factory=list)
     on_failure: Callable[[Work], None] | None = None
+    batch: Batch | None = None
+    failure_handled: bool = False
 
 
 @dataclass(slots=True)
 class Batch:
     works: list[Work]
+    pending: int = 0
+    """Publishes of this batch not confirmed yet (kept as a count: checked on every confirm)."""
+
+    def __post_init__(self) -> None:
+        for work in self.works:
+            work.batch = self
+            self.pending += work.outstanding
 
     @property
     def complete(self) -> bool:
-        return all(w.outstanding == 0 for w in self.works)
+        return self.pending == 0
 
 
 class BatchConsumer(ABC):
@@ -116,6 +128,8 @@ class BatchConsumer(ABC):
         self.alive = True
         self.consumer_tag: str | None = None
         self.handled = 0
+        self.on_acked: Callable[[list[Message]], None] | None = None
+        """Observer of acknowledged deliveries (benchmarks measure latency with it)."""
 
     # -- wiring ---------------------------------------------------------------------
 
@@ -155,6 +169,7 @@ class BatchConsumer(ABC):
                 method.routing_key or "",
                 properties,
                 body,
+                time.perf_counter(),
             )
         )
         if len(self._buffer) >= self.batch_size:
@@ -193,11 +208,15 @@ class BatchConsumer(ABC):
         publisher: ConfirmingPublisher | None = None,
     ) -> None:
         work.outstanding += 1
+        if work.batch is not None:
+            work.batch.pending += 1
 
         def done(ok: bool, reason: str | None) -> None:
             if not self.alive:
                 return
             work.outstanding -= 1
+            if work.batch is not None:
+                work.batch.pending -= 1
             if ok:
                 if on_ok is not None:
                     on_ok()
@@ -266,11 +285,15 @@ class BatchConsumer(ABC):
 
     def _finish(self, batch: Batch) -> None:
         for work in batch.works:
-            if work.failure is not None and work.disposition is Disposition.ACK:
+            if work.failure is not None and work.disposition is Disposition.ACK and not work.failure_handled:
+                work.failure_handled = True
                 if work.on_failure is not None:
                     work.on_failure(work)
                 else:
                     self.give_up_or_retry(work, work.failure)
+        if batch.pending:  # handling a failure published more: finish when that is confirmed
+            self._batches.appendleft(batch)
+            return
         self.audit.flush()
         rows = [row for w in batch.works if w.failure is None for row in w.states]
         self.state.put_many(rows)
@@ -283,6 +306,8 @@ class BatchConsumer(ABC):
         works = batch.works
         if all(w.disposition is Disposition.ACK for w in works) and not self._held:
             ch.basic_ack(works[-1].message.tag, multiple=True)
+            if self.on_acked is not None:
+                self.on_acked([w.message for w in works])
             return
         for w in works:
             tag = w.message.tag

@@ -192,9 +192,8 @@ class AmqpPartnerDelivery(PartnerDelivery):
         mid = work.message.message_id or ""
         self._forget(mid, work)
         reason = work.failure or "not accepted by the partner's broker"
-        work.failure = None
+        work.failure = None  # handled: its retry (or dead letter) is what the batch waits for now
         self.failed_attempt(work, reason)
-        work.outstanding = 0
 
     def _arm_timer(self, mid: str) -> None:
         if mid in self._timers:
