@@ -254,3 +254,63 @@ def test_sigterm_finishes_in_flight_work_and_closes_cleanly(world: World) -> Non
         "double_acknowledged": 0,
     }
     sim.stop()
+
+
+def _feed(w: World, expected: int, timeout: float = 10) -> list[tuple[object, bytes]]:
+    """Read the bri.feed stream from its first offset."""
+    conn, ch = w.channel()
+    got: list[tuple[object, bytes]] = []
+    try:
+        ch.basic_qos(prefetch_count=100)
+        deadline = time.monotonic() + timeout
+        for method, props, body in ch.consume(
+            "bri.feed", arguments={"x-stream-offset": "first"}, inactivity_timeout=1
+        ):
+            if method is not None:
+                got.append((props, body))
+                ch.basic_ack(method.delivery_tag)
+            if len(got) >= expected or time.monotonic() > deadline:
+                break
+    finally:
+        conn.close()
+    return got
+
+
+def test_a_new_user_publishes_the_samples_and_sees_them_acknowledged(world: World) -> None:
+    """simulate-partner kr + exchange run, then `exchange publish` of the sample exports."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from tests.amqp.isolated import _bri_available
+
+    samples = Path(__file__).resolve().parents[2] / "samples"
+    sim, _ = world.simulator()
+    world.start_service()
+    files = [samples / n for n in ("ccc.jsonl", "ccc-export-gb18030.csv", "glp.json", "pt-round.json")]
+    out = subprocess.run(
+        [sys.executable, "-m", "exchange.cli", "publish", *map(str, files)],
+        env=world.env, capture_output=True, text=True, timeout=60,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "published 7 of 7 records" in out.stderr
+    # kr takes the certificates (all E&E) and the PT round; not GLP; one CSV row is invalid
+    wait_until(lambda: sum(acknowledged(world, "").values()) == 5, what="5 ACKNOWLEDGED for kr")
+    time.sleep(1)
+    assert set(acknowledged(world, "").values()) == {1}
+    assert sim.stats.duplicates == 0 and sim.stats.invalid == 0
+    trace = subprocess.run(
+        [sys.executable, "-m", "exchange.cli", "audit", "trace", "2018010901987654", "--json"],
+        env=world.env, capture_output=True, text=True, timeout=60,
+    )
+    lines = [json.loads(line) for line in trace.stdout.splitlines()]
+    kr_events = [e["event"] for e in lines if e.get("partner") == "kr"]
+    assert kr_events[-1] == "ACKNOWLEDGED" and kr_events.count("ACKNOWLEDGED") == 1
+    rejected = [e for e in events(world).items() if e[0][1] == "REJECTED"]
+    assert len(rejected) == 1  # the CSV row with a 15-digit certificate number
+    if _bri_available():
+        feed = _feed(world, 6)
+        assert len(feed) == 6  # 4 certificates, the GLP statement, the PT round
+        kinds = sorted(json.loads(body)["type"][-1] for _, body in feed)
+        assert len(kinds) == 6
+    sim.stop()
