@@ -1,0 +1,10 @@
+"""Belt and Road open data feed: UNTP-aligned JSON-LD credentials, public fields only.
+
+All data-driven: mappings/bri/ (manifest, templates, code lists), schemas/bri/.
+"""
+
+from adapters.bri.format import JsonLdPartnerFormat
+
+format = JsonLdPartnerFormat.from_manifest("bri")
+
+__all__ = ["JsonLdPartnerFormat", "format"]

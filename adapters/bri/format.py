@@ -1,0 +1,231 @@
+"""JSON-LD partner formats (W3C Verifiable Credentials) driven by a manifest, JSON
+templates, code lists and JSON Schemas: nothing partner-specific lives in this module.
+
+The manifest (`mappings/<partner>/format.toml`) names, per family, the template and
+the schema, plus what all families share:
+
+    partner = "bri"
+    codes = "codes.toml"
+    id_namespace = "…"                   # UUID namespace of the $uuid5 credential ids
+    profile_path = "credentialSchema.id" # where a credential names its profile
+    [shared.issuer]                      # constants templates use as {"$shared": "issuer"}
+    …
+    [families.ccc]
+    template = "ccc.json"
+    schema = "bri/ccc-credential-1.0.json"
+
+A family's profile URI is its schema's `$id`; the template must write exactly that value
+at `profile_path` (checked at start-up), and documents are routed to a family by it, the
+way XML documents are routed by namespace. Everything is loaded and compiled when the
+format is built, never per record.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adapters.bri.safejson import DEFAULT_JSON_LIMITS, JsonLimits, loads
+from adapters.bri.schema import CompiledJsonSchema
+from adapters.bri.template import Compiler, Node, code_lists_of, load_template_json
+from exchange.errors import ConfigError, DocumentError, RecordError
+from exchange.intake import CanonicalRecord
+from exchange.mapping.codes import CodeList, load_code_lists
+from exchange.model import MODEL_BY_KIND, Kind
+from exchange.partner import PartnerFormat, build_record
+from exchange.resources import mapping_path, schema_path
+
+
+@dataclass(frozen=True, slots=True)
+class JsonFamily:
+    kind: Kind
+    template: Node
+    schema: CompiledJsonSchema
+    source: Path
+
+    @property
+    def profile(self) -> str:
+        return self.schema.id
+
+
+class JsonLdPartnerFormat(PartnerFormat):
+    suffix = ".jsonld"
+    media_type = "application/ld+json"
+
+    def __init__(
+        self,
+        partner: str,
+        families: Mapping[Kind, JsonFamily],
+        codes: Mapping[str, CodeList],
+        *,
+        profile_path: str = "credentialSchema.id",
+        limits: JsonLimits = DEFAULT_JSON_LIMITS,
+    ):
+        self.partner = partner
+        self._families = dict(families)
+        self._codes = dict(codes)
+        self._profile_keys = profile_path.split(".")
+        self._limits = limits
+        self._by_profile = {f.profile: f for f in self._families.values()}
+        self._code_lists = {k: code_lists_of(f.template) for k, f in self._families.items()}
+
+    @classmethod
+    def from_manifest(cls, partner: str, manifest: Path | None = None) -> JsonLdPartnerFormat:
+        manifest = manifest or mapping_path(partner, "format.toml")
+        try:
+            with manifest.open("rb") as fh:
+                spec = tomllib.load(fh)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigError(f"{manifest}: cannot read format manifest: {exc}") from None
+        base = manifest.parent
+        codes = load_code_lists(base / spec.get("codes", "codes.toml"))
+        try:
+            namespace = uuid.UUID(spec["id_namespace"]) if "id_namespace" in spec else None
+        except ValueError:
+            raise ConfigError(f"{manifest}: id_namespace is not a UUID") from None
+        name = spec.get("partner", partner)
+        compiler = Compiler(codes, name, shared=spec.get("shared", {}), id_namespace=namespace)
+        profile_path = spec.get("profile_path", "credentialSchema.id")
+        families: dict[Kind, JsonFamily] = {}
+        for family, fam in spec.get("families", {}).items():
+            try:
+                kind = Kind(family)
+            except ValueError:
+                raise ConfigError(f"{manifest}: unknown family {family!r}") from None
+            if not isinstance(fam, dict) or not {"template", "schema"} <= fam.keys():
+                raise ConfigError(f"{manifest}: family {family!r} needs a template and a schema")
+            path = base / fam["template"]
+            raw = load_template_json(path)
+            schema = CompiledJsonSchema(schema_path(*fam["schema"].split("/")))
+            written = _lookup(raw, profile_path.split("."))
+            if written != schema.id:
+                raise ConfigError(
+                    f"{path}: {profile_path} is {written!r}, but {schema.path} has "
+                    f"$id {schema.id!r}: the template must name its schema's profile"
+                )
+            node = compiler.compile(raw, MODEL_BY_KIND[kind], str(path))
+            families[kind] = JsonFamily(kind, node, schema, path)
+        try:
+            limits = JsonLimits(**spec.get("limits", {}))
+        except TypeError as exc:
+            raise ConfigError(f"{manifest}: [limits]: {exc}") from None
+        return cls(name, families, codes, profile_path=profile_path, limits=limits)
+
+    @property
+    def families(self) -> frozenset[Kind]:
+        return frozenset(self._families)
+
+    def _family(self, kind: Kind) -> JsonFamily:
+        try:
+            return self._families[kind]
+        except KeyError:
+            raise RecordError(f"the {self.partner} format has no {kind} documents") from None
+
+    # -- out --------------------------------------------------------------------------
+
+    def map(self, record: CanonicalRecord) -> dict[str, Any]:
+        document: dict[str, Any] = self._family(record.kind).template.render(record, record)
+        return document
+
+    def validate(self, kind: Kind, document: Any) -> None:
+        self._family(kind).schema.check(document)
+
+    def render(self, document: Any) -> bytes:
+        """Compact UTF-8 JSON, keys in template order (the same record, the same bytes)."""
+        return _ENCODER.encode(document).encode("utf-8")
+
+    # -- in ---------------------------------------------------------------------------
+
+    def _family_of(self, document: Any) -> JsonFamily:
+        if not isinstance(document, dict):
+            raise DocumentError(f"a {self.partner} credential is a JSON object")
+        profile = _lookup(document, self._profile_keys)
+        fam = self._by_profile.get(profile) if isinstance(profile, str) else None
+        if fam is None:
+            raise DocumentError(
+                f"{'.'.join(self._profile_keys)} is {repr(profile)[:80]}, not a {self.partner} "
+                f"profile ({', '.join(sorted(self._by_profile))})"
+            )
+        return fam
+
+    def _read(self, data: bytes, limits: JsonLimits | None) -> tuple[JsonFamily, CanonicalRecord]:
+        document = loads(data, limits=limits or self._limits)
+        fam = self._family_of(document)
+        fam.schema.check(document)
+        values: dict[str, Any] = {}
+        fam.template.read(document, values, values)
+        values["kind"] = fam.kind.value
+        record = build_record(fam.kind, values, source=f"{self.partner} {fam.kind} credential")
+        # The credential id, names and flags are derived from the carried values, so a
+        # credential we wrote maps back to itself exactly. Anything else was altered
+        # after it was written (there is no proof yet to catch that: signing comes later).
+        try:
+            again = self.map(record)
+        except RecordError as exc:  # e.g. a category code no code list knows
+            raise DocumentError(f"the credential cannot be written back: {exc}") from None
+        if again != document:
+            where = _first_difference(document, again, "$")
+            raise DocumentError(
+                f"the credential is not self-consistent: {where} differs from what its "
+                "own values give (altered after issue?)"
+            )
+        return fam, record
+
+    def parse(self, data: bytes, *, limits: JsonLimits | None = None) -> CanonicalRecord:
+        return self._read(data, limits)[1]
+
+    def check_bytes(self, data: bytes, *, limits: JsonLimits | None = None) -> Kind:
+        """Schema-valid, a valid canonical record, self-consistent (see `_read`): the family.
+
+        Everything wrong with the bytes is a DocumentError here, including values the
+        canonical model refuses (parse reports those as RecordError naming the field).
+        """
+        try:
+            return self._read(data, limits)[0].kind
+        except RecordError as exc:
+            raise DocumentError(f"the credential does not hold a valid record: {exc}") from None
+
+    def namespaces(self) -> Mapping[str, Kind]:
+        """Profile URI (each schema's $id, written at profile_path) -> family.
+
+        Every family's credential has the same `type` (DigitalConformityCredential), so
+        the type alone cannot tell the families apart; the profile can.
+        """
+        return {profile: fam.kind for profile, fam in self._by_profile.items()}
+
+    def code_lists(self, kind: Kind) -> Mapping[str, CodeList]:
+        self._family(kind)
+        return self._code_lists[kind]
+
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False, separators=(",", ":"))
+"""Compact (one line: fit for a stream), non-ASCII as UTF-8; documents are trees."""
+
+
+def _lookup(document: Any, keys: list[str]) -> Any:
+    for key in keys:
+        if not isinstance(document, dict):
+            return None
+        document = document.get(key)
+    return document
+
+
+def _first_difference(a: Any, b: Any, where: str) -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in list(a) + [k for k in b if k not in a]:
+            if key not in a or key not in b:
+                return f"{where}.{key}"
+            if a[key] != b[key]:
+                return _first_difference(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list) and isinstance(b, list):
+        for i, (x, y) in enumerate(zip(a, b, strict=False)):
+            if x != y:
+                return _first_difference(x, y, f"{where}[{i}]")
+        if len(a) != len(b):
+            return f"{where}[{min(len(a), len(b))}]"
+    return where
