@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from exchange.amqp.cli import register as register_amqp
+from exchange.amqp.ops_cli import register_ops
 from exchange.audit.cli import app as audit_app
 from exchange.config import load_config
 from exchange.errors import DocumentError, ExchangeError, RecordError
@@ -32,6 +33,7 @@ app.add_typer(audit_app, name="audit")
 schema_app = typer.Typer(help="Canonical model JSON Schemas.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 register_amqp(app)
+register_ops(app)
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -53,5 +53,5 @@ def test_an_agreement_naming_a_missing_adapter_is_a_config_error(tmp_path: Path)
         '[partners.no]\nname = "Norway"\nformat = "adapters.no:format"\nfamilies = ["ccc"]\n',
         encoding="utf-8",
     )
-    with pytest.raises(ConfigError, match="cannot import 'adapters.no'"):
+    with pytest.raises(ConfigError, match=r"cannot import 'adapters\.no'"):
         check_mappings(load_config(config))

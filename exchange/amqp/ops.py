@@ -31,8 +31,9 @@ from exchange.amqp.topology import (
     retry_queue,
     work_queue,
 )
-from exchange.audit import AuditEntry, AuditEvent, AuditStore, StoredEntry
-from exchange.audit.entry import is_sha256_hex
+from exchange.audit import AuditEntry, AuditEvent, AuditStore
+from exchange.audit.chain import ChainRow, parse_time
+from exchange.audit.entry import format_time, is_sha256_hex
 from exchange.config import ExchangeConfig
 from exchange.errors import ExchangeError
 from exchange.state import Delivery, State, StateStore
@@ -43,10 +44,9 @@ PENDING_WINDOW = timedelta(days=7)
 _PUBLISHED = frozenset({AuditEvent.SEND_ENQUEUED})
 _DELIVERED = frozenset({AuditEvent.ACKNOWLEDGED, AuditEvent.ACKNOWLEDGED_WITH_WARNING})
 _FAILED = frozenset({AuditEvent.SEND_FAILURE, AuditEvent.DEAD_LETTERED})
-_PENDING_START = frozenset(
-    {AuditEvent.SEND_ENQUEUED, AuditEvent.WAITING_FOR_RETRY, AuditEvent.REPLAYED}
-)
+_PENDING_START = frozenset({AuditEvent.SEND_ENQUEUED, AuditEvent.WAITING_FOR_RETRY, AuditEvent.REPLAYED})
 _PENDING_END = _DELIVERED | _FAILED
+_SCANNED = _PUBLISHED | _PENDING_START | _PENDING_END
 
 
 class OpsError(ExchangeError):
@@ -164,62 +164,67 @@ def queue_status(url: str, queues: Iterable[tuple[str, str]]) -> dict[str, Queue
                 channel = conn.channel()  # a failed passive declare closes the channel
                 continue
             # A stream keeps what it delivered: its "ready" count means nothing.
-            depth = None if qtype == "stream" else int(ok.message_count)
-            out[name] = QueueStatus(name, qtype, depth, int(ok.consumer_count))
+            depth = None if qtype == "stream" else int(ok.message_count or 0)
+            out[name] = QueueStatus(name, qtype, depth, int(ok.consumer_count or 0))
     except pika.exceptions.AMQPConnectionError as exc:
-        raise BrokerUnavailable(
-            f"lost the broker at {_redact(url)}: {type(exc).__name__} {exc}"
-        ) from None
+        raise BrokerUnavailable(f"lost the broker at {_redact(url)}: {type(exc).__name__} {exc}") from None
     finally:
         if conn.is_open:
             conn.close()
     return out
 
 
-def _partner_of(entry: StoredEntry, by_queue: Mapping[str, str]) -> str | None:
-    """The partner an entry is about: its partner field, else the work queue it names
+def _partner_of(row: ChainRow, by_queue: Mapping[str, str]) -> str | None:
+    """The partner a row is about: its partner field, else the work queue it names
     (a delivery worker's DEAD_LETTERED on a redelivery limit carries only the queue)."""
-    if entry.partner:
-        return entry.partner
-    queue = entry.details.get("queue") if isinstance(entry.details, Mapping) else None
+    if row.partner:
+        return row.partner
+    if row.event != AuditEvent.DEAD_LETTERED:
+        return None
+    try:
+        queue = json.loads(row.details).get("queue")
+    except (ValueError, AttributeError):
+        return None
     return by_queue.get(queue) if isinstance(queue, str) else None
 
 
 def audit_activity(
-    entries: Iterable[StoredEntry], partners: Collection[str], now: datetime
+    rows: Iterable[ChainRow], partners: Collection[str], now: datetime
 ) -> dict[str, PartnerActivity]:
     """Rates, last success and oldest undelivered message per partner, in one pass.
 
-    Entries must be in chain order and cover at least the pending window. Failures count
-    messages, not entries: a send failure is audited SEND_FAILURE then DEAD_LETTERED.
-    A message stops being pending at ACKNOWLEDGED(_WITH_WARNING), SEND_FAILURE or
-    DEAD_LETTERED, and is pending again after REPLAYED (it is back in the work queue).
+    Rows (AuditStore.scan) must be in chain order and cover at least the pending window;
+    times are compared as the chain's fixed-width UTC text, parsed only for the answer.
+    Failures count messages, not entries: a send failure is audited SEND_FAILURE then
+    DEAD_LETTERED. A message stops being pending at ACKNOWLEDGED(_WITH_WARNING),
+    SEND_FAILURE or DEAD_LETTERED, and is pending again after REPLAYED (it is back in
+    the work queue).
     """
-    acts = {p: PartnerActivity() for p in partners}
     by_queue = {work_queue(p): p for p in partners}
-    minute, hour = now - timedelta(minutes=1), now - timedelta(hours=1)
+    minute, hour = format_time(now - timedelta(minutes=1)), format_time(now - timedelta(hours=1))
+    counts = {p: [0, 0, 0, 0] for p in partners}  # published m/h, delivered m/h
+    last_success: dict[str, str] = {}
     failed_minute: dict[str, set[str]] = {p: set() for p in partners}
     failed_hour: dict[str, set[str]] = {p: set() for p in partners}
-    pending: dict[str, dict[str, datetime]] = {p: {} for p in partners}
-    for e in entries:
-        partner = _partner_of(e, by_queue)
-        act = acts.get(partner) if partner is not None else None
-        if act is None or partner is None:
+    pending: dict[str, dict[str, str]] = {p: {} for p in partners}
+    for row in rows:
+        partner = _partner_of(row, by_queue)
+        if partner is None or partner not in counts:
             continue
-        t = e.time if e.time.tzinfo is not None else e.time.replace(tzinfo=UTC)
-        event = e.event
-        mid = e.message_id
+        t, event, mid = row.time, row.event, row.message_id
         if event in _PUBLISHED and t >= hour:
-            act.published_hour += 1
-            act.published_minute += t >= minute
+            c = counts[partner]
+            c[0] += t >= minute
+            c[1] += 1
         elif event in _DELIVERED:
-            if act.last_success is None or t > act.last_success:
-                act.last_success = t
+            if t > last_success.get(partner, ""):
+                last_success[partner] = t
             if t >= hour:
-                act.delivered_hour += 1
-                act.delivered_minute += t >= minute
+                c = counts[partner]
+                c[2] += t >= minute
+                c[3] += 1
         if event in _FAILED and t >= hour:
-            key = mid if mid is not None else f"seq:{e.seq}"
+            key = mid if mid is not None else f"seq:{row.seq}"
             failed_hour[partner].add(key)
             if t >= minute:
                 failed_minute[partner].add(key)
@@ -228,10 +233,19 @@ def audit_activity(
                 pending[partner].setdefault(mid, t)
             elif event in _PENDING_END:
                 pending[partner].pop(mid, None)
-    for p, act in acts.items():
-        act.failed_hour = len(failed_hour[p])
-        act.failed_minute = len(failed_minute[p])
-        act.oldest_pending = min(pending[p].values(), default=None)
+    acts: dict[str, PartnerActivity] = {}
+    for p, (pub_m, pub_h, del_m, del_h) in counts.items():
+        oldest = min(pending[p].values(), default=None)
+        acts[p] = PartnerActivity(
+            published_minute=pub_m,
+            published_hour=pub_h,
+            delivered_minute=del_m,
+            delivered_hour=del_h,
+            failed_minute=len(failed_minute[p]),
+            failed_hour=len(failed_hour[p]),
+            last_success=parse_time(last_success[p]) if p in last_success else None,
+            oldest_pending=parse_time(oldest) if oldest is not None else None,
+        )
     return acts
 
 
@@ -250,10 +264,7 @@ def collect_status(
         [(q.name, str(q.arguments.get("x-queue-type", "classic"))) for q in topology.queues],
     )
     partners = sorted(config.partners)
-    retry = {
-        p: [retry_queue(p, i) for i in range(len(config.partners[p].retry_seconds))]
-        for p in partners
-    }
+    retry = {p: [retry_queue(p, i) for i in range(len(config.partners[p].retry_seconds))] for p in partners}
     report = StatusReport(now, queues, dict.fromkeys(partners), retry_queues=retry)
     if audit is None:
         report.audit_error = "no audit store"
@@ -261,7 +272,8 @@ def collect_status(
     try:
         store = audit()
         try:
-            activity = audit_activity(store.export(now - PENDING_WINDOW, None), partners, now)
+            rows = store.scan(now - PENDING_WINDOW, None, _SCANNED)
+            activity = audit_activity(rows, partners, now)
         finally:
             store.close()
     except Exception as exc:  # any back end, any driver: the broker half is still worth showing
@@ -426,6 +438,9 @@ class _Replayer:
         self.total = 0
         self.received = 0
         self.round: list[_Held] = []
+        """Received, not yet published."""
+        self.current: list[_Held] = []
+        """Published, waiting for confirms."""
         self.in_round = False
         self.outstanding = 0
         self.idle_timer: Any = None
@@ -437,17 +452,16 @@ class _Replayer:
     def run(self) -> None:
         self.conn = pika.SelectConnection(
             pika.URLParameters(self.url),
-            on_open_callback=lambda c: self._guard(
-                lambda: c.channel(on_open_callback=self._on_channel)
-            ),
+            on_open_callback=lambda c: self._guard(lambda: self._open_channel(c)),
             on_open_error_callback=self._on_open_error,
             on_close_callback=self._on_closed,
         )
         self.conn.ioloop.start()
         if self.connect_error is not None:
-            raise BrokerUnavailable(
-                f"cannot reach the broker at {_redact(self.url)}: {self.connect_error}"
-            )
+            raise BrokerUnavailable(f"cannot reach the broker at {_redact(self.url)}: {self.connect_error}")
+
+    def _open_channel(self, conn: Any) -> None:
+        conn.channel(on_open_callback=self._on_channel)
 
     def _on_open_error(self, _conn: Any, exc: Any) -> None:
         self.connect_error = exc
@@ -508,6 +522,10 @@ class _Replayer:
         )
 
     def _on_declared(self, frame: Any) -> None:
+        consumers = int(frame.method.consumer_count)
+        if consumers:  # quorum queues do not enforce an exclusive consume: ask first
+            self._abort(f"{self.queue} is being consumed by someone else ({consumers} consumers)")
+            return
         self.total = int(frame.method.message_count)
         if self.total == 0:
             self._close()
@@ -518,7 +536,8 @@ class _Replayer:
         )
 
     def _consume(self) -> None:
-        # Exclusive: a second replay (or any consumer) on this queue would break the snapshot.
+        # Exclusive: a second replay (or any consumer) on this queue would break the snapshot
+        # (classic queues enforce it; for quorum ones the consumer count was checked).
         self.consumer_tag = self.channel.basic_consume(
             self.queue, self._on_message, auto_ack=False, exclusive=True
         )
@@ -526,9 +545,7 @@ class _Replayer:
 
     def _arm_idle(self) -> None:
         self._cancel_idle()
-        self.idle_timer = self.conn.ioloop.call_later(
-            self.req.idle_s, lambda: self._guard(self._on_idle)
-        )
+        self.idle_timer = self.conn.ioloop.call_later(self.req.idle_s, lambda: self._guard(self._on_idle))
 
     def _cancel_idle(self) -> None:
         if self.idle_timer is not None and self.conn is not None:
@@ -546,18 +563,15 @@ class _Replayer:
         else:
             self._close()
 
-    def _on_message(
-        self, _ch: Any, method: Basic.Deliver, props: BasicProperties, body: bytes
-    ) -> None:
+    def _on_message(self, _ch: Any, method: Basic.Deliver, props: BasicProperties, body: bytes) -> None:
         def handle() -> None:
             if self.finishing or self.received >= self.total:
                 return  # beyond the snapshot: left unacked, it returns at close
             self.received += 1
             if props.message_id is not None:
                 self.report.seen.add(props.message_id)
-            self.round.append(
-                _Held(method.delivery_tag, props, body, self.req.wanted(props.message_id))
-            )
+            tag = int(method.delivery_tag or 0)  # always set on a delivery
+            self.round.append(_Held(tag, props, body, self.req.wanted(props.message_id)))
             if self.received >= self.total or len(self.round) >= self.req.window:
                 self._process_round()
             else:
@@ -568,7 +582,8 @@ class _Replayer:
     def _process_round(self) -> None:
         self._cancel_idle()
         self.in_round = True
-        held = self.round
+        held, self.round = self.round, []
+        self.current = held
         self.report.examined += len(held)
         p = self.req.partner
         resets = [
@@ -595,7 +610,7 @@ class _Replayer:
                 self.publisher.publish(DLX, p, h.body, keep_properties(h.properties), done)
 
     def _finish_round(self) -> None:
-        held, self.round = self.round, []
+        held, self.current = self.current, []
         acks: list[int] = []
         for h in held:
             mid = h.properties.message_id
@@ -629,6 +644,12 @@ class _Replayer:
             self.report.replayed.append(Moved(mid, record, reason))
         self.audit.flush()  # durable before the dead letters go: raises -> nothing acked
         self.in_round = False
+        if not self.channel.is_open:  # lost meanwhile: the dead letters come back, none lost
+            self._abort(
+                "connection lost before the dead letters were acked: they are still dead letters "
+                "(those reported replayed are now also in the work queue)"
+            )
+            return
         all_ok = len(acks) == len(held)
         if self.report.failed or self.received >= self.total:
             # Cancel first: once it is confirmed, acking cannot bring in another delivery.
@@ -706,63 +727,159 @@ def feed_tail(
     A time start attaches at chunk granularity, to the second: a few records published
     just before it may come too. An offset start is exact (earlier ones are skipped here).
     """
-    emitted = 0
-    last: int | None = None
-    connected = False
+    tail = _Tail(url, emit, count, follow, idle_s, stream, prefetch)
     backoff = 0.5
     while True:
-        offset: StreamOffset = start if last is None else last + 1
+        offset: StreamOffset = start if tail.last is None else tail.last + 1
+        tail.run(offset)
+        if tail.error is not None:
+            raise tail.error
+        if tail.done or not follow:
+            return tail.emitted
+        if tail.connected:
+            backoff = 0.5
+        time.sleep(backoff)  # following, and the connection was lost: resume after `last`
+        backoff = min(backoff * 2, 30.0)
+
+
+class _Tail:
+    """One stream consumer on a SelectConnection, ended by closing the connection.
+
+    Not pika's BlockingChannel: when a consumer stops it rejects the deliveries it has
+    buffered, and a stream answers basic.reject by closing the connection (540). Closing
+    the connection instead just drops them, which is all a stream (non-destructive) needs.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        emit: Callable[[dict[str, Any]], None],
+        count: int | None,
+        follow: bool,
+        idle_s: float,
+        stream: str,
+        prefetch: int,
+    ):
+        self.url = url
+        self.emit = emit
+        self.count = count
+        self.follow = follow
+        self.idle_s = idle_s
+        self.stream = stream
+        self.prefetch = prefetch
+        self.emitted = 0
+        self.last: int | None = None
+        self.done = False
+        self.error: Exception | None = None
+        self.connected = False
+        self.ever_connected = False
+        self.conn: Any = None
+        self.channel: Any = None
+        self.floor: int | None = None
+        self.timer: Any = None
+        self.unacked = 0
+
+    def run(self, offset: StreamOffset) -> None:
+        self.connected = False
+        self.floor = offset if isinstance(offset, int) else None
+        self.conn = pika.SelectConnection(
+            pika.URLParameters(self.url),
+            on_open_callback=lambda c: self._guard(lambda: self._on_open(c, offset)),
+            on_open_error_callback=self._on_open_error,
+            on_close_callback=lambda c, e: self._on_closed(e),
+        )
         try:
-            conn = connect_blocking(url)
-        except BrokerUnavailable:
-            if not follow or not connected:
-                raise
-            time.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
-            continue
-        connected = True
+            self.conn.ioloop.start()
+        except KeyboardInterrupt:
+            self.done = True  # Ctrl-C while following: a normal end
+            if self.conn.is_open:
+                self.conn.close()
+                self.conn.ioloop.start()
+
+    def _on_closed(self, exc: Any) -> None:
+        if not self.done and self.error is None and not self.follow:
+            self.error = BrokerUnavailable(f"lost the broker at {_redact(self.url)}: {exc}")
+        self._cancel_timer()
+        self.conn.ioloop.stop()
+
+    def _on_open_error(self, _conn: Any, exc: Any) -> None:
+        if not self.follow or not self.ever_connected:
+            self.error = BrokerUnavailable(f"cannot reach the broker at {_redact(self.url)}: {exc}")
+        self.conn.ioloop.stop()
+
+    def _guard(self, fn: Callable[[], None]) -> None:
         try:
-            channel = conn.channel()
-            channel.basic_qos(prefetch_count=prefetch)  # a stream refuses consumers without it
-            floor = offset if isinstance(offset, int) else None
-            since_ack = 0
-            for method, props, body in channel.consume(
-                stream,
+            fn()
+        except Exception as exc:  # e.g. stdout closed under us: end, do not hang
+            self.error = exc
+            self._finish()
+
+    def _finish(self) -> None:
+        self._cancel_timer()
+        if self.conn.is_open:
+            self.conn.close()
+
+    def _on_open(self, conn: Any, offset: StreamOffset) -> None:
+        self.connected = self.ever_connected = True
+        conn.channel(on_open_callback=lambda ch: self._guard(lambda: self._on_channel(ch, offset)))
+
+    def _on_channel(self, channel: Any, offset: StreamOffset) -> None:
+        self.channel = channel
+        channel.add_on_close_callback(self._on_channel_closed)
+
+        def consume(_frame: Any) -> None:
+            channel.basic_consume(
+                self.stream,
+                lambda ch, m, p, b: self._guard(lambda: self._on_message(m, p, b)),
                 auto_ack=False,
                 arguments={"x-stream-offset": offset},
-                inactivity_timeout=idle_s,
-            ):
-                if method is None:
-                    if follow:
-                        continue
-                    break
-                backoff = 0.5
-                since_ack += 1
-                if since_ack >= prefetch // 2:
-                    channel.basic_ack(method.delivery_tag, multiple=True)
-                    since_ack = 0
-                position = (props.headers or {}).get("x-stream-offset")
-                if floor is not None and position is not None and int(position) < floor:
-                    continue  # the stream starts delivering at a chunk boundary
-                if position is not None:
-                    last = int(position)
-                emit(feed_record(position, props, body))
-                emitted += 1
-                if count is not None and emitted >= count:
-                    break
-            channel.cancel()
-            return emitted
-        except pika.exceptions.ChannelClosedByBroker as exc:
+            )
+            self._arm_timer()
+
+        # A stream refuses a consumer without a prefetch, and one without manual acks.
+        channel.basic_qos(prefetch_count=self.prefetch, callback=lambda f: self._guard(lambda: consume(f)))
+
+    def _on_channel_closed(self, _channel: Any, exc: Any) -> None:
+        if isinstance(exc, pika.exceptions.ChannelClosedByBroker):
             if exc.reply_code == 404:
-                raise OpsError(f"stream {stream} does not exist") from None
-            raise OpsError(f"stream {stream}: {exc.reply_text}") from None
-        except pika.exceptions.AMQPConnectionError as exc:
-            if not follow:
-                raise BrokerUnavailable(
-                    f"lost the broker at {_redact(url)}: {type(exc).__name__} {exc}"
-                ) from None
-            time.sleep(backoff)
-            backoff = min(backoff * 2, 30.0)
-        finally:
-            if conn.is_open:
-                conn.close()
+                self.error = OpsError(f"stream {self.stream} does not exist")
+            else:
+                self.error = OpsError(f"stream {self.stream}: {exc.reply_text}")
+        self._finish()
+
+    def _arm_timer(self) -> None:
+        if self.follow:
+            return
+        self._cancel_timer()
+        self.timer = self.conn.ioloop.call_later(self.idle_s, self._on_idle)
+
+    def _cancel_timer(self) -> None:
+        if self.timer is not None:
+            self.conn.ioloop.remove_timeout(self.timer)
+            self.timer = None
+
+    def _on_idle(self) -> None:
+        self.timer = None
+        self.done = True
+        self._finish()
+
+    def _on_message(self, method: Basic.Deliver, props: BasicProperties, body: bytes) -> None:
+        if self.done:
+            return
+        self.unacked += 1
+        if self.unacked >= max(1, self.prefetch // 2):  # acks are the stream's credit
+            self.channel.basic_ack(method.delivery_tag, multiple=True)
+            self.unacked = 0
+        position = (props.headers or {}).get("x-stream-offset")
+        if self.floor is not None and position is not None and int(position) < self.floor:
+            self._arm_timer()
+            return  # the stream starts delivering at a chunk boundary
+        if position is not None:
+            self.last = int(position)
+        self.emit(feed_record(position, props, body))
+        self.emitted += 1
+        if self.count is not None and self.emitted >= self.count:
+            self.done = True
+            self._finish()
+            return
+        self._arm_timer()

@@ -107,8 +107,10 @@ def _age(seconds: float | None) -> str:
 
 
 def _render_status(data: dict[str, Any]) -> None:
+    from rich import box
+
     out = Console(highlight=False)
-    queues = Table(title=f"queues at {data['time']}")
+    queues = Table(title=f"queues at {data['time']}", box=box.SIMPLE_HEAD)
     for col in ("queue", "type", "depth", "consumers"):
         queues.add_column(col, justify="left" if col in ("queue", "type") else "right")
     for name, q in data["queues"].items():
@@ -120,40 +122,34 @@ def _render_status(data: dict[str, Any]) -> None:
             depth = f"[red]{depth}[/]"
         queues.add_row(name, q["type"], depth, str(q["consumers"]))
     out.print(queues)
-    partners = Table(title=f"partners (dead letters in total: {data['deadLetters']['total']})")
-    for col in (
-        "partner",
-        "backlog",
-        "dead",
-        "last success",
-        "oldest",
-        "pub/min",
-        "del/min",
-        "fail/min",
-        "pub/h",
-        "del/h",
-        "fail/h",
-    ):
-        partners.add_column(col, justify="left" if col in ("partner", "last success") else "right")
+    now = datetime.fromisoformat(data["time"])
+    partners = Table(
+        title=f"partners (dead letters in all: {data['deadLetters']['total']}; "
+        "rates: last minute / last hour)",
+        box=box.SIMPLE_HEAD,
+    )
+    heads = ("partner", "backlog", "dead", "last ok", "oldest", "pub", "deliv", "fail")
+    for col in heads:
+        partners.add_column(col, justify="left" if col == "partner" else "right", no_wrap=True)
     for p, row in data["partners"].items():
-        rates = row["rates"] or {}
+        rates = row["rates"]
+        last = row["lastSuccess"]
+        ago = (now - datetime.fromisoformat(last)).total_seconds() if last else None
+
+        def pair(kind: str, rates: dict[str, int] | None = rates) -> str:
+            if rates is None:
+                return "-"
+            return f"{rates[kind + 'PerMinute']} / {rates[kind + 'LastHour']}"
+
         partners.add_row(
             p,
             str(row["backlog"]),
             str(row["deadLetters"]),
-            row["lastSuccess"] or "-",
+            "-" if ago is None else f"{_age(ago)} ago",
             _age(row["oldestMessageAgeSeconds"]),
-            *(
-                str(rates.get(k, "-"))
-                for k in (
-                    "publishedPerMinute",
-                    "deliveredPerMinute",
-                    "failedPerMinute",
-                    "publishedLastHour",
-                    "deliveredLastHour",
-                    "failedLastHour",
-                )
-            ),
+            pair("published"),
+            pair("delivered"),
+            pair("failed"),
         )
     out.print(partners)
 
@@ -162,12 +158,8 @@ def _render_status(data: dict[str, Any]) -> None:
 
 
 def replay(
-    partner: Annotated[
-        str, typer.Option("--partner", "-p", help="Whose dead letters (mra.<P>.dead).")
-    ],
-    ids: Annotated[
-        list[str] | None, typer.Option("--id", help="Message id to replay (repeatable).")
-    ] = None,
+    partner: Annotated[str, typer.Option("--partner", "-p", help="Whose dead letters (mra.<P>.dead).")],
+    ids: Annotated[list[str] | None, typer.Option("--id", help="Message id to replay (repeatable).")] = None,
     replay_all: Annotated[
         bool, typer.Option("--all", help="Replay every dead letter of the partner.")
     ] = False,
@@ -242,15 +234,9 @@ def feed_tail(
     offset: Annotated[
         int | None, typer.Option("--offset", min=0, help="Start at this stream offset.")
     ] = None,
-    first: Annotated[
-        bool, typer.Option("--first", help="Start at the beginning (the default).")
-    ] = False,
-    count: Annotated[
-        int | None, typer.Option("--count", min=1, help="Stop after this many records.")
-    ] = None,
-    follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep waiting for new records.")
-    ] = False,
+    first: Annotated[bool, typer.Option("--first", help="Start at the beginning (the default).")] = False,
+    count: Annotated[int | None, typer.Option("--count", min=1, help="Stop after this many records.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep waiting for new records.")] = False,
     amqp: AmqpOpt = None,
     stream: Annotated[str | None, typer.Option("--stream", hidden=True)] = None,
 ) -> None:
@@ -285,9 +271,7 @@ def _parse_time(text: str) -> datetime:
     try:
         t = datetime.fromisoformat(text)
     except ValueError:
-        raise _fail(
-            f"--from {text!r} is not an ISO 8601 time (e.g. 2026-11-25T08:00:00Z)"
-        ) from None
+        raise _fail(f"--from {text!r} is not an ISO 8601 time (e.g. 2026-11-25T08:00:00Z)") from None
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 

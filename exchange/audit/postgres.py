@@ -227,6 +227,25 @@ class PostgresStore(AuditStore):
             query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
         return self._stream(query + sql.SQL(" ORDER BY seq"), tuple(args))
 
+    def _scan_rows(
+        self, since: datetime | None, until: datetime | None, events: tuple[str, ...] | None
+    ) -> Generator[ChainRow]:
+        where: list[sql.Composable] = []
+        args: list[Any] = []
+        if since is not None:
+            where.append(sql.SQL("time >= %s"))
+            args.append(since)
+        if until is not None:
+            where.append(sql.SQL("time < %s"))
+            args.append(until)
+        if events is not None:
+            where.append(sql.SQL("event = ANY(%s)"))
+            args.append(list(events))
+        query = self._select
+        if where:
+            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(where)
+        return self._stream(query + sql.SQL(" ORDER BY seq"), tuple(args))
+
     def _last_event(self, message_id: str, partner: str | None) -> str | None:
         query = sql.SQL("SELECT event FROM {table} WHERE message_id = %s").format(table=self._table)
         args: tuple[Any, ...] = (message_id,)

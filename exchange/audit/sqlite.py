@@ -163,6 +163,22 @@ class SqliteStore(AuditStore):
         sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
         return self._stream(sql, tuple(args))
 
+    def _scan_rows(
+        self, since: datetime | None, until: datetime | None, events: tuple[str, ...] | None
+    ) -> Generator[ChainRow]:
+        where, args = [], []
+        if since is not None:
+            where.append("time >= ?")
+            args.append(format_time(since))
+        if until is not None:
+            where.append("time < ?")
+            args.append(format_time(until))
+        if events is not None:
+            where.append(f"event IN ({', '.join('?' * len(events))})")
+            args.extend(events)
+        sql = _SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY seq"
+        return self._stream(sql, tuple(args))
+
     def _last_event(self, message_id: str, partner: str | None) -> str | None:
         args: tuple[str, ...]
         if partner is None:
