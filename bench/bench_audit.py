@@ -21,9 +21,7 @@ from pathlib import Path
 
 from exchange.audit import AuditEntry, AuditEvent, open_store, sha256_hex
 
-DEFAULT_PG = os.environ.get(
-    "EXCHANGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
+DEFAULT_PG = os.environ.get("EXCHANGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def _entries(n: int) -> list[AuditEntry]:

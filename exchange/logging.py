@@ -48,9 +48,7 @@ _SECRET_KEY_PARTS = (
 )
 _URL_USERINFO = re.compile(r"(?P<pre>[A-Za-z][A-Za-z0-9+.-]*://[^:/@\s]*):(?P<pw>[^/\s]*)@")
 _BEARER = re.compile(r"\b(?P<scheme>Bearer|Basic|Token)\s+[A-Za-z0-9._~+/=-]+", re.IGNORECASE)
-_PEM_KEY = re.compile(
-    r"-----BEGIN (?P<kind>[A-Z ]*PRIVATE KEY)-----.*?-----END (?P=kind)-----", re.DOTALL
-)
+_PEM_KEY = re.compile(r"-----BEGIN (?P<kind>[A-Z ]*PRIVATE KEY)-----.*?-----END (?P=kind)-----", re.DOTALL)
 
 log_context = bound_contextvars
 """`with log_context(message_id=…, partner=…):` binds context for every logger in the block."""
@@ -82,8 +80,7 @@ def _redact(value: Any) -> Any:
         return redact_text(value)
     if isinstance(value, Mapping):
         return {
-            k: REDACTED if isinstance(k, str) and _is_secret_key(k) else _redact(v)
-            for k, v in value.items()
+            k: REDACTED if isinstance(k, str) and _is_secret_key(k) else _redact(v) for k, v in value.items()
         }
     if isinstance(value, list | tuple):
         return [_redact(v) for v in value]

@@ -55,9 +55,7 @@ def load_key(key_file: Path | None = None) -> bytes:
         key = os.environ[ENV_KEY].encode()
         source = f"${ENV_KEY}"
     else:
-        path = key_file or (
-            Path(os.environ[ENV_KEY_FILE]) if os.environ.get(ENV_KEY_FILE) else None
-        )
+        path = key_file or (Path(os.environ[ENV_KEY_FILE]) if os.environ.get(ENV_KEY_FILE) else None)
         if path is None:
             raise AuditConfigError(
                 f"no checkpoint key: set ${ENV_KEY} or ${ENV_KEY_FILE}, or pass --key-file"
@@ -68,9 +66,7 @@ def load_key(key_file: Path | None = None) -> bytes:
             raise AuditConfigError(f"cannot read checkpoint key file {path}: {e.strerror}") from e
         source = str(path)
     if len(key) < MIN_KEY_BYTES:
-        raise AuditConfigError(
-            f"checkpoint key from {source} is shorter than {MIN_KEY_BYTES} bytes"
-        )
+        raise AuditConfigError(f"checkpoint key from {source} is shorter than {MIN_KEY_BYTES} bytes")
     return key
 
 
@@ -114,9 +110,7 @@ def read_checkpoint(path: Path, key: bytes) -> Checkpoint:
         raise CheckpointError(f"{path} is not an audit checkpoint ({FORMAT})")
     given = doc.pop("hmac_sha256", None)
     if not isinstance(given, str) or not hmac.compare_digest(given, _mac(key, doc)):
-        raise CheckpointError(
-            f"checkpoint {path}: signature does not verify (altered, or another key)"
-        )
+        raise CheckpointError(f"checkpoint {path}: signature does not verify (altered, or another key)")
     try:
         cp = Checkpoint(
             seq=int(doc["seq"]),

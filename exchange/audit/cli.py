@@ -232,9 +232,7 @@ def export(
         str | None, typer.Option(help="Before this datetime; a date includes that whole day.")
     ] = None,
     partner: Annotated[str | None, typer.Option(help="Only entries for this partner.")] = None,
-    fmt: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = (
-        ExportFormat.jsonl
-    ),
+    fmt: Annotated[ExportFormat, typer.Option("--format", help="Output format.")] = (ExportFormat.jsonl),
     out: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
     audit: AuditOpt = None,
 ) -> None:

@@ -39,9 +39,7 @@ class AuditEntry:
         if not isinstance(self.event, AuditEvent):
             object.__setattr__(self, "event", AuditEvent(self.event))
         if self.doc_sha256 is not None and not is_sha256_hex(self.doc_sha256):
-            raise ValueError(
-                f"doc_sha256 is not a lower-case SHA-256 hex digest: {self.doc_sha256!r}"
-            )
+            raise ValueError(f"doc_sha256 is not a lower-case SHA-256 hex digest: {self.doc_sha256!r}")
         if not self.actor:
             raise ValueError("actor must name a service or an operator")
 

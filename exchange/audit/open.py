@@ -6,9 +6,7 @@ from exchange.audit.store import AuditStore
 from exchange.audit.url import PostgresTarget, parse_audit_url, resolve_audit_url
 
 
-def open_store(
-    url: str | None = None, *, batch_size: int = 1000, create: bool = True
-) -> AuditStore:
+def open_store(url: str | None = None, *, batch_size: int = 1000, create: bool = True) -> AuditStore:
     """Open (creating if needed) the store at `url`, or at `resolve_audit_url()`.
 
     `create=False` is for readers (trace, verify, export): a mistyped path must fail,

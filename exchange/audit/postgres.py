@@ -176,9 +176,7 @@ class PostgresStore(AuditStore):
 
     def _head(self) -> tuple[int, str] | None:
         rows = self._query(
-            sql.SQL("SELECT seq, hash FROM {table} ORDER BY seq DESC LIMIT 1").format(
-                table=self._table
-            )
+            sql.SQL("SELECT seq, hash FROM {table} ORDER BY seq DESC LIMIT 1").format(table=self._table)
         )
         return (rows[0][0], rows[0][1]) if rows else None
 

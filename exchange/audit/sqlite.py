@@ -24,9 +24,7 @@ from exchange.audit.errors import StoreUnavailable
 from exchange.audit.store import AuditStore
 
 TABLE = "audit_entries"
-_COLUMNS = (
-    "seq, time, event, message_id, record_id, partner, actor, details, doc_sha256, prev_hash, hash"
-)
+_COLUMNS = "seq, time, event, message_id, record_id, partner, actor, details, doc_sha256, prev_hash, hash"
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {TABLE} (
     seq INTEGER PRIMARY KEY,

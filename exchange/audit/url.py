@@ -44,9 +44,7 @@ def parse_audit_url(url: str) -> SqliteTarget | PostgresTarget:
     """
     scheme, sep, rest = url.partition("://")
     if not sep:
-        raise AuditConfigError(
-            f"audit URL has no scheme: {url!r} (e.g. sqlite:///exchange-audit.db)"
-        )
+        raise AuditConfigError(f"audit URL has no scheme: {url!r} (e.g. sqlite:///exchange-audit.db)")
     dialect = scheme.split("+", 1)[0].lower()
     if dialect == "sqlite":
         return _sqlite(rest)

@@ -103,9 +103,7 @@ def _check(
         return ChainProblem(s, ProblemKind.INSERTED, f"seq {s} lies before the chain's start")
     if link_ok:
         if not seq_ok:
-            return ChainProblem(
-                s, ProblemKind.CHANGED, f"its seq was changed (chain expects {expected_seq})"
-            )
+            return ChainProblem(s, ProblemKind.CHANGED, f"its seq was changed (chain expects {expected_seq})")
         return ChainProblem(s, ProblemKind.CHANGED, "its fields do not match its hash")
     if seq_ok and row.computed_hash(prev_hash=expected_prev) == row.hash:
         return ChainProblem(s, ProblemKind.CHANGED, "its prev_hash field was rewritten")
@@ -122,9 +120,7 @@ def _broken_link(
 ) -> ChainProblem:
     s = row.seq
     if row.prev_hash == GENESIS:
-        return ChainProblem(
-            s, ProblemKind.REORDERED, "it is the chain's first entry but stands later"
-        )
+        return ChainProblem(s, ProblemKind.REORDERED, "it is the chain's first entry but stands later")
     target = find(row.prev_hash)
     if target is not None and target.seq > s:
         return ChainProblem(
@@ -144,24 +140,20 @@ def _broken_link(
             return ChainProblem(
                 s,
                 ProblemKind.INSERTED,
-                f"it links to no entry, and entry {nxt.seq} links past it to entry "
-                f"{expected_seq - 1}",
+                f"it links to no entry, and entry {nxt.seq} links past it to entry {expected_seq - 1}",
             )
         if s > expected_seq:
             return ChainProblem(
                 expected_seq,
                 ProblemKind.MISSING,
-                f"{_span(expected_seq, s - 1)} gone: the chain jumps from {expected_seq - 1} "
-                f"to {s}",
+                f"{_span(expected_seq, s - 1)} gone: the chain jumps from {expected_seq - 1} to {s}",
             )
         return ChainProblem(
             expected_seq,
             ProblemKind.MISSING,
             f"entry {s} links to an entry that is gone (entries after it were renumbered)",
         )
-    return ChainProblem(
-        s, ProblemKind.CHANGED, f"it links to entry {target.seq}, not to its predecessor"
-    )
+    return ChainProblem(s, ProblemKind.CHANGED, f"it links to entry {target.seq}, not to its predecessor")
 
 
 def _span(first: int, last: int) -> str:

@@ -40,9 +40,9 @@ def score(
     path: Annotated[
         Path, typer.Argument(metavar="ROUND.json", help="A PT round in the domestic JSON shape.")
     ],
-    fmt: Annotated[
-        OutputFormat, typer.Option("--format", help="json (machine) or table (people).")
-    ] = (OutputFormat.JSON),
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="json (machine) or table (people).")] = (
+        OutputFormat.JSON
+    ),
     tolerance: Annotated[
         Optional[float],  # noqa: UP045 - typer reads the annotation at run time
         typer.Option(
@@ -85,9 +85,7 @@ def validation_messages(error: ValidationError, obj: Any) -> list[str]:
         if lab:
             where += f" (lab {lab})"
         got = err.get("input")
-        shown = (
-            "" if err["type"] == "missing" or isinstance(got, dict | list) else f" (got {got!r})"
-        )
+        shown = "" if err["type"] == "missing" or isinstance(got, dict | list) else f" (got {got!r})"
         msg = err["msg"].removeprefix("Value error, ")  # our validators' own words
         lines.append(f"{where}: {msg}{shown}")
     return lines
@@ -103,11 +101,7 @@ def _path(loc: tuple[int | str, ...]) -> str:
 def _lab(loc: tuple[int | str, ...], obj: Any) -> str | None:
     if len(loc) >= 2 and loc[0] == "results" and isinstance(loc[1], int) and isinstance(obj, dict):
         results = obj.get("results")
-        if (
-            isinstance(results, list)
-            and loc[1] < len(results)
-            and isinstance(results[loc[1]], dict)
-        ):
+        if isinstance(results, list) and loc[1] < len(results) and isinstance(results[loc[1]], dict):
             lab = results[loc[1]].get("lab")
             return lab if isinstance(lab, str) else None
     return None

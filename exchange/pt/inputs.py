@@ -33,9 +33,7 @@ def check_round(round: PtRound) -> None:
         _finite(a.value, "assigned.value", rid, "assigned value")
     _uncertainty_inputs(a.u, a.expanded_u, a.k, "assigned", rid, "assigned value")
     s = round.sigma_pt
-    if s.method is SigmaMethod.FIXED and (
-        s.value is None or not math.isfinite(s.value) or s.value <= 0
-    ):
+    if s.method is SigmaMethod.FIXED and (s.value is None or not math.isfinite(s.value) or s.value <= 0):
         raise PtError(
             f"σ_pt must be a finite number greater than 0, got {s.value!r}",
             field="sigmaPt.value",
@@ -63,8 +61,7 @@ def standard_uncertainty(
         return from_expanded
     if not agrees(u, float(from_expanded)):
         raise PtError(
-            f"{who}: u = {u!r} disagrees with U/k = {expanded!r}/{k!r} "
-            f"= {float(from_expanded):.6g}",
+            f"{who}: u = {u!r} disagrees with U/k = {expanded!r}/{k!r} = {float(from_expanded):.6g}",
             field=f"{field}.u",
             record_id=rid,
         )

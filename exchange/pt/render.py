@@ -21,9 +21,7 @@ def render_table(round: PtRound, scoring: PtScoring, console: Console) -> None:
     )
     u = "n/a" if a.u is None else f"{a.u:.4g}"
     negligible = {True: "negligible", False: "not negligible", None: "unknown"}[a.u_negligible]
-    console.print(
-        f"x_pt = {a.value:.6g} ({a.method.value}), u(x_pt) = {u} ({negligible})", highlight=False
-    )
+    console.print(f"x_pt = {a.value:.6g} ({a.method.value}), u(x_pt) = {u} ({negligible})", highlight=False)
     console.print(
         f"σ_pt = {s.value:.4g} ({s.method.value}), participants p = {scoring.participants}",
         highlight=False,

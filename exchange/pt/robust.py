@@ -129,9 +129,7 @@ def _update(xs: Sequence[float], x_star: float, s_star: float) -> tuple[float, f
     return x_new, s_new
 
 
-def _converged(
-    x_old: float, s_old: float, x_new: float, s_new: float, tolerance: float | None
-) -> bool:
+def _converged(x_old: float, s_old: float, x_new: float, s_new: float, tolerance: float | None) -> bool:
     noise = _NOISE_ULPS * math.ulp(max(abs(x_new), s_new))
     if not (_unchanged(x_old, x_new, s_new, noise) and _unchanged(s_old, s_new, s_new, noise)):
         return False

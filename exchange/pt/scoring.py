@@ -114,9 +114,7 @@ def _algorithm_a(round: PtRound, values: list[float], tolerance: float | None) -
     try:
         return algorithm_a(values, tolerance=tolerance)
     except PtError as e:
-        raise PtError(
-            f"{' and '.join(needs)}: {e.reason}", field="results", record_id=round.record_id
-        ) from e
+        raise PtError(f"{' and '.join(needs)}: {e.reason}", field="results", record_id=round.record_id) from e
 
 
 def _basis(round: PtRound, algo: AlgorithmA | None) -> Basis:
@@ -194,9 +192,7 @@ def _why_not(r: PtResult, u_x: Fraction | None, basis: Basis) -> dict[str, str]:
     return out
 
 
-def _nearby_bases(
-    round: PtRound, algo: AlgorithmA, basis: Basis, values: list[float]
-) -> list[Basis]:
+def _nearby_bases(round: PtRound, algo: AlgorithmA, basis: Basis, values: list[float]) -> list[Basis]:
     """Corners of the range a provider following the standard could have scored against.
 
     Algorithm A's x* and s* are only as definite as its stop: the standard's

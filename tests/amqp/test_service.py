@@ -290,7 +290,10 @@ def test_a_new_user_publishes_the_samples_and_sees_them_acknowledged(world: Worl
     files = [samples / n for n in ("ccc.jsonl", "ccc-export-gb18030.csv", "glp.json", "pt-round.json")]
     out = subprocess.run(
         [sys.executable, "-m", "exchange.cli", "publish", *map(str, files)],
-        env=world.env, capture_output=True, text=True, timeout=60,
+        env=world.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert out.returncode == 0, out.stderr
     assert "published 7 of 7 records" in out.stderr
@@ -301,7 +304,10 @@ def test_a_new_user_publishes_the_samples_and_sees_them_acknowledged(world: Worl
     assert sim.stats.duplicates == 0 and sim.stats.invalid == 0
     trace = subprocess.run(
         [sys.executable, "-m", "exchange.cli", "audit", "trace", "2018010901987654", "--json"],
-        env=world.env, capture_output=True, text=True, timeout=60,
+        env=world.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     lines = [json.loads(line) for line in trace.stdout.splitlines()]
     kr_events = [e["event"] for e in lines if e.get("partner") == "kr"]

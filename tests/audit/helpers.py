@@ -18,9 +18,7 @@ from exchange.audit import AuditEntry, AuditEvent, open_store, sha256_hex
 from exchange.audit.chain import ChainRow, body_json, link_hash
 from exchange.audit.url import PostgresTarget, parse_audit_url
 
-COLUMNS = (
-    "seq, time, event, message_id, record_id, partner, actor, details, doc_sha256, prev_hash, hash"
-)
+COLUMNS = "seq, time, event, message_id, record_id, partner, actor, details, doc_sha256, prev_hash, hash"
 
 
 def sample(i: int, *, partner: str = "eu", message_id: str | None = None) -> AuditEntry:
@@ -79,11 +77,7 @@ class Raw:
             yield self
 
     def rows(self) -> list[ChainRow]:
-        time = (
-            """to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
-            if self.pg
-            else "time"
-        )
+        time = """to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""" if self.pg else "time"
         cols = COLUMNS.replace("time", time, 1)
         return [ChainRow(*r) for r in self.run(f"SELECT {cols} FROM {{t}} ORDER BY seq")]
 

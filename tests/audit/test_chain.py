@@ -54,15 +54,11 @@ def test_lifecycle_vocabulary() -> None:
 
 
 def test_sha256_hex() -> None:
-    assert sha256_hex(b"abc") == (
-        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    )
+    assert sha256_hex(b"abc") == ("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
 
 
 def test_canonical_json() -> None:
-    assert (
-        canonical_json({"b": 1, "a": {"d": [1, 2], "c": "é"}}) == '{"a":{"c":"é","d":[1,2]},"b":1}'
-    )
+    assert canonical_json({"b": 1, "a": {"d": [1, 2], "c": "é"}}) == '{"a":{"c":"é","d":[1,2]},"b":1}'
     assert canonical_json({"t": datetime(2026, 1, 2, 3, 4, tzinfo=UTC), "d": date(2026, 1, 2)}) == (
         '{"d":"2026-01-02","t":"2026-01-02T03:04:00+00:00"}'
     )

@@ -108,9 +108,7 @@ def test_entries_are_chained_with_times_to_the_microsecond(store: AuditStore) ->
     assert entries[0].prev_hash == GENESIS
     for before, after in itertools.pairwise(entries):
         assert after.prev_hash == before.hash
-    assert [e.time for e in entries] == [
-        T0 + timedelta(microseconds=k * 1_000_001 + 7) for k in range(5)
-    ]
+    assert [e.time for e in entries] == [T0 + timedelta(microseconds=k * 1_000_001 + 7) for k in range(5)]
     assert store.head() == (5, entries[-1].hash)
 
 

@@ -35,9 +35,7 @@ def test_sqlite_urls(url: str, path: Path | None) -> None:
 
 def test_postgres_urls() -> None:
     t = parse_audit_url("postgresql://svc:pw@db.example:5433/exchange?schema=audit&sslmode=require")
-    assert t == PostgresTarget(
-        "postgresql://svc:pw@db.example:5433/exchange?sslmode=require", "audit"
-    )
+    assert t == PostgresTarget("postgresql://svc:pw@db.example:5433/exchange?sslmode=require", "audit")
     for scheme in ("postgres", "postgresql+psycopg", "POSTGRESQL"):
         t = parse_audit_url(f"{scheme}://u@h/db")
         assert t == PostgresTarget("postgresql://u@h/db", "public")

@@ -10,9 +10,7 @@ from tests.pt.rounds import sample_dict
 
 
 def test_reported_scores_load_by_their_json_names() -> None:
-    r = PtResult.model_validate(
-        {"lab": "L01", "value": 1.0, "z": 1.2, "zPrime": 1.1, "zeta": 2.5, "En": 0.4}
-    )
+    r = PtResult.model_validate({"lab": "L01", "value": 1.0, "z": 1.2, "zPrime": 1.1, "zeta": 2.5, "En": 0.4})
     assert (r.z, r.z_prime, r.zeta, r.en) == (1.2, 1.1, 2.5, 0.4)
     assert r.model_dump(by_alias=True)["zPrime"] == 1.1
     assert r.model_dump(by_alias=True)["En"] == 0.4

@@ -67,9 +67,7 @@ def test_tighter_tolerance_option() -> None:
     result = runner.invoke(app, ["pt", "score", str(SAMPLE), "--tolerance", "1e-12"])
     assert result.exit_code == 0, result.stderr
     default = json.loads(runner.invoke(app, ["pt", "score", str(SAMPLE)]).stdout)
-    assert (
-        json.loads(result.stdout)["algorithmA"]["iterations"] > default["algorithmA"]["iterations"]
-    )
+    assert json.loads(result.stdout)["algorithmA"]["iterations"] > default["algorithmA"]["iterations"]
 
 
 # --- exit 1: the round cannot be scored, and stderr names the field ----------------------
@@ -162,9 +160,8 @@ def test_disagreeing_reported_score_exits_1(tmp_path: Path) -> None:
     )
     result = runner.invoke(app, ["pt", "score", str(write(tmp_path, data))])
     assert result.exit_code == 1
-    assert (
-        "field results[0].z: lab A: reported z = 1.5 disagrees with the computed z = 1.36364"
-        in (result.stderr)
+    assert "field results[0].z: lab A: reported z = 1.5 disagrees with the computed z = 1.36364" in (
+        result.stderr
     )
 
 

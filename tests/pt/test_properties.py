@@ -52,9 +52,7 @@ def _by_lab(out: dict[str, Any]) -> dict[str, Any]:
 
 @settings(max_examples=150, deadline=None)
 @given(
-    data=st.lists(
-        st.tuples(st.one_of(grid_values, st.none()), uncertainties), min_size=3, max_size=25
-    ),
+    data=st.lists(st.tuples(st.one_of(grid_values, st.none()), uncertainties), min_size=3, max_size=25),
     robust=st.booleans(),
     order=st.randoms(use_true_random=False),
 )
@@ -88,9 +86,7 @@ def test_scores_do_not_depend_on_the_order_of_results(
 
 @settings(max_examples=200, deadline=None)
 @given(values=value_lists, a=scales, b=shifts)
-def test_algorithm_a_is_equivariant_under_shift_and_scale(
-    values: list[float], a: float, b: float
-) -> None:
+def test_algorithm_a_is_equivariant_under_shift_and_scale(values: list[float], a: float, b: float) -> None:
     try:
         base = algorithm_a(values, tolerance=TIGHT)
     except PtError as e:

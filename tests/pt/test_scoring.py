@@ -181,13 +181,9 @@ def test_robust_sigma_with_a_reference_value() -> None:
 
 
 def test_signals_follow_the_exact_boundaries() -> None:
-    round = make_round(
-        [0.1, 0.15], assigned={"method": "reference", "value": 0.08, "U": 0.08, "k": 2}
-    )
+    round = make_round([0.1, 0.15], assigned={"method": "reference", "value": 0.08, "U": 0.08, "k": 2})
     labs = by_lab(
-        scoring_of(
-            round.model_copy(update={"sigma_pt": SigmaPt(method=SigmaMethod.FIXED, value=0.01)})
-        )
+        scoring_of(round.model_copy(update={"sigma_pt": SigmaPt(method=SigmaMethod.FIXED, value=0.01)}))
     )
     assert labs["L01"]["z"] == 2.0
     assert labs["L01"]["signals"]["z"] == Signal.ACCEPTABLE
@@ -220,8 +216,7 @@ def test_too_few_results_for_consensus() -> None:
     assert e.record_id == "TEST-2024-01"
     assert e.field == "results"
     assert (
-        e.reason
-        == "assigned.method is consensus: Algorithm A needs at least 3 results with a value, got 2"
+        e.reason == "assigned.method is consensus: Algorithm A needs at least 3 results with a value, got 2"
     )
     assert str(e).startswith("record TEST-2024-01 field results: ")
 
@@ -239,9 +234,7 @@ def test_too_few_results_for_robust_sigma() -> None:
 
 def test_every_result_censored() -> None:
     round = make_round([None, None], assigned={"method": "reference", "value": 1.0})
-    with pytest.raises(
-        PtError, match=r"no result has a value to score \(all 2 are censored\)"
-    ) as caught:
+    with pytest.raises(PtError, match=r"no result has a value to score \(all 2 are censored\)") as caught:
         score_round(round)
     assert caught.value.field == "results"
 
@@ -305,9 +298,7 @@ def _with_result(round: PtRound, i: int, **update: Any) -> PtRound:
     ],
 )
 def test_bad_result_inputs(update: dict[str, Any], field: str, reason: str) -> None:
-    round = make_round(
-        [1.0, 2.0, 3.0], assigned={"method": "reference", "value": 2.0, "u": 0.1}, u=0.1
-    )
+    round = make_round([1.0, 2.0, 3.0], assigned={"method": "reference", "value": 2.0, "u": 0.1}, u=0.1)
     with pytest.raises(PtError) as caught:
         score_round(_with_result(round, 1, **update))
     assert (caught.value.field, caught.value.reason, caught.value.record_id) == (
@@ -340,17 +331,13 @@ def test_bad_assigned_inputs() -> None:
 
 def test_u_and_expanded_u_must_agree() -> None:
     results = [{"lab": "A", "value": 1.0, "u": 0.3, "U": 0.2, "k": 2}, {"lab": "B", "value": 1.1}]
-    round = PtRound.model_validate(
-        round_dict(results, assigned={"method": "reference", "value": 1.0})
-    )
+    round = PtRound.model_validate(round_dict(results, assigned={"method": "reference", "value": 1.0}))
     with pytest.raises(PtError) as caught:
         score_round(round)
     assert caught.value.field == "results[0].u"
     assert caught.value.reason == "lab A: u = 0.3 disagrees with U/k = 0.2/2.0 = 0.1"
     agreeing = [{"lab": "A", "value": 1.0, "u": 0.1, "U": 0.2, "k": 2}, {"lab": "B", "value": 1.1}]
-    score_round(
-        PtRound.model_validate(round_dict(agreeing, assigned={"method": "reference", "value": 1.0}))
-    )
+    score_round(PtRound.model_validate(round_dict(agreeing, assigned={"method": "reference", "value": 1.0})))
 
 
 def test_score_overflow_is_an_error_naming_the_lab() -> None:
@@ -359,9 +346,7 @@ def test_score_overflow_is_an_error_naming_the_lab() -> None:
     with pytest.raises(PtError) as caught:
         score_round(tiny)
     assert caught.value.field == "results[0]"
-    assert (
-        caught.value.reason == "lab L01: z is too large to represent (values or scale out of range)"
-    )
+    assert caught.value.reason == "lab L01: z is too large to represent (values or scale out of range)"
 
 
 # --- scores an export carried ----------------------------------------------------------
@@ -402,15 +387,12 @@ def test_reported_scores_that_disagree_reject_the_round(
 
 def test_reported_score_on_a_censored_result() -> None:
     results = [{"lab": "A", "value": None, "remark": "<LOQ", "z": -2.1}, {"lab": "B", "value": 1.0}]
-    round = PtRound.model_validate(
-        round_dict(results, assigned={"method": "reference", "value": 1.0})
-    )
+    round = PtRound.model_validate(round_dict(results, assigned={"method": "reference", "value": 1.0}))
     with pytest.raises(PtError) as caught:
         score_round(round)
     assert caught.value.field == "results[0].z"
     assert caught.value.reason == (
-        "lab A: the export reports z = -2.1, "
-        "but the result is censored (no value) and is not scored"
+        "lab A: the export reports z = -2.1, but the result is censored (no value) and is not scored"
     )
 
 
@@ -427,9 +409,7 @@ def test_reported_zeta_without_any_uncertainty() -> None:
             assigned={"method": "reference", "value": 1.0},
         )
     )
-    with pytest.raises(
-        PtError, match=r"reports En = 1.0, but the assigned value has no stated uncertainty"
-    ):
+    with pytest.raises(PtError, match=r"reports En = 1.0, but the assigned value has no stated uncertainty"):
         score_round(no_u_pt)
 
 
@@ -453,9 +433,7 @@ def test_consensus_scores_allow_for_where_algorithm_a_stopped() -> None:
     data["results"][0]["z"] = -1.20
     score_round(PtRound.model_validate(data))
     data["results"][0]["z"] = -1.50
-    with pytest.raises(
-        PtError, match=r"reported z = -1.5 disagrees with the computed z = -1.18889"
-    ):
+    with pytest.raises(PtError, match=r"reported z = -1.5 disagrees with the computed z = -1.18889"):
         score_round(PtRound.model_validate(data))
 
 

@@ -33,9 +33,7 @@ CCC: dict[str, Any] = {
     "standards": ["GB 4943.1-2022", "GB/T 9254.1-2021"],
     "issueDate": "2019-03-01",
     "expiryDate": "2024-03-01",
-    "testReports": [
-        {"reportNo": "A2019-0301-01", "lab": "示例实验室", "labAccreditation": "CNAS L0001"}
-    ],
+    "testReports": [{"reportNo": "A2019-0301-01", "lab": "示例实验室", "labAccreditation": "CNAS L0001"}],
     "history": [{"date": "2021-05-06", "status": "有效", "reason": "型号增加"}],
 }
 

@@ -130,9 +130,7 @@ def test_rows_with_missing_or_extra_values(tmp_path: Path) -> None:
         ("有效期至", "2018/1/1", "before issueDate"),
     ],
 )
-def test_field_errors_name_the_chinese_column(
-    tmp_path: Path, column: str, value: str, reason: str
-) -> None:
+def test_field_errors_name_the_chinese_column(tmp_path: Path, column: str, value: str, reason: str) -> None:
     path = write_csv(tmp_path / "x.csv", [row(), row(**{column: value}), row()])
     items = read(path)
     assert [type(i) for i in items] == [Accepted, Reject, Accepted]
@@ -186,9 +184,7 @@ def test_quoted_fields_and_multiline_record_numbering(tmp_path: Path) -> None:
 
 def test_blank_lines_skipped_but_counted(tmp_path: Path) -> None:
     path = tmp_path / "x.csv"
-    path.write_text(
-        ",".join(HEADER) + "\n\n" + ",".join(row(发证日期="x")) + "\n", encoding="utf-8"
-    )
+    path.write_text(",".join(HEADER) + "\n\n" + ",".join(row(发证日期="x")) + "\n", encoding="utf-8")
     [reject] = read(path)
     assert isinstance(reject, Reject)
     assert reject.location == "line 3"

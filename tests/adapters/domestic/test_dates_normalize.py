@@ -40,9 +40,7 @@ def test_not_a_date(text: str) -> None:
 def test_bad_date_reason_reads_well() -> None:
     with pytest.raises(RecordError) as err:
         parse_date("2019-13-01", "issueDate")
-    assert err.value.reason == (
-        "2019-13-01 is not a date (expected YYYY-MM-DD, YYYY/M/D or YYYY年MM月DD日)"
-    )
+    assert err.value.reason == ("2019-13-01 is not a date (expected YYYY-MM-DD, YYYY/M/D or YYYY年MM月DD日)")
 
 
 def test_blank_date_is_missing() -> None:

@@ -22,9 +22,7 @@ from tests import canonical_samples as samples
 # -- hostile input ---------------------------------------------------------------
 
 HOSTILE: dict[str, bytes] = {
-    "xxe": (
-        b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>'
-    ),
+    "xxe": (b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]><r>&x;</r>'),
     "entity-expansion": (
         b'<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
         b'<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
@@ -95,9 +93,7 @@ def glp_statements(draw: st.DrawFn, countries: list[str]) -> GlpStatement:
         inspections.append(
             {"date": start, "endDate": end, "type": draw(st.sampled_from(["FULL", "RE-I", "FAC"]))}
         )
-    audits = draw(
-        st.lists(st.fixed_dictionaries({"studyId": text(), "requestedBy": text()}), max_size=3)
-    )
+    audits = draw(st.lists(st.fixed_dictionaries({"studyId": text(), "requestedBy": text()}), max_size=3))
     return GlpStatement.model_validate(
         {
             "facility": draw(party(countries)),
@@ -156,9 +152,7 @@ def _scoring(draw: st.DrawFn, labs: list[str]) -> dict[str, Any]:
             }
         )
     algorithm_a = draw(
-        maybe(
-            st.fixed_dictionaries({"mean": FINITE, "sd": FINITE, "iterations": st.integers(0, 500)})
-        )
+        maybe(st.fixed_dictionaries({"mean": FINITE, "sd": FINITE, "iterations": st.integers(0, 500)}))
     )
     return {
         "assigned": {
@@ -191,9 +185,7 @@ def pt_rounds(draw: st.DrawFn) -> PtRound:
     return PtRound.model_validate(
         {
             "provider": draw(
-                st.fixed_dictionaries(
-                    {"name": text()}, optional={"nameEn": text(), "accreditation": text()}
-                )
+                st.fixed_dictionaries({"name": text()}, optional={"nameEn": text(), "accreditation": text()})
             ),
             "scheme": draw(IDENTIFIER),
             "round": draw(IDENTIFIER),

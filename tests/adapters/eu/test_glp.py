@@ -126,9 +126,7 @@ def test_every_glp_code_is_mapped_for_the_eu_agreement() -> None:
         ("eu:TestFacility/eu:Country", "remove"),
     ],
 )
-def test_the_schema_rejects_a_tampered_document_with_line_and_column(
-    xpath: str, action: str
-) -> None:
+def test_the_schema_rejects_a_tampered_document_with_line_and_column(xpath: str, action: str) -> None:
     root = _tree(eu.convert(samples.glp_statement()))
     target = root.find(xpath, NS)
     assert target is not None

@@ -118,9 +118,7 @@ def test_a_missing_required_value_is_a_mapping_error_naming_it() -> None:
         ("eu:Results/eu:Result/eu:Value", "infinity"),
     ],
 )
-def test_the_schema_rejects_a_tampered_document_with_line_and_column(
-    xpath: str, action: str
-) -> None:
+def test_the_schema_rejects_a_tampered_document_with_line_and_column(xpath: str, action: str) -> None:
     root = etree.fromstring(eu.convert(samples.scored_pt_round()))
     target = root.find(xpath, NS)
     assert target is not None

@@ -67,9 +67,7 @@ SAMPLES: dict[str, ProductCertificate] = {
             {"date": "2022-09-01", "status": "SUSPENDED", "reason": "获证后监督不合格"},
         ],
     ),
-} | {
-    f"ccc-{status.value.lower()}": samples.certificate(status=status.value) for status in CertStatus
-}
+} | {f"ccc-{status.value.lower()}": samples.certificate(status=status.value) for status in CertStatus}
 
 KC_DOCUMENT = """<?xml version="1.0" encoding="UTF-8"?>
 <kr:certInfo xmlns:kr="urn:mra-exchange:kr:ccc:1.0" version="1.0">
@@ -282,9 +280,7 @@ def test_an_unknown_state_code_is_refused() -> None:
         ('<kr:categoryName code="0907">', "<kr:categoryName>"),
     ],
 )
-def test_the_schema_rejects_a_tampered_document_with_line_and_column(
-    before: str, after: str
-) -> None:
+def test_the_schema_rejects_a_tampered_document_with_line_and_column(before: str, after: str) -> None:
     data = _kc().decode()
     assert before in data
     with pytest.raises(DocumentError) as caught:

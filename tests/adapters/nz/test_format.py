@@ -136,9 +136,7 @@ def test_certificate_type_and_registration_follow_the_risk_level(category: str) 
     level = _text(root, "nz:Product/nz:RiskLevel")
     (registration,) = _text(root, "nz:Product/nz:RegistrationRequired")
     (cert_type,) = _text(root, "nz:CertificateType")
-    assert cert_type == (
-        "Certificate of Conformity" if level == ["3"] else "Certificate of Suitability"
-    )
+    assert cert_type == ("Certificate of Conformity" if level == ["3"] else "Certificate of Suitability")
     assert registration == ("true" if level in (["2"], ["3"]) else "false")
 
 
@@ -202,9 +200,7 @@ def test_derived_values_in_an_incoming_document_are_not_read_back() -> None:
 def test_a_ccc_record_carries_the_applicant_as_certificate_holder_only() -> None:
     record = samples.certificate()
     root = _document(record)
-    assert _text(root, "nz:CertificateHolder/nz:NameEn") == [
-        "Shenzhen Example Electronics Co., Ltd."
-    ]
+    assert _text(root, "nz:CertificateHolder/nz:NameEn") == ["Shenzhen Example Electronics Co., Ltd."]
     assert root.find("nz:ResponsibleSupplier", NSMAP) is None
 
 
@@ -437,9 +433,7 @@ def test_a_supplier_country_outside_au_nz_is_rejected_on_parse() -> None:
     _rejected(data)
 
 
-@pytest.mark.parametrize(
-    "tag", ["CertificateHolder", "CertificateType", "Status", "Standards", "IssueDate"]
-)
+@pytest.mark.parametrize("tag", ["CertificateHolder", "CertificateType", "Status", "Standards", "IssueDate"])
 def test_a_missing_required_element_is_rejected(tag: str) -> None:
     root = _document(samples.certificate())
     element = root.find(f"nz:{tag}", NSMAP)
@@ -474,8 +468,7 @@ HOSTILE = {
     "entity-expansion": (
         b'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">'
         + b"".join(
-            b'<!ENTITY %s "%s">' % (bytes([98 + i]), (b"&%s;" % bytes([97 + i])) * 10)
-            for i in range(9)
+            b'<!ENTITY %s "%s">' % (bytes([98 + i]), (b"&%s;" % bytes([97 + i])) * 10) for i in range(9)
         )
         + b"]><r>&j;</r>"
     ),

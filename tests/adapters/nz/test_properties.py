@@ -26,9 +26,7 @@ _CHARS = [*"AZaz09 .,-/()&<>'\"#", "深", "圳", "电", "源", "\n", "\r", "\t"]
 
 
 def _text(max_size: int) -> st.SearchStrategy[str]:
-    return (
-        st.text(st.sampled_from(_CHARS), min_size=1, max_size=max_size).map(str.strip).filter(bool)
-    )
+    return st.text(st.sampled_from(_CHARS), min_size=1, max_size=max_size).map(str.strip).filter(bool)
 
 
 SHORT = _text(40)
@@ -99,9 +97,7 @@ def certificates(draw: st.DrawFn) -> ProductCertificate:
         "expiryDate": expiry,
         "testReports": draw(
             st.lists(
-                st.fixed_dictionaries(
-                    {"reportNo": SHORT, "lab": LONG, "labAccreditation": _optional(SHORT)}
-                ),
+                st.fixed_dictionaries({"reportNo": SHORT, "lab": LONG, "labAccreditation": _optional(SHORT)}),
                 max_size=3,
             )
         ),
@@ -142,6 +138,4 @@ def test_derived_eess_values_agree_with_each_other(record: ProductCertificate) -
     cert_type = root.findtext("nz:CertificateType", namespaces=ns)
     assert (level == []) == (record.product.category == "2203")
     assert registration == ("true" if level in (["2"], ["3"]) else "false")
-    assert cert_type == (
-        "Certificate of Conformity" if level == ["3"] else "Certificate of Suitability"
-    )
+    assert cert_type == ("Certificate of Conformity" if level == ["3"] else "Certificate of Suitability")
