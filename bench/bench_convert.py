@@ -181,7 +181,16 @@ def peak_memory_child(path: str, partner: str) -> None:
     for item in source.read(Path(path)):
         if not hasattr(item, "reason"):
             n += len(converter.convert(item).converted)  # type: ignore[arg-type]
-    print(json.dumps({"documents": n, "maxrssKiB": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+    print(json.dumps({"documents": n, "maxrssKiB": _peak_rss_kib()}))
+
+
+def _peak_rss_kib() -> int:
+    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries
+    ru_maxrss across fork+exec, so a child would report its parent's peak."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def measure_memory(sizes: list[int], partner: str, workdir: Path) -> dict[str, Any]:

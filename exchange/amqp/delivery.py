@@ -5,6 +5,7 @@ the agreement's schedule; what cannot be delivered goes to the partner's dead le
 from __future__ import annotations
 
 import json
+import uuid
 from abc import abstractmethod
 from typing import Any
 
@@ -14,7 +15,7 @@ from pika.spec import BasicProperties
 from exchange.amqp.confirm import ConfirmingPublisher
 from exchange.amqp.consumer import BatchConsumer, Disposition, Message, Work
 from exchange.amqp.topology import DLX, FEED_STREAM, RETRY, retry_key
-from exchange.audit import AuditEntry, AuditEvent
+from exchange.audit import AuditEntry, AuditEvent, AuditStore
 from exchange.config import Agreement
 from exchange.state import Delivery, State
 
@@ -35,6 +36,15 @@ def forward_properties(m: Message, **extra: Any) -> BasicProperties:
         headers={**m.headers, **extra.pop("headers", {})},
         **extra,
     )
+
+
+_ACKNOWLEDGED = (AuditEvent.ACKNOWLEDGED, AuditEvent.ACKNOWLEDGED_WITH_WARNING)
+
+
+def acknowledged_before(audit: AuditStore, message_id: str | None, partner: str) -> bool:
+    """A receipt processed once already (its entry written, or still buffered) whose
+    acknowledgement to the broker was lost with a connection: audit it once, not twice."""
+    return message_id is not None and audit.last_state(message_id, partner) in _ACKNOWLEDGED
 
 
 class PartnerDelivery(BatchConsumer):
@@ -59,13 +69,17 @@ class PartnerDelivery(BatchConsumer):
         ids = [w.message.message_id for w in works if w.message.message_id]
         states = self.state.get_many(self.partner, ids)
         todo: list[tuple[Work, bool]] = []
+        sending: set[tuple[str, int]] = set()
         for work in works:
             m = work.message
             st = states.get(m.message_id or "")
             if st is not None and st.state in (State.ACKNOWLEDGED, State.FAILED):
                 log.info("already delivered", partner=self.partner, message_id=m.message_id, state=st.state)
                 continue  # ACK: the partner has it (or it is parked): never twice
-            todo.append((work, st is not None and st.state is State.SENT and st.attempt == attempt_of(m)))
+            key = (m.message_id or "", attempt_of(m))
+            sent = (st is not None and st.state is State.SENT and st.attempt == key[1]) or key in sending
+            sending.add(key)  # a second copy in the same batch (an intake redelivery) is not sent again
+            todo.append((work, sent))
         self.before_sending([w for w, sent in todo if not sent])
         for work, sent in todo:
             self.deliver(work, already_sent=sent)
@@ -173,7 +187,9 @@ class AmqpPartnerDelivery(PartnerDelivery):
         self.audit.append(
             self._entry(AuditEvent.SEND_IN_PROGRESS, m, exchange=self.exchange, attempt=attempt_of(m))
         )
-        props = forward_properties(m, reply_to=self.reply_queue)
+        # x-mra-send names this one send: a partner (like our simulator) tells the broker
+        # redelivering a copy it already took from a second send of the same message.
+        props = forward_properties(m, reply_to=self.reply_queue, headers={"x-mra-send": uuid.uuid4().hex})
         waiting = self._entry(AuditEvent.WAITING_FOR_RECEIPT, m, replyTo=self.reply_queue)
         self.publish(
             work,
@@ -235,7 +251,8 @@ class AmqpPartnerDelivery(PartnerDelivery):
         sha = first.headers.get("sha256", "")
         if status in ("ACK", "WARN"):
             event = AuditEvent.ACKNOWLEDGED if status == "ACK" else AuditEvent.ACKNOWLEDGED_WITH_WARNING
-            self.audit.append(self._entry(event, first, warnings=warnings or []))
+            if not acknowledged_before(self.audit, first.message_id, self.partner):
+                self.audit.append(self._entry(event, first, warnings=warnings or []))
             self.audit.flush()
             self.state.put_many(
                 [Delivery(self.partner, first.message_id or "", sha, attempt_of(first), State.ACKNOWLEDGED)]
@@ -306,9 +323,10 @@ class ReceiptConsumer(BatchConsumer):
             # Sent by another worker, which holds the message: record the outcome for it.
             if status in ("ACK", "WARN"):
                 event = AuditEvent.ACKNOWLEDGED if status == "ACK" else AuditEvent.ACKNOWLEDGED_WITH_WARNING
-                self.audit.append(
-                    AuditEntry(event, message_id=mid, partner=partner, details={"warnings": warnings})
-                )
+                if not acknowledged_before(self.audit, mid, partner):
+                    self.audit.append(
+                        AuditEntry(event, message_id=mid, partner=partner, details={"warnings": warnings})
+                    )
                 work.states.append(
                     Delivery(partner, mid, current.sha256, current.attempt, State.ACKNOWLEDGED)
                 )

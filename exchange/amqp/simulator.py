@@ -3,7 +3,8 @@
 It logs in to its own vhost as its own user (limited permissions), consumes our
 documents, validates each against the kr schema and answers on the reply exchange:
 ACK, or (switchably) REJECT with a reason, silence, or two ACKs. Like an AS4 receiver
-it counts a message id it had already acknowledged as a duplicate. It can also
+it counts a message id it had already acknowledged, sent again, as a duplicate
+(a broker redelivery to the simulator itself is not one). It can also
 publish KC certificates to us.
 """
 
@@ -39,6 +40,7 @@ class Stats:
     received: Counter[str] = field(default_factory=Counter)
     acknowledged: set[str] = field(default_factory=set)
     duplicates: int = 0
+    redelivered: int = 0
     invalid: int = 0
 
     def as_dict(self) -> dict[str, Any]:
@@ -47,6 +49,7 @@ class Stats:
             "distinct": len(self.received),
             "acknowledged": len(self.acknowledged),
             "duplicates": self.duplicates,
+            "redelivered": self.redelivered,
             "invalid": self.invalid,
         }
 
@@ -68,6 +71,7 @@ class PartnerSimulator:
         self.stats = Stats()
         self.stats_file = stats_file
         self.reject_reason = reject_reason
+        self._sends: set[str] = set()
         self._stop = threading.Event()
         self._conn: pika.BlockingConnection | None = None
 
@@ -90,8 +94,15 @@ class PartnerSimulator:
 
     def _on_message(self, ch: Any, method: Any, props: Any, body: bytes) -> None:
         mid = props.message_id or props.correlation_id or ""
-        if mid in self.stats.acknowledged:
+        send = str((props.headers or {}).get("x-mra-send", ""))
+        if method.redelivered or (send and send in self._sends):
+            # The broker giving back a message we took but had not acked when our own
+            # connection dropped: the same publish again, not a second send by the service.
+            self.stats.redelivered += 1
+        elif mid in self.stats.acknowledged:
             self.stats.duplicates += 1
+        if send:
+            self._sends.add(send)
         self.stats.received[mid] += 1
         try:
             self.format.check_bytes(body)

@@ -320,3 +320,54 @@ def test_a_new_user_publishes_the_samples_and_sees_them_acknowledged(world: Worl
         kinds = sorted(json.loads(body)["type"][-1] for _, body in feed)
         assert len(kinds) == 6
     sim.stop()
+
+
+def test_a_poison_message_is_dead_lettered_with_its_reason_and_never_loops(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record that crashes the worker (a bug, not bad input) is retried up to the
+    delivery limit, then parked on mra.intake.dead with the exception as its reason."""
+    import threading
+
+    from exchange.amqp.service import Service, ServiceOptions
+    from exchange.amqp.settings import AmqpSettings
+    from exchange.config import load_config
+    from exchange.pipeline import Converter
+    from exchange.state import StateStore
+
+    real = Converter.convert
+
+    def convert(self, accepted, only=None):  # type: ignore[no-untyped-def]
+        if accepted.record.record_id.endswith("000666"):
+            raise ZeroDivisionError("simulated bug in a mapping")
+        return real(self, accepted, only)
+
+    monkeypatch.setattr(Converter, "convert", convert)
+    store = open_store(world.audit_url)
+    state = StateStore(world.audit_url)
+    service = Service(
+        load_config(world.config_path),
+        store,
+        state,
+        AmqpSettings(url=world.url, receipt_timeout_s=2),
+        ServiceOptions(deliveries=False, inbound=False),
+    )
+    thread = threading.Thread(target=service.run, kwargs={"install_signals": False}, daemon=True)
+    thread.start()
+    try:
+        messages = domestic_messages("poison", 700)[660:670]  # certificate ...000666 among them
+        publish_domestic(world.url, messages)
+        wait_until(lambda: world.depth("mra.intake.dead") == 1, timeout=60, what="the poison dead-lettered")
+        wait_until(lambda: world.depth("mra.kr.work") == 9, timeout=30, what="the nine others converted")
+        time.sleep(1)
+        assert world.depth("mra.intake") == 0  # nothing loops
+    finally:
+        service.request_stop()
+        thread.join(timeout=30)
+        store.close()
+        state.close()
+    (dead,) = _dead_letters(world, "mra.intake.dead")
+    assert dead == ("poison-666", "processing failed: ZeroDivisionError: simulated bug in a mapping")
+    trail = events(world)
+    assert trail[("poison-666", "DEAD_LETTERED")] == 1
+    assert trail[("poison-666", "RECEIVED")] == 5  # the delivery limit: five tries, then parked
