@@ -3,7 +3,7 @@
 All data-driven: mappings/bri/ (manifest, templates, code lists), schemas/bri/.
 """
 
-from adapters.bri.format import JsonLdPartnerFormat
+from exchange.formats.jsonld import JsonLdPartnerFormat
 
 format = JsonLdPartnerFormat.from_manifest("bri")
 

@@ -13,7 +13,6 @@ Everything is loaded and compiled when the format is built, never per record.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,12 +20,13 @@ from pathlib import Path
 from lxml import etree
 
 from exchange.errors import ConfigError, DocumentError, RecordError
+from exchange.formats.manifest import read_manifest
 from exchange.intake import CanonicalRecord
-from exchange.mapping.codes import CodeList, load_code_lists
+from exchange.mapping.codes import CodeList
 from exchange.mapping.template import Template
 from exchange.model import Kind
 from exchange.partner import PartnerFormat, build_record
-from exchange.resources import mapping_path, schema_path
+from exchange.resources import schema_path
 from exchange.xml.safe import DEFAULT_LIMITS, Limits, hardened_parser, parse_bytes
 from exchange.xml.schema import CompiledSchema, load_schema
 
@@ -59,24 +59,17 @@ class XmlPartnerFormat(PartnerFormat):
 
     @classmethod
     def from_manifest(cls, partner: str, manifest: Path | None = None) -> XmlPartnerFormat:
-        manifest = manifest or mapping_path(partner, "format.toml")
-        try:
-            with manifest.open("rb") as fh:
-                spec = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{manifest}: cannot read format manifest: {exc}") from None
-        base = manifest.parent
-        codes = load_code_lists(base / spec.get("codes", "codes.toml"))
-        families: dict[Kind, XmlFamily] = {}
-        for name, fam in spec.get("families", {}).items():
-            try:
-                kind = Kind(name)
-            except ValueError:
-                raise ConfigError(f"{manifest}: unknown family {name!r}") from None
-            template = Template(base / fam["template"], codes, partner)
-            schema = load_schema(schema_path(*fam["schema"].split("/")))
-            families[kind] = XmlFamily(kind, template, schema)
-        return cls(spec.get("partner", partner), families, codes)
+        m = read_manifest(partner, manifest)
+        name = m.spec.get("partner", partner)
+        families = {
+            kind: XmlFamily(
+                kind,
+                Template(m.base / fam["template"], m.codes, name),
+                load_schema(schema_path(*fam["schema"].split("/"))),
+            )
+            for kind, fam in m.families().items()
+        }
+        return cls(name, families, m.codes)
 
     @property
     def families(self) -> frozenset[Kind]:

@@ -18,10 +18,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from adapters.bri import format as bri
-from adapters.bri.format import JsonLdPartnerFormat
 from exchange.checks import mapping_problems
 from exchange.config import load_config
 from exchange.errors import DocumentError, MappingError, RecordError
+from exchange.formats.jsonld import JsonLdPartnerFormat
 from exchange.intake import CanonicalRecord
 from exchange.model import GlpStatement, Kind
 from exchange.resources import mapping_path
@@ -435,7 +435,7 @@ def test_duplicate_keys_in_a_real_credential_are_refused() -> None:
 
 
 def test_limits_are_configurable_per_call() -> None:
-    from adapters.bri.safejson import JsonLimits
+    from exchange.formats.safe_json import JsonLimits
 
     data = bri.convert(samples.certificate())
     with pytest.raises(DocumentError, match="too large"):

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from adapters.bri.format import JsonLdPartnerFormat
-from adapters.bri.template import Compiler, Node
 from exchange.errors import ConfigError, DocumentError, MappingError
+from exchange.formats.jsonld import JsonLdPartnerFormat
 from exchange.mapping.codes import load_code_lists
+from exchange.mapping.json_template import Compiler, Node
 from exchange.model import ProductCertificate
 from exchange.resources import mapping_path, schema_path
 from tests import canonical_samples as samples

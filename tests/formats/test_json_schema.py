@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
 from adapters.bri import format as bri
-from adapters.bri.schema import CompiledJsonSchema, json_equal
 from exchange.errors import ConfigError, DocumentError
+from exchange.formats.json_schema import CompiledJsonSchema, json_equal
 from exchange.model import Kind
 from exchange.resources import schema_path
 from tests import canonical_samples as samples

@@ -23,22 +23,22 @@ format is built, never per record.
 from __future__ import annotations
 
 import json
-import tomllib
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from adapters.bri.safejson import DEFAULT_JSON_LIMITS, JsonLimits, loads
-from adapters.bri.schema import CompiledJsonSchema
-from adapters.bri.template import Compiler, Node, code_lists_of, load_template_json
 from exchange.errors import ConfigError, DocumentError, RecordError
+from exchange.formats.json_schema import CompiledJsonSchema
+from exchange.formats.manifest import read_manifest
+from exchange.formats.safe_json import DEFAULT_JSON_LIMITS, JsonLimits, loads
 from exchange.intake import CanonicalRecord
-from exchange.mapping.codes import CodeList, load_code_lists
+from exchange.mapping.codes import CodeList
+from exchange.mapping.json_template import Compiler, Node, code_lists_of, load_template_json
 from exchange.model import MODEL_BY_KIND, Kind
 from exchange.partner import PartnerFormat, build_record
-from exchange.resources import mapping_path, schema_path
+from exchange.resources import schema_path
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +76,8 @@ class JsonLdPartnerFormat(PartnerFormat):
 
     @classmethod
     def from_manifest(cls, partner: str, manifest: Path | None = None) -> JsonLdPartnerFormat:
-        manifest = manifest or mapping_path(partner, "format.toml")
-        try:
-            with manifest.open("rb") as fh:
-                spec = tomllib.load(fh)
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigError(f"{manifest}: cannot read format manifest: {exc}") from None
-        base = manifest.parent
-        codes = load_code_lists(base / spec.get("codes", "codes.toml"))
+        m = read_manifest(partner, manifest)
+        spec, base, codes, manifest = m.spec, m.base, m.codes, m.path
         try:
             namespace = uuid.UUID(spec["id_namespace"]) if "id_namespace" in spec else None
         except ValueError:
@@ -92,11 +86,8 @@ class JsonLdPartnerFormat(PartnerFormat):
         compiler = Compiler(codes, name, shared=spec.get("shared", {}), id_namespace=namespace)
         profile_path = spec.get("profile_path", "credentialSchema.id")
         families: dict[Kind, JsonFamily] = {}
-        for family, fam in spec.get("families", {}).items():
-            try:
-                kind = Kind(family)
-            except ValueError:
-                raise ConfigError(f"{manifest}: unknown family {family!r}") from None
+        for kind, fam in m.families().items():
+            family = kind.value
             if not isinstance(fam, dict) or not {"template", "schema"} <= fam.keys():
                 raise ConfigError(f"{manifest}: family {family!r} needs a template and a schema")
             path = base / fam["template"]
