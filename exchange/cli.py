@@ -20,6 +20,7 @@ from exchange.config import load_config
 from exchange.errors import DocumentError, ExchangeError, RecordError
 from exchange.model import Kind
 from exchange.pt.cli import app as pt_app
+from exchange.soap.cli import register_soap
 
 app = typer.Typer(
     name="exchange",
@@ -34,6 +35,7 @@ schema_app = typer.Typer(help="Canonical model JSON Schemas.", no_args_is_help=T
 app.add_typer(schema_app, name="schema")
 register_amqp(app)
 register_ops(app)
+register_soap(app)
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -1,0 +1,163 @@
+"""CLI of the SOAP endpoint and its keys: `exchange serve-soap`, `exchange keys generate`,
+`exchange keys hash-password`. Registered on the main app with `register_soap(app)`."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from exchange.errors import ExchangeError
+
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+ConfigOption = Annotated[Optional[Path], typer.Option("--config", help="Agreements file.")]  # noqa: UP045
+AuditOption = Annotated[Optional[str], typer.Option("--audit", help="Audit store URL.")]  # noqa: UP045
+AmqpOption = Annotated[
+    Optional[str],  # noqa: UP045 - typer reads the annotation at run time
+    typer.Option("--amqp", help="Broker for the handoff to domestic systems (default: EXCHANGE_AMQP_URL)."),
+]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+def serve_soap(
+    http: Annotated[str, typer.Option("--http", help="Listen on HOST:PORT (port 0: any free port).")] = (
+        "127.0.0.1:8080"
+    ),
+    tls_cert: Annotated[Optional[Path], typer.Option(help="TLS certificate (PEM) for HTTPS.")] = None,  # noqa: UP045
+    tls_key: Annotated[Optional[Path], typer.Option(help="TLS private key (PEM) for HTTPS.")] = None,  # noqa: UP045
+    amqp: AmqpOption = None,
+    config: ConfigOption = None,
+    audit: AuditOption = None,
+) -> None:
+    """Serve the SOAP endpoint (schemas/soap/exchange-1.0.wsdl) at /soap/v1 until SIGTERM.
+
+    Receipts are signed with EXCHANGE_SIGNING_KEY / EXCHANGE_SIGNING_CERT.
+    """
+    from exchange.amqp.service import BrokerUnavailable, connect_blocking
+    from exchange.amqp.settings import AmqpSettings
+    from exchange.audit import open_store, resolve_audit_url
+    from exchange.config import load_config
+    from exchange.logging import configure_logging
+    from exchange.signing import Signer
+    from exchange.soap import AmqpHandoff, SoapSettings, SoapStore, TlsSettings, build_app, serve
+    from exchange.soap.credentials import load_credentials
+    from exchange.soap.settings import parse_address
+
+    try:
+        host, port = parse_address(http)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if (tls_cert is None) != (tls_key is None):
+        raise _fail("--tls-cert and --tls-key go together")
+    configure_logging()
+    tls = None if tls_cert is None or tls_key is None else TlsSettings(tls_cert, tls_key)
+    url = amqp or AmqpSettings().url
+    try:
+        cfg = load_config(config)
+        signer = Signer.from_env()
+        credentials = load_credentials(cfg)
+        connect_blocking(url).close()  # a clear error now beats a fault per request later
+        audit_url = resolve_audit_url(audit)
+        store, soap_store = open_store(audit_url), SoapStore(audit_url)
+    except (ExchangeError, BrokerUnavailable) as exc:
+        raise _fail(str(exc)) from None
+    handoff = AmqpHandoff(url, cfg)
+    settings = SoapSettings()
+    try:
+        app = build_app(cfg, audit=store, store=soap_store, handoff=handoff, signer=signer, settings=settings,
+                        credentials=credentials)  # fmt: skip
+        server = serve(app, host, port, tls, threads=settings.threads)
+    except (ExchangeError, OSError) as exc:
+        store.close()
+        soap_store.close()
+        raise _fail(f"cannot serve on {http}: {exc}") from None
+    soap = [a.partner for a in cfg.partners.values() if a.transport == "soap"]
+    without = sorted(set(soap) - {c.partner for c in credentials.values()})
+    err.print(f"serving {server.base_url}{settings.path} (WSDL: {server.base_url}{settings.path}?wsdl)")
+    if without:
+        err.print(
+            f"[yellow]warning:[/] no SOAP credentials for {', '.join(without)}: their requests are refused"
+        )
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    try:
+        stop.wait()
+    finally:
+        server.stop()
+        handoff.close()
+        store.close()
+        soap_store.close()
+    err.print("stopped")
+
+
+def keys_generate(
+    out: Annotated[Path, typer.Option("--out", help="Folder for signing-key.pem and signing-cert.pem.")],
+    name: Annotated[str, typer.Option(help="Certificate subject common name.")] = "mra-exchange development",
+    days: Annotated[int, typer.Option(help="Certificate validity in days.")] = 365,
+    force: Annotated[bool, typer.Option(help="Replace an existing pair.")] = False,
+) -> None:
+    """Make a development signing key pair (RSA-3072, self-signed). Never commit it."""
+    from exchange.signing import ENV_CERT, ENV_KEY, generate_key_pair
+
+    try:
+        files = generate_key_pair(out, common_name=name, days=days, force=force)
+    except ExchangeError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot write to {out}: {exc}") from None
+    repo = _work_tree(out)
+    if repo is not None:
+        err.print(f"[yellow]warning:[/] {out} is inside the git work tree {repo}: make sure *.pem is ignored")
+    err.print(f"wrote {files.key} (private, mode 0600) and {files.certificate}")
+    typer.echo(f"export {ENV_KEY}={files.key.resolve()}")
+    typer.echo(f"export {ENV_CERT}={files.certificate.resolve()}")
+
+
+def keys_hash_password() -> None:
+    """Hash a partner's SOAP password (read from stdin, or prompted) for soap_password_hash."""
+    from exchange.soap.credentials import hash_password
+
+    if sys.stdin.isatty():
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 12:
+        raise _fail("the password must be at least 12 characters")
+    typer.echo(hash_password(password))
+
+
+def _work_tree(path: Path) -> Path | None:
+    for folder in [path.resolve(), *path.resolve().parents]:
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+def register_soap(app: typer.Typer) -> None:
+    app.command(name="serve-soap")(serve_soap)
+    keys = typer.Typer(help="Signing keys and SOAP credentials.", no_args_is_help=True)
+    keys.command("generate")(keys_generate)
+    keys.command("hash-password")(keys_hash_password)
+    app.add_typer(keys, name="keys")
+
+
+def main() -> None:
+    """`python -m exchange.soap.cli` until the main CLI registers these commands."""
+    app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+    register_soap(app)
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""GetDeliveryStatus: where a message we sent to the caller stands, from the audit trail
+(the same lifecycle for every transport). Another partner's message is NOT_AUTHORISED."""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from exchange.audit.entry import format_time
+from exchange.soap import ns
+from exchange.soap.context import Call, Services, add, element
+from exchange.soap.faults import FaultCode, SoapFault
+
+MAX_EVENTS = 1000
+
+
+def get_delivery_status(svc: Services, call: Call) -> etree._Element:
+    message_id = call.text("MessageId") or ""
+    entries = [e for e in svc.audit.trace(message_id) if e.message_id == message_id]
+    own = [e for e in entries if e.partner == call.partner]
+    if not own:
+        if any(e.partner not in (None, call.partner) for e in entries):
+            raise SoapFault(
+                FaultCode.NOT_AUTHORISED,
+                f"message {message_id} was not sent to {call.partner}",
+                message_id=message_id,
+                foreign=True,
+            )
+        raise SoapFault(FaultCode.UNKNOWN_DOCUMENT, f"no message {message_id} is known for {call.partner}")
+    last = own[-1]
+    response = element(
+        "GetDeliveryStatusResponse",
+        ("MessageId", message_id),
+        ("State", last.event.value),
+        ("Since", format_time(last.time)),
+    )
+    for e in own[-MAX_EVENTS:]:
+        item = etree.SubElement(response, ns.mra("Event"))
+        add(item, ("State", e.event.value), ("Time", format_time(e.time)))
+    return response
