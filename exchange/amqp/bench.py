@@ -151,7 +151,11 @@ def bench_pipeline(
         if report.failed:
             raise RuntimeError(f"could not load the queue: {report.failed[:3]}")
 
-    kw = {"prefetch": settings.prefetch, "batch_size": settings.batch_size, "linger_ms": settings.linger_ms}
+    kw: dict[str, Any] = {
+        "prefetch": settings.prefetch,
+        "batch_size": settings.batch_size,
+        "linger_ms": settings.linger_ms,
+    }
     idle_audit, idle_state = open_store("sqlite://"), StateStore("sqlite://")  # the relay writes nothing
     load("", RELAY_IN)
     relay = _consume(

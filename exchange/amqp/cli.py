@@ -43,16 +43,19 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 def run(
     partner: Annotated[list[str] | None, typer.Option("--partner", "-p", help="Only these partners.")] = None,
+    http: Annotated[str, typer.Option("--http", help="SOAP endpoint on HOST:PORT.")] = "127.0.0.1:8080",
     no_http: Annotated[bool, typer.Option("--no-http", help="Workers only (no HTTP endpoint).")] = False,
     amqp: AmqpOption = None,
     config: ConfigOption = None,
     audit: AuditOption = None,
 ) -> None:
-    """Run the service: intake, conversion, deliveries and partners' records, until SIGTERM."""
+    """Run the service: intake, conversion, deliveries, partners' records and the SOAP endpoint."""
     from exchange.amqp.service import BrokerUnavailable, Service, ServiceOptions, connect_blocking
     from exchange.audit import open_store, resolve_audit_url
     from exchange.config import load_config
     from exchange.logging import configure_logging
+    from exchange.soap.endpoint import Endpoint, start_endpoint
+    from exchange.soap.store import SoapStore
     from exchange.state import StateStore
 
     configure_logging()
@@ -63,16 +66,31 @@ def run(
         url = resolve_audit_url(audit)
         store = open_store(url)
         state = StateStore(url)
-        service = Service(cfg, store, state, settings, ServiceOptions(partners=partner or None))
+        soap_store = SoapStore(url)
+        service = Service(
+            cfg, store, state, settings, ServiceOptions(partners=partner or None), soap_store=soap_store
+        )
     except BrokerUnavailable as exc:
         raise _fail(str(exc)) from None
     except ExchangeError as exc:
         raise _fail(str(exc)) from None
+    endpoint: Endpoint | None = None
+    if not no_http:
+        try:
+            endpoint = start_endpoint(cfg, audit=store, store=soap_store, amqp_url=settings.url, http=http)
+            err.print(f"SOAP endpoint {endpoint.url} (WSDL: {endpoint.url}?wsdl)")
+        except (ExchangeError, OSError, ValueError) as exc:
+            err.print(f"[yellow]warning:[/] SOAP endpoint not started: {exc}")
     try:
         service.run()
+    except ExchangeError as exc:  # e.g. the broker holds a queue with other arguments
+        raise _fail(str(exc)) from None
     finally:
+        if endpoint is not None:
+            endpoint.stop()
         store.close()
         state.close()
+        soap_store.close()
 
 
 def publish(

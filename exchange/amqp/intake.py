@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from pika.spec import BasicProperties
@@ -14,7 +14,7 @@ from exchange.amqp.consumer import BatchConsumer, Disposition, Work
 from exchange.amqp.topology import DLX, OUTBOUND
 from exchange.audit import AuditEntry, AuditEvent
 from exchange.errors import RecordError
-from exchange.intake import Accepted, Source
+from exchange.intake import Accepted, CanonicalRecord, Source
 from exchange.model import Kind
 from exchange.pipeline import Converter
 from exchange.state import Delivery, State
@@ -37,17 +37,32 @@ def partners_header(headers: dict[str, Any]) -> list[str] | None:
     return items or None
 
 
+class CertificateLedger(Protocol):
+    """Where the latest status of every certificate seen is kept (VerifyCertificate)."""
+
+    def record_certificates(self, records: list[CanonicalRecord]) -> None: ...
+
+
 class IntakeWorker(BatchConsumer):
-    def __init__(self, *, converter: Converter, source: Source, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        converter: Converter,
+        source: Source,
+        certificates: CertificateLedger | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.converter = converter
         self.source = source
+        self.certificates = certificates
         self.partners = {r.agreement.partner for r in converter.routes}
 
     def handle(self, works: list[Work]) -> None:
         ids = [w.message.message_id for w in works if w.message.message_id]
         seen = self.state.get_many(SCOPE, ids)
         in_batch: dict[str, str] = {}
+        self._accepted: list[CanonicalRecord] = []
         for work in works:
             try:
                 self._one(work, seen, in_batch)
@@ -59,6 +74,8 @@ class IntakeWorker(BatchConsumer):
                 else:
                     work.disposition = Disposition.REQUEUE
                     work.failure = reason
+        if self.certificates is not None and self._accepted:
+            self.certificates.record_certificates(self._accepted)
 
     def _one(self, work: Work, seen: dict[str, Delivery], in_batch: dict[str, str]) -> None:
         m = work.message
@@ -101,6 +118,7 @@ class IntakeWorker(BatchConsumer):
             self._reject(work, mid, exc.record_id, exc.field, exc.reason)
             return
         record_id = record.record_id
+        self._accepted.append(record)
         self.audit.append(
             AuditEntry(
                 AuditEvent.RECEIVED,

@@ -42,6 +42,10 @@ class BrokerUnavailable(ExchangeError):
     """The broker cannot be reached (wrong URL, down, refused credentials)."""
 
 
+class TopologyMismatch(ExchangeError):
+    """The broker already has a queue or exchange of that name with other arguments."""
+
+
 def connect_blocking(url: str) -> pika.BlockingConnection:
     try:
         return pika.BlockingConnection(pika.URLParameters(url))
@@ -87,12 +91,15 @@ class Service:
         state: StateStore,
         settings: AmqpSettings | None = None,
         options: ServiceOptions | None = None,
+        soap_store: Any = None,
     ):
         self.config = config
         self.audit = audit
         self.state = state
         self.settings = settings or AmqpSettings()
         self.options = options or ServiceOptions()
+        self.soap_store = soap_store
+        """The SOAP endpoint's store: certificate statuses and the pull outbox (optional)."""
         self.partners = self.options.partners or sorted(config.partners)
         self.converter = Converter(config, self.partners)
         self.source = load_source(config)
@@ -149,8 +156,15 @@ class Service:
         conn = connect_blocking(self.settings.url)
         try:
             declare(conn.channel(), build_topology(self.config, self.partners))
+        except pika.exceptions.ChannelClosedByBroker as exc:
+            raise TopologyMismatch(
+                f"the broker refused the topology: {exc.reply_text} (a queue declared earlier with "
+                "other arguments, e.g. an agreement's retry schedule changed: drain and delete it, "
+                "or keep its old settings)"
+            ) from None
         finally:
-            conn.close()
+            if conn.is_open:
+                conn.close()
         for pv in self._amqp_partners():
             conn = connect_blocking(with_vhost(self.settings.url, pv.vhost))
             try:
@@ -227,6 +241,7 @@ class Service:
                     IntakeWorker(
                         converter=self.converter,
                         source=self.source,
+                        certificates=self.soap_store,
                         **self._worker_kwargs("intake", INTAKE_QUEUE, ch, pub),
                     ),
                 )
@@ -248,6 +263,25 @@ class Service:
                 self._open_channel(session, conn, feed)
             elif agreement.transport == "amqp":
                 self._open_partner(session, conn, agreement)
+            elif (
+                agreement.transport == "soap"
+                and agreement.options.get("delivery") == "pull"
+                and self.soap_store is not None
+                and self.options.deliveries
+            ):
+
+                def pull(ch: Any, agreement: Any = agreement) -> None:
+                    from exchange.soap.pull import PullOutboxDelivery
+
+                    pub = ConfirmingPublisher(ch)
+                    kw = self._worker_kwargs(
+                        f"outbox-{agreement.partner}", work_queue(agreement.partner), ch, pub
+                    )
+                    self._start(
+                        session, PullOutboxDelivery(agreement=agreement, outbox=self.soap_store, **kw)
+                    )
+
+                self._open_channel(session, conn, pull)
 
     def _open_partner(self, session: _Session, main: Any, agreement: Any) -> None:
         pv = PartnerVhost.of(agreement)

@@ -49,12 +49,12 @@ def serve_soap(
     from exchange.config import load_config
     from exchange.logging import configure_logging
     from exchange.signing import Signer
-    from exchange.soap import AmqpHandoff, SoapSettings, SoapStore, TlsSettings, build_app, serve
-    from exchange.soap.credentials import load_credentials
+    from exchange.soap import SoapStore, TlsSettings
+    from exchange.soap.endpoint import start_endpoint
     from exchange.soap.settings import parse_address
 
     try:
-        host, port = parse_address(http)
+        parse_address(http)
     except ValueError as exc:
         raise _fail(str(exc)) from None
     if (tls_cert is None) != (tls_key is None):
@@ -64,38 +64,29 @@ def serve_soap(
     url = amqp or AmqpSettings().url
     try:
         cfg = load_config(config)
-        signer = Signer.from_env()
-        credentials = load_credentials(cfg)
+        Signer.from_env()  # no receipts without a key: say so before anything else
         connect_blocking(url).close()  # a clear error now beats a fault per request later
         audit_url = resolve_audit_url(audit)
         store, soap_store = open_store(audit_url), SoapStore(audit_url)
     except (ExchangeError, BrokerUnavailable) as exc:
         raise _fail(str(exc)) from None
-    handoff = AmqpHandoff(url, cfg)
-    settings = SoapSettings()
     try:
-        app = build_app(cfg, audit=store, store=soap_store, handoff=handoff, signer=signer, settings=settings,
-                        credentials=credentials)  # fmt: skip
-        server = serve(app, host, port, tls, threads=settings.threads)
-    except (ExchangeError, OSError) as exc:
+        endpoint = start_endpoint(cfg, audit=store, store=soap_store, amqp_url=url, http=http, tls=tls)
+    except (ExchangeError, OSError, ValueError) as exc:
         store.close()
         soap_store.close()
         raise _fail(f"cannot serve on {http}: {exc}") from None
-    soap = [a.partner for a in cfg.partners.values() if a.transport == "soap"]
-    without = sorted(set(soap) - {c.partner for c in credentials.values()})
-    err.print(f"serving {server.base_url}{settings.path} (WSDL: {server.base_url}{settings.path}?wsdl)")
-    if without:
-        err.print(
-            f"[yellow]warning:[/] no SOAP credentials for {', '.join(without)}: their requests are refused"
-        )
+    err.print(f"serving {endpoint.url} (WSDL: {endpoint.url}?wsdl)")
+    if endpoint.partners_without_credentials:
+        names = ", ".join(endpoint.partners_without_credentials)
+        err.print(f"[yellow]warning:[/] no SOAP credentials for {names}: their requests are refused")
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         stop.wait()
     finally:
-        server.stop()
-        handoff.close()
+        endpoint.stop()
         store.close()
         soap_store.close()
     err.print("stopped")

@@ -142,38 +142,64 @@ class SoapStore:
 
     # -- certificate status ----------------------------------------------------------
 
+    _UPSERT_CERTIFICATE = (
+        "INSERT INTO {p}soap_certificates (cert_no, status, issue_date, expiry_date, category,"
+        " changed_on, change_date, change_status, change_reason, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        " ON CONFLICT (cert_no) DO UPDATE SET status = excluded.status,"
+        " issue_date = excluded.issue_date, expiry_date = excluded.expiry_date,"
+        " category = excluded.category, changed_on = excluded.changed_on,"
+        " change_date = excluded.change_date, change_status = excluded.change_status,"
+        " change_reason = excluded.change_reason, updated_at = excluded.updated_at"
+        " WHERE excluded.changed_on >= {p}soap_certificates.changed_on"
+    )
+
+    @staticmethod
+    def _certificate_row(record: CanonicalRecord) -> tuple[Any, ...] | None:
+        if not isinstance(record, ProductCertificate) or record.scheme is not CertScheme.CCC:
+            return None
+        last = max(record.history, key=lambda h: h.date, default=None)
+        changed_on = max(record.issue_date, last.date) if last else record.issue_date
+        return (
+            record.cert_no,
+            record.status.value,
+            record.issue_date.isoformat(),
+            None if record.expiry_date is None else record.expiry_date.isoformat(),
+            record.product.category,
+            changed_on.isoformat(),
+            None if last is None else last.date.isoformat(),
+            None if last is None else last.status.value,
+            None if last is None else last.reason,
+            _now(),
+        )
+
     def record_certificate(self, record: CanonicalRecord) -> bool:
         """Keep a domestic CCC certificate's status for VerifyCertificate; the newest change
         wins, so records arriving out of order never turn the status back. False when the
         record is not a CCC certificate or is older than what is kept."""
-        if not isinstance(record, ProductCertificate) or record.scheme is not CertScheme.CCC:
+        row = self._certificate_row(record)
+        if row is None:
             return False
-        last = max(record.history, key=lambda h: h.date, default=None)
-        changed_on = max(record.issue_date, last.date) if last else record.issue_date
-        cur = self._run(
-            "INSERT INTO {p}soap_certificates (cert_no, status, issue_date, expiry_date, category,"
-            " changed_on, change_date, change_status, change_reason, updated_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " ON CONFLICT (cert_no) DO UPDATE SET status = excluded.status,"
-            " issue_date = excluded.issue_date, expiry_date = excluded.expiry_date,"
-            " category = excluded.category, changed_on = excluded.changed_on,"
-            " change_date = excluded.change_date, change_status = excluded.change_status,"
-            " change_reason = excluded.change_reason, updated_at = excluded.updated_at"
-            " WHERE excluded.changed_on >= {p}soap_certificates.changed_on",
-            (
-                record.cert_no,
-                record.status.value,
-                record.issue_date.isoformat(),
-                None if record.expiry_date is None else record.expiry_date.isoformat(),
-                record.product.category,
-                changed_on.isoformat(),
-                None if last is None else last.date.isoformat(),
-                None if last is None else last.status.value,
-                None if last is None else last.reason,
-                _now(),
-            ),
-        )
-        return bool(cur.rowcount)
+        return bool(self._run(self._UPSERT_CERTIFICATE, row).rowcount)
+
+    def record_certificates(self, records: list[CanonicalRecord]) -> None:
+        """The same for a batch, in one transaction: the intake worker calls it once per batch."""
+        rows = [r for r in map(self._certificate_row, records) if r is not None]
+        if not rows:
+            return
+        sql = self._UPSERT_CERTIFICATE.format(p=self._p)
+        with self._lock:
+            if self._pg:
+                with self._conn.transaction(), self._conn.cursor() as cur:
+                    cur.executemany(sql.replace("?", "%s"), rows)
+            else:
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    self._conn.executemany(sql, rows)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
 
     def certificate(self, cert_no: str) -> CertificateStatus | None:
         row = self._one(
