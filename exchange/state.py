@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from exchange.audit.url import PostgresTarget, SqliteTarget, parse_audit_url, resolve_audit_url
+from exchange.db import open_database
 
 
 class State(StrEnum):
@@ -43,24 +43,11 @@ class StateStore:
     """SQLite or PostgreSQL, chosen by the audit URL; safe to share between threads."""
 
     def __init__(self, url: str | None = None):
-        target = parse_audit_url(resolve_audit_url(url))
+        db = open_database(url)
         self._lock = threading.Lock()
-        self._conn: Any
-        if isinstance(target, SqliteTarget):
-            path = str(target.path) if target.path else ":memory:"
-            self._conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._ph = "?"
-            self._table = "delivery_state"
-        else:
-            assert isinstance(target, PostgresTarget)
-            import psycopg
-
-            self._conn = psycopg.connect(target.conninfo, autocommit=True)
-            self._ph = "%s"
-            self._table = f"{target.schema}.delivery_state"
-            self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {target.schema}")
+        self._conn: Any = db.conn
+        self._ph = db.placeholder
+        self._table = f"{db.prefix}delivery_state"
         self._conn.execute(
             f"CREATE TABLE IF NOT EXISTS {self._table} ("
             " scope TEXT NOT NULL, message_id TEXT NOT NULL, sha256 TEXT NOT NULL,"

@@ -1,3 +1,3 @@
 """Fixtures shared across test packages."""
 
-pytest_plugins = ["tests.amqp.isolated"]
+pytest_plugins = ["tests.amqp.isolated", "tests.db_fixtures"]

@@ -14,7 +14,6 @@ processes, hosts on PostgreSQL) cannot both win.
 from __future__ import annotations
 
 import hashlib
-import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -22,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from exchange.audit.entry import format_time
-from exchange.audit.url import PostgresTarget, SqliteTarget, parse_audit_url, resolve_audit_url
+from exchange.db import open_database
 from exchange.intake import CanonicalRecord
 from exchange.model import CertScheme, CertStatus, Kind, ProductCertificate
 
@@ -94,29 +93,16 @@ class SoapStore:
     """SQLite or PostgreSQL, chosen by the audit URL; safe to share between threads."""
 
     def __init__(self, url: str | None = None):
-        target = parse_audit_url(resolve_audit_url(url))
+        db = open_database(url)
         self._lock = threading.Lock()
-        self._conn: Any
+        self._conn: Any = db.conn
         self._nonce_inserts = 0
-        if isinstance(target, SqliteTarget):
-            path = str(target.path) if target.path else ":memory:"
-            self._conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._pg = False
-            self._p = ""
-            self._conn.executescript(_TABLES.format(p="", blob="BLOB"))
-        else:
-            assert isinstance(target, PostgresTarget)
-            import psycopg
-
-            self._conn = psycopg.connect(target.conninfo, autocommit=True)
-            self._pg = True
-            self._p = f"{target.schema}."
-            self._conn.execute(f"CREATE SCHEMA IF NOT EXISTS {target.schema}")
-            for statement in _TABLES.format(p=self._p, blob="BYTEA").split(";"):
-                if statement.strip():
-                    self._conn.execute(statement)
+        self._pg = db.postgres
+        self._p = db.prefix
+        tables = _TABLES.format(p=self._p, blob="BYTEA" if self._pg else "BLOB")
+        for statement in tables.split(";"):
+            if statement.strip():
+                self._conn.execute(statement)
 
     def _run(self, sql: str, args: tuple[Any, ...] = ()) -> Any:
         """One statement (tables named {p}x), under the lock; returns the cursor."""

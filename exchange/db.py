@@ -1,0 +1,39 @@
+"""One connection to the service's database (the audit URL's), for the small tables that
+live beside the audit trail: delivery state, certificate statuses, the pull outbox."""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+from exchange.audit.url import PostgresTarget, SqliteTarget, parse_audit_url, resolve_audit_url
+
+
+@dataclass(frozen=True)
+class Database:
+    conn: Any
+    """sqlite3 (autocommit, WAL) or psycopg (autocommit): callers open transactions."""
+    postgres: bool
+    prefix: str
+    """Schema prefix for table names ("" on SQLite, "schema." on PostgreSQL)."""
+
+    @property
+    def placeholder(self) -> str:
+        return "%s" if self.postgres else "?"
+
+
+def open_database(url: str | None = None) -> Database:
+    target = parse_audit_url(resolve_audit_url(url))
+    if isinstance(target, SqliteTarget):
+        path = str(target.path) if target.path else ":memory:"
+        conn = sqlite3.connect(path, timeout=30, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        return Database(conn, False, "")
+    assert isinstance(target, PostgresTarget)
+    import psycopg
+
+    pg = psycopg.connect(target.conninfo, autocommit=True)
+    pg.execute(f"CREATE SCHEMA IF NOT EXISTS {target.schema}")
+    return Database(pg, True, f"{target.schema}.")
