@@ -54,7 +54,8 @@ def run(
     from exchange.audit import open_store, resolve_audit_url
     from exchange.config import load_config
     from exchange.logging import configure_logging
-    from exchange.soap.endpoint import Endpoint, start_endpoint
+    from exchange.metrics import Metrics
+    from exchange.soap.endpoint import build_endpoint
     from exchange.soap.store import SoapStore
     from exchange.state import StateStore
 
@@ -67,30 +68,55 @@ def run(
         store = open_store(url)
         state = StateStore(url)
         soap_store = SoapStore(url)
+        metrics = Metrics()
         service = Service(
-            cfg, store, state, settings, ServiceOptions(partners=partner or None), soap_store=soap_store
-        )
+            cfg, store, state, settings, ServiceOptions(partners=partner or None),
+            soap_store=soap_store, metrics=metrics,
+        )  # fmt: skip
     except BrokerUnavailable as exc:
         raise _fail(str(exc)) from None
     except ExchangeError as exc:
         raise _fail(str(exc)) from None
-    endpoint: Endpoint | None = None
+    server = None
+    soap = None
     if not no_http:
         try:
-            endpoint = start_endpoint(cfg, audit=store, store=soap_store, amqp_url=settings.url, http=http)
-            err.print(f"SOAP endpoint {endpoint.url} (WSDL: {endpoint.url}?wsdl)")
-        except (ExchangeError, OSError, ValueError) as exc:
-            err.print(f"[yellow]warning:[/] SOAP endpoint not started: {exc}")
+            soap = build_endpoint(cfg, audit=store, store=soap_store, amqp_url=settings.url)
+        except ExchangeError as exc:
+            err.print(f"[yellow]warning:[/] SOAP endpoint not configured: {exc}")
+        try:
+            server = _serve_front(service, store, soap, http)
+        except (OSError, ValueError) as exc:
+            raise _fail(f"cannot serve on {http}: {exc}") from None
+        err.print(f"serving http://{http}: /soap/v1, /metrics, /healthz, /readyz")
     try:
         service.run()
     except ExchangeError as exc:  # e.g. the broker holds a queue with other arguments
         raise _fail(str(exc)) from None
     finally:
-        if endpoint is not None:
-            endpoint.stop()
+        if server is not None:
+            server.stop()
+        if soap is not None:
+            soap.close()
         store.close()
         state.close()
         soap_store.close()
+
+
+def _serve_front(service: Any, store: Any, soap: Any, http: str) -> Any:
+    """One HTTP server for the SOAP endpoint, metrics and health (see exchange/http.py)."""
+    from exchange.http import build_front
+    from exchange.soap.server import serve
+    from exchange.soap.settings import parse_address
+
+    host, port = parse_address(http)
+    front = build_front(
+        service.metrics,
+        {"broker": service.ready.is_set, "audit": lambda: store.head() is not None or store.pending >= 0,
+         "schemas": lambda: bool(service.converter.routes)},
+        soap.app if soap is not None else None,
+    )  # fmt: skip
+    return serve(front, host, port)
 
 
 def publish(

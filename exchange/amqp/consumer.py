@@ -124,7 +124,7 @@ class BatchConsumer(ABC):
         self._buffer: list[Message] = []
         self._timer: Any = None
         self._batches: deque[Batch] = deque()
-        self._held: set[int] = set()
+        self._held: dict[int, Message] = {}
         self.alive = True
         self.consumer_tag: str | None = None
         self.handled = 0
@@ -309,10 +309,12 @@ class BatchConsumer(ABC):
             if self.on_acked is not None:
                 self.on_acked([w.message for w in works])
             return
+        acked = []
         for w in works:
             tag = w.message.tag
             if w.disposition is Disposition.ACK:
                 ch.basic_ack(tag)
+                acked.append(w.message)
             elif w.disposition is Disposition.REQUEUE:
                 log.warning("requeue", worker=self.name, message_id=w.message.message_id, reason=w.failure)
                 ch.basic_nack(tag, requeue=True)
@@ -322,14 +324,18 @@ class BatchConsumer(ABC):
                 )
                 ch.basic_reject(tag, requeue=False)
             else:
-                self._held.add(tag)
+                self._held[tag] = w.message
+        if acked and self.on_acked is not None:
+            self.on_acked(acked)
 
     def settle_held(self, tag: int, ack: bool = True) -> None:
         """Finish a held delivery (its audit entries must be flushed first)."""
         if tag not in self._held or not self.channel.is_open:
             return
-        self._held.discard(tag)
+        message = self._held.pop(tag)
         if ack:
             self.channel.basic_ack(tag)
+            if self.on_acked is not None:
+                self.on_acked([message])
         else:
             self.channel.basic_nack(tag, requeue=True)

@@ -262,7 +262,7 @@ class AmqpPartnerDelivery(PartnerDelivery):
             return
         # A rejection: one retry for the message, the other copies are just settled.
         head, *rest = works
-        self._held.discard(head.message.tag)
+        self._held.pop(head.message.tag, None)
         retry_batch = [head]
         self.failed_attempt(head, reason or "rejected by the partner")
         head.disposition = Disposition.ACK

@@ -30,6 +30,7 @@ from exchange.amqp.topology import INTAKE_QUEUE, build_topology, declare, work_q
 from exchange.audit import AuditStore
 from exchange.config import ExchangeConfig
 from exchange.errors import ExchangeError
+from exchange.metrics import Metrics
 from exchange.pipeline import Converter
 from exchange.registry import partner_format
 from exchange.registry import source as load_source
@@ -92,6 +93,7 @@ class Service:
         settings: AmqpSettings | None = None,
         options: ServiceOptions | None = None,
         soap_store: Any = None,
+        metrics: Metrics | None = None,
     ):
         self.config = config
         self.audit = audit
@@ -99,8 +101,12 @@ class Service:
         self.settings = settings or AmqpSettings()
         self.options = options or ServiceOptions()
         self.soap_store = soap_store
+        self.metrics = metrics or Metrics()
+        self.metrics.watch_audit(audit)
+        self.metrics.watch_queues(self._queue_depths)
         """The SOAP endpoint's store: certificate statuses and the pull outbox (optional)."""
         self.partners = self.options.partners or sorted(config.partners)
+        self._topology = build_topology(config, self.partners)
         self.converter = Converter(config, self.partners)
         self.source = load_source(config)
         self._stopping = threading.Event()
@@ -155,7 +161,7 @@ class Service:
     def _declare(self) -> None:
         conn = connect_blocking(self.settings.url)
         try:
-            declare(conn.channel(), build_topology(self.config, self.partners))
+            declare(conn.channel(), self._topology)
         except pika.exceptions.ChannelClosedByBroker as exc:
             raise TopologyMismatch(
                 f"the broker refused the topology: {exc.reply_text} (a queue declared earlier with "
@@ -226,7 +232,18 @@ class Service:
             "linger_ms": s.linger_ms,
         }
 
+    def _queue_depths(self) -> list[tuple[str, int | None, int]]:
+        from exchange.amqp.ops import queue_status
+
+        queues = [(q.name, str(q.arguments.get("x-queue-type", "classic"))) for q in self._topology.queues]
+        return [
+            (s.name, s.depth, s.consumers or 0)
+            for s in queue_status(self.settings.url, queues).values()
+            if s.exists
+        ]
+
     def _start(self, session: _Session, worker: BatchConsumer) -> None:
+        worker.on_acked = worker.on_acked or self.metrics.latency_observer(worker.name)
         session.workers.append(worker)
         worker.start()
 

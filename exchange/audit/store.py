@@ -47,12 +47,18 @@ class AuditStore(ABC):
         self._closed = False
         self.clock: Callable[[], int] = now_us
         """Stamps each entry when it is appended; replaceable (tests pin time with it)."""
+        self.observers: list[Callable[[AuditEntry], None]] = []
+        """Called with every appended entry (metrics count lifecycle events this way)."""
+        self.on_write: Callable[[int, float], None] | None = None
+        """Called after each batch is written: (entries, seconds) — audit write latency."""
 
     # -- writing -------------------------------------------------------------------
 
     def append(self, entry: AuditEntry) -> None:
         """Buffer one entry; writes a batch when the buffer is full."""
         prepared = prepare(entry, self.clock())
+        for observe in self.observers:
+            observe(entry)
         with self._buffer_lock:
             self._pending.append(prepared)
             full = len(self._pending) >= self.batch_size
@@ -79,8 +85,11 @@ class AuditStore(ABC):
                     del self._pending[: self.batch_size]
                 if not batch:
                     return
+                started = time.perf_counter()
                 try:
                     self._write(batch)
+                    if self.on_write is not None:
+                        self.on_write(len(batch), time.perf_counter() - started)
                 except BaseException:
                     with self._buffer_lock:
                         self._pending[:0] = batch

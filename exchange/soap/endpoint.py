@@ -1,5 +1,5 @@
-"""Starting the SOAP endpoint with everything it needs: used by `exchange serve-soap`
-and by `exchange run`, which serves it beside the AMQP workers."""
+"""Building the SOAP endpoint with everything it needs, and serving it: used by
+`exchange serve-soap` (alone) and by `exchange run` (behind the service's HTTP front)."""
 
 from __future__ import annotations
 
@@ -19,20 +19,56 @@ from exchange.soap.store import SoapStore
 
 
 @dataclass
+class SoapEndpoint:
+    app: SoapApp
+    settings: SoapSettings
+    partners_without_credentials: list[str]
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()
+
+
+def build_endpoint(
+    config: ExchangeConfig, *, audit: AuditStore, store: SoapStore, amqp_url: str
+) -> SoapEndpoint:
+    """ExchangeError when it cannot be built (no signing key pair, bad credentials)."""
+    from exchange.soap import build_app
+
+    signer = Signer.from_env()
+    credentials = load_credentials(config)
+    settings = SoapSettings()
+    handoff = AmqpHandoff(amqp_url, config)
+    try:
+        app = build_app(
+            config, audit=audit, store=store, handoff=handoff, signer=signer, settings=settings,
+            credentials=credentials,
+        )  # fmt: skip
+    except ExchangeError:
+        handoff.close()
+        raise
+    soap = [a.partner for a in config.partners.values() if a.transport == "soap"]
+    without = sorted(set(soap) - {c.partner for c in credentials.values()})
+    return SoapEndpoint(app, settings, without, [handoff.close])
+
+
+@dataclass
 class Endpoint:
     server: RunningServer
-    path: str
-    partners_without_credentials: list[str]
-    _closers: list[Callable[[], None]] = field(default_factory=list)
+    soap: SoapEndpoint
 
     @property
     def url(self) -> str:
-        return f"{self.server.base_url}{self.path}"
+        return f"{self.server.base_url}{self.soap.settings.path}"
+
+    @property
+    def partners_without_credentials(self) -> list[str]:
+        return self.soap.partners_without_credentials
 
     def stop(self) -> None:
         self.server.stop()
-        for close in self._closers:
-            close()
+        self.soap.close()
 
 
 def start_endpoint(
@@ -44,23 +80,12 @@ def start_endpoint(
     http: str,
     tls: TlsSettings | None = None,
 ) -> Endpoint:
-    """Serve /soap/v1 on HOST:PORT; ExchangeError (or OSError) when it cannot."""
-    from exchange.soap import build_app
-
+    """Serve /soap/v1 alone on HOST:PORT; ExchangeError (or OSError) when it cannot."""
     host, port = parse_address(http)
-    signer = Signer.from_env()
-    credentials = load_credentials(config)
-    settings = SoapSettings()
-    handoff = AmqpHandoff(amqp_url, config)
+    soap = build_endpoint(config, audit=audit, store=store, amqp_url=amqp_url)
     try:
-        app: SoapApp = build_app(
-            config, audit=audit, store=store, handoff=handoff, signer=signer, settings=settings,
-            credentials=credentials,
-        )  # fmt: skip
-        server = serve(app, host, port, tls, threads=settings.threads)
-    except (ExchangeError, OSError):
-        handoff.close()
+        server = serve(soap.app, host, port, tls, threads=soap.settings.threads)
+    except OSError:
+        soap.close()
         raise
-    soap = [a.partner for a in config.partners.values() if a.transport == "soap"]
-    without = sorted(set(soap) - {c.partner for c in credentials.values()})
-    return Endpoint(server, settings.path, without, [handoff.close])
+    return Endpoint(server, soap)

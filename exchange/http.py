@@ -1,0 +1,57 @@
+"""The service's HTTP front: one WSGI app on the one server `exchange run` starts.
+
+/soap/v1   the SOAP endpoint (when it could be configured)
+/metrics   Prometheus text format
+/healthz   the process is up
+/readyz    broker connected, audit store answering, schemas and mappings compiled
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from prometheus_client import make_wsgi_app
+
+from exchange.metrics import Metrics
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+Check = Callable[[], bool]
+
+
+def _respond(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def build_front(
+    metrics: Metrics, readiness: dict[str, Check], soap: WsgiApp | None = None, soap_path: str = "/soap/v1"
+) -> WsgiApp:
+    scrape = make_wsgi_app(metrics.registry)
+
+    def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            return scrape(environ, start_response)  # type: ignore[no-any-return]
+        if path == "/healthz":
+            return _respond(start_response, "200 OK", {"status": "up"})
+        if path == "/readyz":
+            checks = {}
+            for name, check in readiness.items():
+                try:
+                    checks[name] = bool(check())
+                except Exception:  # a check that cannot answer is a "not ready", not a crash
+                    checks[name] = False
+            ready = all(checks.values())
+            return _respond(start_response, "200 OK" if ready else "503 Service Unavailable",
+                            {"ready": ready, "checks": checks})  # fmt: skip
+        if path.startswith(soap_path):
+            if soap is None:
+                missing = {"error": "the SOAP endpoint is not configured (no signing key pair)"}
+                return _respond(start_response, "503 Service Unavailable", missing)
+            return soap(environ, start_response)
+        return _respond(start_response, "404 Not Found", {"error": f"no such path {path}"})
+
+    return app
