@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from exchange.mapping.template import Expr, Node
 
 Renderer = Callable[[Any], str]
+_TEXT_SPECIALS = ("&", "<", ">", "\r")
+_ATTR_SPECIALS = (*_TEXT_SPECIALS, '"', "\n", "\t")
 _NOKEY = object()
 XML_DECLARATION = "<?xml version='1.0' encoding='UTF-8'?>\n"
 
@@ -83,7 +85,8 @@ class _Compiler:
     def text_of(self, expr: Expr, var: str, indent: int, escape: str, optional: bool) -> int:
         """var := escaped partner text for the canonical value in var; returns the indent
         at which to go on (deeper when a code list may map the value to nothing)."""
-        self.emit(indent, f"{var} = _fmt({var})")
+        self.emit(indent, f"if {var}.__class__ is not str:")  # most values are text already
+        self.emit(indent + 1, f"{var} = _fmt({var})")
         if expr.codes is not None:
             table = self.const(expr.codes.forward, "CL")
             info = self.const((expr.codes, expr.field), "CI")
@@ -101,7 +104,10 @@ class _Compiler:
                 self.emit(indent, "else:")
                 indent += 1
             self.emit(indent, f"{var} = {mapped}")
-        self.emit(indent, f"{var} = {escape}({var})")
+        specials = _ATTR_SPECIALS if escape == "_attr" else _TEXT_SPECIALS
+        test = " or ".join(f"{c!r} in {var}" for c in specials)
+        self.emit(indent, f"if {test}:")  # escaping is rare: test inline, call only then
+        self.emit(indent + 1, f"{var} = {escape}({var})")
         return indent
 
     def node(self, node: Node, ctx: str, indent: int) -> None:
@@ -144,6 +150,11 @@ class _Compiler:
 
     def open_and_body(self, node: Node, ctx: str, indent: int, text_var: str | None) -> None:
         opening = f"<{node.qname}{node.static_attr_text}"
+        if text_var is not None and not node.attr_exprs and not node.children:
+            # the common leaf: one append of one f-string
+            opening_text = opening.replace("{", "{{").replace("}", "}}")
+            self.emit(indent, f"a(f{opening_text + '>{' + text_var + '}</' + node.qname + '>'!r})")
+            return
         if not node.attr_exprs:
             self.emit(indent, f"a({opening + '>'!r})")
         else:
