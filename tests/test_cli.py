@@ -128,3 +128,18 @@ def test_hostile_documents_are_refused_and_nothing_is_written(
 def test_validate_a_missing_file_exits_two(runner: CliRunner, tmp_path: Path) -> None:
     result = runner.invoke(app, ["validate", str(tmp_path / "nope.xml")])
     assert result.exit_code == 2
+
+
+def test_a_pt_export_whose_scores_disagree_is_rejected_with_both_values(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    round_ = json.loads((SAMPLES / "pt-round.json").read_text("utf-8"))
+    round_["results"][0]["z"] = 9.99  # the provider's own z for L01, far from ours
+    path = tmp_path / "pt.json"
+    path.write_text(json.dumps(round_, ensure_ascii=False), encoding="utf-8")
+    result, _ = _convert(runner, tmp_path, path, extra=["--partner", "eu", "--partner", "kr"])
+    assert result.exit_code == 1, result.output
+    (reject,) = [json.loads(x) for x in (tmp_path / "out" / "rejects.jsonl").read_text("utf-8").splitlines()]
+    assert reject["record_id"] == "TOY-PB-2019-03"
+    assert "9.99" in reject["reason"] and "L01" in reject["reason"]
+    assert not list((tmp_path / "out").glob("*/pt-*"))  # nothing written for any partner
