@@ -181,6 +181,7 @@ def bench_pipeline(
         state = StateStore(audit_url)
         converter = Converter(config, [partner])
         src = load_source(config)
+        pool = _pool(config, partner, settings)
         pipeline = _consume(
             url,
             lambda ch, pub: IntakeWorker(
@@ -192,6 +193,7 @@ def bench_pipeline(
                 publisher=pub,
                 audit=store,
                 state=state,
+                pool=pool,
                 **kw,
             ),
             INTAKE_QUEUE,
@@ -200,6 +202,8 @@ def bench_pipeline(
         )
         store.close()
         state.close()
+        if pool is not None:
+            pool.shutdown()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return {
         "bench": "pipeline",
@@ -217,6 +221,25 @@ def bench_pipeline(
         "peakMemoryMiB": round(peak / 1024, 1),
         "meanBatchLatencyMs": round(statistics.fmean(pipeline.latencies_ms), 2),
     }
+
+
+def _pool(config: ExchangeConfig, partner: str, settings: AmqpSettings) -> Any:
+    """The same conversion pool `exchange run` uses (EXCHANGE_AMQP_CONVERT_WORKERS, 0: inline)."""
+    if settings.convert_workers <= 0:
+        return None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from exchange.amqp.offload import init_worker
+
+    pool = ProcessPoolExecutor(
+        settings.convert_workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=init_worker,
+        initargs=(str(config.path) if config.path else None, [partner]),
+    )
+    pool.submit(int).result()  # started and initialised before the clock runs
+    return pool
 
 
 def _document_size(config: ExchangeConfig, partner: str, body: bytes) -> int:

@@ -156,9 +156,14 @@ class BatchConsumer(ABC):
     def dead(self) -> None:
         """The channel or connection is gone; unacked deliveries come back by themselves."""
         self.alive = False
+        self.forget()
         self._buffer.clear()
         self._batches.clear()
         self._held.clear()
+
+    def forget(self) -> None:
+        """Hook: drop what the worker keeps about deliveries it will never finish."""
+        return None
 
     def _on_message(self, _ch: Any, method: Basic.Deliver, properties: BasicProperties, body: bytes) -> None:
         self._buffer.append(
@@ -297,7 +302,12 @@ class BatchConsumer(ABC):
         self.audit.flush()
         rows = [row for w in batch.works if w.failure is None for row in w.states]
         self.state.put_many(rows)
+        self.finished(batch)
         self._settle_batch(batch)
+
+    def finished(self, batch: Batch) -> None:
+        """Hook: the batch's audit entries and states are durable; its acks go out next."""
+        return None
 
     def _settle_batch(self, batch: Batch) -> None:
         ch = self.channel

@@ -4,24 +4,25 @@ documents on the partners' work queues. Parse once, convert once per partner."""
 from __future__ import annotations
 
 import hashlib
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
 import structlog
 from pika.spec import BasicProperties
 
-from exchange.amqp.consumer import BatchConsumer, Disposition, Work
+from exchange.amqp.consumer import Batch, BatchConsumer, Disposition, Work
+from exchange.amqp.offload import SOURCE, Job, Outcome, convert_jobs, run_job
 from exchange.amqp.topology import DLX, OUTBOUND
 from exchange.audit import AuditEntry, AuditEvent
-from exchange.errors import RecordError
-from exchange.intake import Accepted, CanonicalRecord, Source
+from exchange.intake import CanonicalRecord, Source
 from exchange.model import Kind
 from exchange.pipeline import Converter
 from exchange.state import Delivery, State
 
 log = structlog.get_logger("exchange.amqp.intake")
 SCOPE = "intake"
-SOURCE = "amqp:cn.domestic.in"
 
 
 def partners_header(headers: dict[str, Any]) -> list[str] | None:
@@ -40,7 +41,19 @@ def partners_header(headers: dict[str, Any]) -> list[str] | None:
 class CertificateLedger(Protocol):
     """Where the latest status of every certificate seen is kept (VerifyCertificate)."""
 
-    def record_certificates(self, records: list[CanonicalRecord]) -> None: ...
+    def record_certificate_rows(self, rows: list[tuple[Any, ...]]) -> None: ...
+
+    def certificate_row(self, record: CanonicalRecord) -> tuple[Any, ...] | None: ...
+
+
+@dataclass(slots=True)
+class _Pending:
+    work: Work
+    mid: str
+    sha: str
+    kind: Kind
+    wanted: list[str] | None
+    unknown: list[str]
 
 
 class IntakeWorker(BatchConsumer):
@@ -50,39 +63,90 @@ class IntakeWorker(BatchConsumer):
         converter: Converter,
         source: Source,
         certificates: CertificateLedger | None = None,
+        pool: Executor | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.converter = converter
         self.source = source
         self.certificates = certificates
+        self.pool = pool
+        self._in_flight: dict[str, str] = {}
+        """Message id -> content hash of every message handled but not yet finished: with
+        batches in flight at once, the state table alone would miss a duplicate."""
+        """Where parsing and conversion run (a process pool); None: right here, in the loop."""
         self.partners = {r.agreement.partner for r in converter.routes}
 
     def handle(self, works: list[Work]) -> None:
         ids = [w.message.message_id for w in works if w.message.message_id]
         seen = self.state.get_many(SCOPE, ids)
-        in_batch: dict[str, str] = {}
-        self._accepted: list[CanonicalRecord] = []
+        in_batch = self._in_flight
+        pending: list[_Pending] = []
         for work in works:
             try:
-                self._one(work, seen, in_batch)
+                item = self._prepare(work, seen, in_batch)
             except Exception as exc:  # a poison message: never loop, never lose it
-                log.exception("intake failed", message_id=work.message.message_id)
-                reason = f"{type(exc).__name__}: {exc}"
-                if work.message.last_chance:
-                    self.dead_letter(work, DLX, "intake", f"processing failed: {reason}")
-                else:
-                    work.disposition = Disposition.REQUEUE
-                    work.failure = reason
-        if self.certificates is not None and self._accepted:
-            self.certificates.record_certificates(self._accepted)
+                self._poisoned(work, exc)
+                continue
+            if item is not None:
+                pending.append(item)
+        if not pending:
+            return
+        jobs = [Job(p.mid, p.kind.value, p.wanted, p.work.message.body) for p in pending]
+        if self.pool is None:
+            row = self.certificates.certificate_row if self.certificates is not None else None
+            self._apply_all(pending, [run_job(self.converter, self.source, job, row) for job in jobs])
+            return
+        # Parsing and conversion are the CPU-heavy part: another process does them, so
+        # this loop keeps serving the broker (heartbeats, confirms, acks) meanwhile.
+        batch = works[0].batch
+        assert batch is not None
+        batch.pending += 1
+        loop = self.channel.connection.ioloop
+        future = self.pool.submit(convert_jobs, jobs)
 
-    def _one(self, work: Work, seen: dict[str, Delivery], in_batch: dict[str, str]) -> None:
+        def back(done: Future[list[Outcome]]) -> None:
+            loop.add_callback_threadsafe(lambda: self._converted(batch, pending, done))
+
+        future.add_done_callback(back)
+
+    def finished(self, batch: Batch) -> None:
+        for work in batch.works:
+            if work.message.message_id:
+                self._in_flight.pop(work.message.message_id, None)
+
+    def forget(self) -> None:
+        self._in_flight.clear()
+
+    def _converted(self, batch: Batch, pending: list[_Pending], done: Future[list[Outcome]]) -> None:
+        if not self.alive:
+            return
+        try:
+            outcomes = done.result()
+        except Exception as exc:  # the pool itself failed: try the whole batch again
+            outcomes = [Outcome(crash=f"conversion process failed: {type(exc).__name__}: {exc}")] * len(
+                pending
+            )
+        self._apply_all(pending, outcomes)
+        batch.pending -= 1
+        self._drain()
+
+    def _poisoned(self, work: Work, exc: Exception | str) -> None:
+        reason = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        log.error("intake failed", message_id=work.message.message_id, reason=reason)
+        if work.message.last_chance:
+            self.dead_letter(work, DLX, "intake", f"processing failed: {reason}")
+        else:
+            work.disposition = Disposition.REQUEUE
+            work.failure = reason
+
+    def _prepare(self, work: Work, seen: dict[str, Delivery], in_batch: dict[str, str]) -> _Pending | None:
+        """The checks that need no parsing: id, duplicates, type. None when already settled."""
         m = work.message
         sha = hashlib.sha256(m.body).hexdigest()
         if not m.message_id:
             self._reject(work, None, None, "message_id", "the message has no message_id property")
-            return
+            return None
         mid = m.message_id
         previous = seen.get(mid)
         earlier_sha = previous.sha256 if previous is not None else in_batch.get(mid)
@@ -100,7 +164,7 @@ class IntakeWorker(BatchConsumer):
                 )
             else:
                 self._reject(work, mid, None, "message_id", "message id already used for different content")
-            return
+            return None
         in_batch[mid] = sha
         kind_text = m.properties.type or m.routing_key
         try:
@@ -109,31 +173,51 @@ class IntakeWorker(BatchConsumer):
             self._reject(
                 work, mid, None, "type", f"unknown record type {kind_text!r} (expected ccc, glp or pt)"
             )
-            return
+            return None
         wanted = partners_header(m.headers)
         unknown = sorted(set(wanted or ()) - self.partners)
-        try:
-            record = self.source.parse_message(m.body, kind=kind, source=f"{SOURCE} {mid}")
-        except RecordError as exc:
-            self._reject(work, mid, exc.record_id, exc.field, exc.reason)
+        return _Pending(work, mid, sha, kind, wanted, unknown)
+
+    def _apply_all(self, pending: list[_Pending], outcomes: list[Outcome]) -> None:
+        rows = []
+        for item, outcome in zip(pending, outcomes, strict=True):
+            try:
+                self._apply(item, outcome)
+            except Exception as exc:
+                self._poisoned(item.work, exc)
+                continue
+            if outcome.ledger_row is not None:
+                rows.append(outcome.ledger_row)
+        if self.certificates is not None and rows:
+            self.certificates.record_certificate_rows(rows)
+
+    def _apply(self, item: _Pending, outcome: Outcome) -> None:
+        work, mid, sha, kind, wanted = item.work, item.mid, item.sha, item.kind, item.wanted
+        if outcome.error is not None:
+            error_id, field, reason = outcome.error
+            self._reject(work, mid, error_id, field, reason)
             return
-        record_id = record.record_id
-        self._accepted.append(record)
-        self.audit.append(
-            AuditEntry(
-                AuditEvent.RECEIVED,
-                message_id=mid,
-                record_id=record_id,
-                doc_sha256=sha,
-                details={
-                    "kind": kind.value,
-                    "source": SOURCE,
-                    "partners": wanted or "all",
-                    "unknownPartners": unknown,
-                },
+        record_id = outcome.record_id
+        if record_id is not None:  # it parsed: it was received, whatever happens next
+            self.audit.append(
+                AuditEntry(
+                    AuditEvent.RECEIVED,
+                    message_id=mid,
+                    record_id=record_id,
+                    doc_sha256=sha,
+                    details={
+                        "kind": kind.value,
+                        "source": SOURCE,
+                        "partners": wanted or "all",
+                        "unknownPartners": item.unknown,
+                    },
+                )
             )
-        )
-        result = self.converter.convert(Accepted(record, SOURCE, mid), only=wanted)
+        if outcome.crash is not None:
+            self._poisoned(work, outcome.crash)
+            return
+        result = outcome.conversion
+        assert result is not None and record_id is not None
         for doc in result.converted:
             entry = partial(AuditEntry, message_id=mid, record_id=record_id, partner=doc.partner)
             self.audit.append(

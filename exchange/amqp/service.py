@@ -34,6 +34,7 @@ from exchange.metrics import Metrics
 from exchange.pipeline import Converter
 from exchange.registry import partner_format
 from exchange.registry import source as load_source
+from exchange.soap.store import SoapStore
 from exchange.state import StateStore
 
 log = structlog.get_logger("exchange.amqp.service")
@@ -92,7 +93,7 @@ class Service:
         state: StateStore,
         settings: AmqpSettings | None = None,
         options: ServiceOptions | None = None,
-        soap_store: Any = None,
+        soap_store: SoapStore | None = None,
         metrics: Metrics | None = None,
     ):
         self.config = config
@@ -101,6 +102,7 @@ class Service:
         self.settings = settings or AmqpSettings()
         self.options = options or ServiceOptions()
         self.soap_store = soap_store
+        self._executor: Any = None
         self.metrics = metrics or Metrics()
         self.metrics.watch_audit(audit)
         self.metrics.watch_queues(self._queue_depths)
@@ -138,6 +140,8 @@ class Service:
             self._stopping.wait(backoff)
             backoff = min(backoff * 2, self.settings.reconnect_max_s)
         self.audit.flush()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
         log.info("stopped")
 
     def request_stop(self) -> None:
@@ -232,6 +236,25 @@ class Service:
             "linger_ms": s.linger_ms,
         }
 
+    def _pool(self) -> Any:
+        """The conversion process pool, made once and kept across reconnects."""
+        if self.settings.convert_workers <= 0:
+            return None
+        if self._executor is None:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            from exchange.amqp.offload import init_worker
+
+            path = str(self.config.path) if self.config.path else None
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.settings.convert_workers,
+                mp_context=multiprocessing.get_context("spawn"),  # no threads of ours in the child
+                initializer=init_worker,
+                initargs=(path, self.partners),
+            )
+        return self._executor
+
     def _queue_depths(self) -> list[tuple[str, int | None, int]]:
         from exchange.amqp.ops import queue_status
 
@@ -259,6 +282,7 @@ class Service:
                         converter=self.converter,
                         source=self.source,
                         certificates=self.soap_store,
+                        pool=self._pool(),
                         **self._worker_kwargs("intake", INTAKE_QUEUE, ch, pub),
                     ),
                 )
@@ -287,16 +311,14 @@ class Service:
                 and self.options.deliveries
             ):
 
-                def pull(ch: Any, agreement: Any = agreement) -> None:
+                def pull(ch: Any, agreement: Any = agreement, outbox: SoapStore = self.soap_store) -> None:
                     from exchange.soap.pull import PullOutboxDelivery
 
                     pub = ConfirmingPublisher(ch)
                     kw = self._worker_kwargs(
                         f"outbox-{agreement.partner}", work_queue(agreement.partner), ch, pub
                     )
-                    self._start(
-                        session, PullOutboxDelivery(agreement=agreement, outbox=self.soap_store, **kw)
-                    )
+                    self._start(session, PullOutboxDelivery(agreement=agreement, outbox=outbox, **kw))
 
                 self._open_channel(session, conn, pull)
 

@@ -19,6 +19,8 @@ class AmqpSettings(BaseSettings):
     receipt_timeout_s: float = 30.0
     reconnect_max_s: float = 30.0
     heartbeat_s: int = 30
+    convert_workers: int = 1
+    """Processes that parse and convert domestic messages beside the I/O loop (0: inline)."""
 
 
 def with_vhost(url: str, vhost: str) -> str:

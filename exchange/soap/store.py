@@ -141,7 +141,7 @@ class SoapStore:
     )
 
     @staticmethod
-    def _certificate_row(record: CanonicalRecord) -> tuple[Any, ...] | None:
+    def certificate_row(record: CanonicalRecord) -> tuple[Any, ...] | None:
         if not isinstance(record, ProductCertificate) or record.scheme is not CertScheme.CCC:
             return None
         last = max(record.history, key=lambda h: h.date, default=None)
@@ -163,14 +163,18 @@ class SoapStore:
         """Keep a domestic CCC certificate's status for VerifyCertificate; the newest change
         wins, so records arriving out of order never turn the status back. False when the
         record is not a CCC certificate or is older than what is kept."""
-        row = self._certificate_row(record)
+        row = self.certificate_row(record)
         if row is None:
             return False
         return bool(self._run(self._UPSERT_CERTIFICATE, row).rowcount)
 
     def record_certificates(self, records: list[CanonicalRecord]) -> None:
-        """The same for a batch, in one transaction: the intake worker calls it once per batch."""
-        rows = [r for r in map(self._certificate_row, records) if r is not None]
+        """The same for a batch, in one transaction."""
+        self.record_certificate_rows([r for r in map(self.certificate_row, records) if r is not None])
+
+    def record_certificate_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Rows made by `certificate_row` (possibly in another process), in one transaction:
+        the intake worker calls it once per batch."""
         if not rows:
             return
         sql = self._UPSERT_CERTIFICATE.format(p=self._p)

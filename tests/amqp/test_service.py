@@ -349,7 +349,7 @@ def test_a_poison_message_is_dead_lettered_with_its_reason_and_never_loops(
         load_config(world.config_path),
         store,
         state,
-        AmqpSettings(url=world.url, receipt_timeout_s=2),
+        AmqpSettings(url=world.url, receipt_timeout_s=2, convert_workers=0),  # the patch lives here
         ServiceOptions(deliveries=False, inbound=False),
     )
     thread = threading.Thread(target=service.run, kwargs={"install_signals": False}, daemon=True)

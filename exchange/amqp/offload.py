@@ -1,0 +1,78 @@
+"""Parsing and conversion of domestic messages, as plain functions over picklable jobs,
+so they can run in a process pool beside the I/O loop (or inline, in tests and demos).
+
+Only what the loop needs comes back: the conversion (documents, rejects, out-of-scope
+notes) and, for certificates, the row for the certificate-status ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exchange.errors import RecordError
+from exchange.intake import Accepted, CanonicalRecord, Source
+from exchange.model import Kind
+from exchange.pipeline import Conversion, Converter
+
+SOURCE = "amqp:cn.domestic.in"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    message_id: str
+    kind: str
+    wanted: list[str] | None
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    conversion: Conversion | None = None
+    error: tuple[str | None, str | None, str] | None = None
+    """A bad record: (record id, field, reason)."""
+    crash: str | None = None
+    """A bug while handling it (a poison message)."""
+    ledger_row: tuple[Any, ...] | None = None
+    record_id: str | None = None
+    """Set whenever the record parsed (also when converting it then crashed)."""
+
+
+LedgerRow = Callable[[CanonicalRecord], "tuple[Any, ...] | None"]
+
+
+def run_job(converter: Converter, source: Source, job: Job, ledger_row: LedgerRow | None = None) -> Outcome:
+    try:
+        record = source.parse_message(job.body, kind=Kind(job.kind), source=f"{SOURCE} {job.message_id}")
+    except RecordError as exc:
+        return Outcome(error=(exc.record_id, exc.field, exc.reason))
+    except Exception as exc:
+        return Outcome(crash=f"{type(exc).__name__}: {exc}")
+    try:
+        conversion = converter.convert(Accepted(record, SOURCE, job.message_id), only=job.wanted)
+        row = ledger_row(record) if ledger_row is not None else None
+    except Exception as exc:
+        return Outcome(crash=f"{type(exc).__name__}: {exc}", record_id=record.record_id)
+    return Outcome(conversion=conversion, ledger_row=row, record_id=record.record_id)
+
+
+_worker: dict[str, Any] = {}
+
+
+def init_worker(config_path: str | None, partners: Sequence[str]) -> None:
+    """Process-pool initializer: compile formats and mappings once per process."""
+    from exchange.config import load_config
+    from exchange.registry import source as load_source
+    from exchange.soap.store import SoapStore
+
+    config = load_config(Path(config_path) if config_path else None)
+    _worker["converter"] = Converter(config, list(partners))
+    _worker["source"] = load_source(config)
+    _worker["ledger_row"] = SoapStore.certificate_row
+
+
+def convert_jobs(jobs: list[Job]) -> list[Outcome]:
+    converter, source = _worker["converter"], _worker["source"]
+    row = _worker["ledger_row"]
+    return [run_job(converter, source, job, row) for job in jobs]
