@@ -71,7 +71,7 @@ def run(
         metrics = Metrics()
         service = Service(
             cfg, store, state, settings, ServiceOptions(partners=partner or None),
-            soap_store=soap_store, metrics=metrics,
+            soap_store=soap_store, metrics=metrics, audit_url=url,
         )  # fmt: skip
     except BrokerUnavailable as exc:
         raise _fail(str(exc)) from None
@@ -200,10 +200,25 @@ def simulate_partner(
     password: Annotated[
         str | None, typer.Option(envvar="EXCHANGE_PARTNER_PASSWORD", help="The partner user's password.")
     ] = None,
+    port: Annotated[int, typer.Option(help="SOAP partners: the port to serve on.")] = 8091,
+    fault: Annotated[
+        str,
+        typer.Option(
+            help="SOAP partners: none, down, slow, http-500, malformed, soap-fault, reject, warn, "
+            "bad-signature, duplicate-receipt."
+        ),
+    ] = "none",
+    keys: Annotated[Path, typer.Option(help="SOAP partners: the simulator's key pair folder.")] = Path(
+        "sim-keys/eu"
+    ),
+    sender_cert: Annotated[
+        Path | None, typer.Option(help="SOAP partners: our certificate, to check our signatures.")
+    ] = None,
     amqp: AmqpOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Play a partner over AMQP (its own vhost and user): acknowledge, reject, stay silent..."""
+    """Play a partner: kr over AMQP (its own vhost and user: acknowledge, reject, stay
+    silent...), eu over SOAP on --port (with switchable faults)."""
     import signal
 
     from exchange.amqp.provision import PartnerVhost, provision
@@ -214,8 +229,17 @@ def simulate_partner(
 
     cfg = load_config(config)
     agreement = cfg.partners.get(partner)
+    if agreement is not None and agreement.transport == "soap":
+        from exchange.soap.sim_cli import simulate_partner_soap
+
+        raise typer.Exit(
+            simulate_partner_soap(
+                partner, port=port, fault=fault, keys=keys, sender_cert=sender_cert,
+                reject_reason=reject_reason, stats=stats,
+            )
+        )  # fmt: skip
     if agreement is None or agreement.transport != "amqp":
-        raise _fail(f"{partner} is not a partner that exchanges over AMQP")
+        raise _fail(f"{partner} is not a partner that exchanges over AMQP or SOAP")
     try:
         sim_mode = Mode(mode)
     except ValueError:

@@ -95,6 +95,7 @@ class Service:
         options: ServiceOptions | None = None,
         soap_store: SoapStore | None = None,
         metrics: Metrics | None = None,
+        audit_url: str | None = None,
     ):
         self.config = config
         self.audit = audit
@@ -103,6 +104,8 @@ class Service:
         self.options = options or ServiceOptions()
         self.soap_store = soap_store
         self._executor: Any = None
+        self._soap_clients: dict[str, Any] = {}
+        self.audit_url = audit_url
         self.metrics = metrics or Metrics()
         self.metrics.watch_audit(audit)
         self.metrics.watch_queues(self._queue_depths)
@@ -142,6 +145,8 @@ class Service:
         self.audit.flush()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
+        for client in self._soap_clients.values():
+            client.close()
         log.info("stopped")
 
     def request_stop(self) -> None:
@@ -321,6 +326,32 @@ class Service:
                     self._start(session, PullOutboxDelivery(agreement=agreement, outbox=outbox, **kw))
 
                 self._open_channel(session, conn, pull)
+            elif agreement.transport == "soap" and "soap_outbound_url" in agreement.options:
+                self._open_soap_push(session, conn, agreement)
+
+    def _open_soap_push(self, session: _Session, conn: Any, agreement: Any) -> None:
+        """A partner we push to over SOAP (EU): zeep client kept across reconnects, so its
+        circuit breaker remembers the partner's health."""
+        from exchange.soap.delivery import SoapPartnerDelivery
+        from exchange.soap.outbound import build_client
+
+        partner = agreement.partner
+        if not self.options.deliveries:
+            return
+        if partner not in self._soap_clients:
+            try:
+                folder = self.config.path.parent if self.config.path else None
+                self._soap_clients[partner] = build_client(agreement, folder=folder, audit_url=self.audit_url)
+            except ExchangeError as exc:
+                log.warning("SOAP delivery not started", partner=partner, reason=str(exc))
+                return
+        client = self._soap_clients[partner]
+
+        def push(ch: Any) -> None:
+            kw = self._worker_kwargs(f"deliver-{partner}", work_queue(partner), ch, ConfirmingPublisher(ch))
+            self._start(session, SoapPartnerDelivery(client=client, agreement=agreement, **kw))
+
+        self._open_channel(session, conn, push)
 
     def _open_partner(self, session: _Session, main: Any, agreement: Any) -> None:
         pv = PartnerVhost.of(agreement)

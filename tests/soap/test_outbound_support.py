@@ -1,0 +1,81 @@
+"""Helpers for the outbound SOAP tests (no tests here): the EU partner simulator on a free
+loopback port and an outbound client pointed at it, keys from the session's temp dirs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from exchange.signing import KeyPairFiles, Signer
+from exchange.soap.outbound import CircuitBreaker, OutboundClient, OutboundSettings, ReceiptStore
+from exchange.soap.partner_sim import PartnerEuApp, PartnerSimulator
+
+DOCUMENT = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<eu:Certificate xmlns:eu="urn:mra-exchange:eu:ccc:1.0"><eu:Id>2019010907123456</eu:Id>'
+    b"<eu:Holder>Example Co. \xe4\xbe\x8b\xe5\xad\x90</eu:Holder></eu:Certificate>"
+)
+
+
+class FakeClock:
+    """Monotonic time the tests move by hand: breaker cool-downs without sleeping."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Rig:
+    sim: PartnerSimulator
+    client: OutboundClient
+    receipts: ReceiptStore
+    clock: FakeClock
+
+    def close(self) -> None:
+        self.client.close()
+        self.sim.stop()
+        self.receipts.close()
+
+
+def start_rig(
+    tmp: Path,
+    ours: KeyPairFiles,
+    partner: KeyPairFiles,
+    *,
+    receipt_signer: KeyPairFiles | None = None,
+    sender_cert: KeyPairFiles | None = None,
+    threshold: int = 100,
+    cooldown_s: float = 30.0,
+    timeout_s: float = 5.0,
+    slow_s: float = 5.0,
+    app_hook: Callable[[PartnerEuApp], None] | None = None,
+) -> Rig:
+    """The partner signs receipts with `receipt_signer` (default its own pair) and checks our
+    documents against `sender_cert` (default ours); the client trusts `partner`'s certificate."""
+    signing = receipt_signer or partner
+    app = PartnerEuApp(
+        Signer.from_files(signing.key, signing.certificate),
+        (sender_cert or ours).certificate.read_bytes(),
+        slow_s=slow_s,
+        reject_reason="EU-REG-7: the notified body number is unknown",
+    )
+    if app_hook is not None:
+        app_hook(app)
+    sim = PartnerSimulator(app)
+    clock = FakeClock()
+    receipts = ReceiptStore(f"sqlite:///{tmp / 'audit.db'}")
+    settings = OutboundSettings("eu", sim.url, partner.certificate.read_bytes(), timeout_s=timeout_s)
+    client = OutboundClient(
+        settings,
+        Signer.from_files(ours.key, ours.certificate),
+        receipts,
+        breaker=CircuitBreaker(threshold, cooldown_s, clock=clock),
+    )
+    return Rig(sim, client, receipts, clock)
