@@ -87,6 +87,21 @@ class PartnerDelivery(BatchConsumer):
     def before_sending(self, works: list[Work]) -> None:
         """Hook: runs once per batch, before anything in it is sent."""
 
+    def mark_sent(self, works: list[Work]) -> None:
+        """SENT is durable before the partner can see anything: if the connection drops
+        with a send unconfirmed, the redelivered message waits for the receipt of the copy
+        the partner may already hold instead of being sent a second time."""
+        self.state.put_many(
+            Delivery(
+                self.partner,
+                w.message.message_id or "",
+                w.message.headers.get("sha256", ""),
+                attempt_of(w.message),
+                State.SENT,
+            )
+            for w in works
+        )
+
     @abstractmethod
     def deliver(self, work: Work, already_sent: bool) -> None: ...
 
@@ -162,19 +177,7 @@ class AmqpPartnerDelivery(PartnerDelivery):
         self._timers: dict[str, Any] = {}
 
     def before_sending(self, works: list[Work]) -> None:
-        """SENT is durable before the partner can see anything: if the connection drops
-        with a publish unconfirmed, the redelivered message waits for the receipt of the
-        copy the partner may already hold instead of being sent a second time."""
-        self.state.put_many(
-            Delivery(
-                self.partner,
-                w.message.message_id or "",
-                w.message.headers.get("sha256", ""),
-                attempt_of(w.message),
-                State.SENT,
-            )
-            for w in works
-        )
+        self.mark_sent(works)
 
     def deliver(self, work: Work, already_sent: bool) -> None:
         m = work.message

@@ -63,17 +63,7 @@ class SoapPartnerDelivery(PartnerDelivery):
             self.pool.shutdown(wait=True, cancel_futures=True)
 
     def before_sending(self, works: list[Work]) -> None:
-        """SENT before the partner can see anything, as for every transport."""
-        self.state.put_many(
-            Delivery(
-                self.partner,
-                w.message.message_id or "",
-                w.message.headers.get("sha256", ""),
-                attempt_of(w.message),
-                State.SENT,
-            )
-            for w in works
-        )
+        self.mark_sent(works)
 
     def deliver(self, work: Work, already_sent: bool) -> None:
         m = work.message
