@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from datetime import date
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from exchange.errors import MappingError
@@ -176,10 +178,22 @@ class _Compiler:
 
 
 def _fmt_factory() -> Callable[[Any], str]:
+    """Value -> text, choosing the conversion once per type (enums and dates recur on
+    every record; an isinstance chain per value was measurable)."""
     from exchange.mapping.template import format_value
 
+    by_type: dict[type, Callable[[Any], str]] = {str: str, date: date.isoformat}
+
     def fmt(value: Any) -> str:
-        return value if value.__class__ is str else format_value(value)
+        convert = by_type.get(value.__class__)
+        if convert is None:
+            cls = value.__class__
+            if issubclass(cls, Enum) and isinstance(value.value, str):
+                convert = operator.attrgetter("value")
+            else:
+                convert = format_value
+            by_type[cls] = convert
+        return convert(value)
 
     return fmt
 
