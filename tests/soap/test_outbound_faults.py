@@ -3,6 +3,7 @@ fault: the outcome and reason it must report, what the partner counted, what was
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -79,6 +80,9 @@ def test_each_fault_then_recovery(rig: Rig, fault: Fault) -> None:
     assert len(rig.receipts.for_message("eu", "m-1")) == (1 if stored else 0)
     if fault is Fault.SLOW:
         rig.sim.app.wake()  # the partner finishes the slow request: it does get the message
+        deadline = time.monotonic() + 10  # and has finished with it before the retry comes
+        while rig.sim.stats.acknowledged.get("m-1", 0) < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)
 
     retry = rig.client.send(DOCUMENT, message_id="m-1", conversation_id="c-1")
     assert retry.outcome in (Outcome.ACKNOWLEDGED, Outcome.WARNED)
