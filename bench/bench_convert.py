@@ -31,29 +31,20 @@ from lxml import etree
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-EE_CATEGORIES = [
-    "0701",
-    "0702",
-    "0703",
-    "0705",
-    "0717",
-    "0718",
-    "0901",
-    "0902",
-    "0903",
-    "0907",
-    "1001",
-    "1606",
-]
+
+def _ee_categories() -> list[str]:
+    """The E&E catalogue codes (every partner takes them), from the domestic code list."""
+    from exchange.scope import category_sectors
+
+    return sorted(code for code, sector in category_sectors().items() if sector == "ee")
+
+
+EE_CATEGORIES = _ee_categories()
 STATUSES = ["有效", "暂停", "撤销", "注销", "过期"]
 
 
 def synthetic_record(i: int, rng: random.Random) -> dict[str, Any]:
-    record: dict[str, Any] = (
-        json.loads((ROOT / "samples" / "ccc.jsonl").read_text("utf-8").splitlines()[0])
-        if i < 0
-        else copy.deepcopy(_BASE)
-    )
+    record: dict[str, Any] = copy.deepcopy(_BASE)
     record["certNo"] = f"20{rng.randint(10, 25)}01{rng.choice(EE_CATEGORIES)}{i % 1_000_000:06d}"
     record["certStatus"] = rng.choice(STATUSES)
     record["product"]["category"] = rng.choice(EE_CATEGORIES)

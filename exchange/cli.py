@@ -16,9 +16,10 @@ from rich.console import Console
 from exchange.amqp.cli import register as register_amqp
 from exchange.amqp.ops_cli import register_ops
 from exchange.audit.cli import app as audit_app
-from exchange.config import load_config
+from exchange.config import ExchangeConfig, load_config
 from exchange.errors import DocumentError, ExchangeError, RecordError
 from exchange.model import Kind
+from exchange.pipeline import OutOfScope
 from exchange.pt.cli import app as pt_app
 from exchange.soap.cli import register_soap
 
@@ -110,7 +111,7 @@ def convert(
         raise typer.Exit(1)
 
 
-def _skipped_lines(skipped: list) -> list[tuple[str, int]]:  # type: ignore[type-arg]
+def _skipped_lines(skipped: list[OutOfScope]) -> list[tuple[str, int]]:
     from exchange.commands.convert import skipped_summary
 
     if len(skipped) <= 50:
@@ -212,7 +213,7 @@ def schema_export(
         typer.echo(str(path))
 
 
-def _config_or_exit(path: Path | None):  # type: ignore[no-untyped-def]
+def _config_or_exit(path: Path | None) -> ExchangeConfig:
     try:
         return load_config(path)
     except ExchangeError as exc:

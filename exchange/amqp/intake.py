@@ -163,16 +163,23 @@ class IntakeWorker(BatchConsumer):
                     )
                 )
             else:
-                self._reject(work, mid, None, "message_id", "message id already used for different content")
+                # the id stays bound to what it first carried: nothing is remembered for this body
+                self._reject(
+                    work,
+                    mid,
+                    None,
+                    "message_id",
+                    "message id already used for different content",
+                    remember=False,
+                )
             return None
         in_batch[mid] = sha
         kind_text = m.properties.type or m.routing_key
         try:
             kind = Kind(kind_text)
         except ValueError:
-            self._reject(
-                work, mid, None, "type", f"unknown record type {kind_text!r} (expected ccc, glp or pt)"
-            )
+            why = f"unknown record type {kind_text!r} (expected ccc, glp or pt)"
+            self._reject(work, mid, None, "type", why, sha=sha)
             return None
         wanted = partners_header(m.headers)
         unknown = sorted(set(wanted or ()) - self.partners)
@@ -195,7 +202,7 @@ class IntakeWorker(BatchConsumer):
         work, mid, sha, kind, wanted = item.work, item.mid, item.sha, item.kind, item.wanted
         if outcome.error is not None:
             error_id, field, reason = outcome.error
-            self._reject(work, mid, error_id, field, reason)
+            self._reject(work, mid, error_id, field, reason, sha=item.sha)
             return
         record_id = outcome.record_id
         if record_id is not None:  # it parsed: it was received, whatever happens next
@@ -249,6 +256,8 @@ class IntakeWorker(BatchConsumer):
         field: str | None,
         reason: str,
         partner: str | None = None,
+        sha: str | None = None,
+        remember: bool = True,
     ) -> None:
         """Bad input: audited with its reason and parked on mra.rejects, never retried."""
         self.audit.append(
@@ -273,5 +282,6 @@ class IntakeWorker(BatchConsumer):
             headers=headers,
         )
         self.publish(work, DLX, "rejects", m.body, props)
-        if mid and partner is None:
-            work.states.append(Delivery(SCOPE, mid, hashlib.sha256(m.body).hexdigest(), 0, State.DONE))
+        if mid and partner is None and remember:
+            # remembered as handled, so a redelivery is a duplicate, not a second reject
+            work.states.append(Delivery(SCOPE, mid, sha or hashlib.sha256(m.body).hexdigest(), 0, State.DONE))

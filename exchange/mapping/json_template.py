@@ -386,7 +386,9 @@ class Uuid5(Node):
         return self.text.code_lists()
 
 
-class Each(Node):
+class _Nested(Node):
+    """A node that reads a path and hands the value to an inner node ($each, $with)."""
+
     __slots__ = ("field", "from_root", "get", "item", "optional", "out", "path")
 
     def __init__(self, path: Path_, item: Node, optional: bool, out: bool):
@@ -397,6 +399,10 @@ class Each(Node):
             path.from_root,
         )
         self.item, self.optional, self.out = item, optional, out
+
+
+class Each(_Nested):
+    __slots__ = ()
 
     def render(self, ctx: Any, root: Any) -> Any:
         seq = self.get(root if self.from_root else ctx)
@@ -427,17 +433,8 @@ class Each(Node):
         return self.item.code_lists()
 
 
-class With(Node):
-    __slots__ = ("field", "from_root", "get", "item", "optional", "out", "path")
-
-    def __init__(self, path: Path_, item: Node, optional: bool, out: bool):
-        self.path, self.get, self.field, self.from_root = (
-            path.path,
-            path.get,
-            path.field,
-            path.from_root,
-        )
-        self.item, self.optional, self.out = item, optional, out
+class With(_Nested):
+    __slots__ = ()
 
     def render(self, ctx: Any, root: Any) -> Any:
         sub = self.get(root if self.from_root else ctx)

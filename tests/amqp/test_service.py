@@ -317,8 +317,14 @@ def test_a_new_user_publishes_the_samples_and_sees_them_acknowledged(world: Worl
     if _bri_available():
         feed = _feed(world, 6)
         assert len(feed) == 6  # 4 certificates, the GLP statement, the PT round
-        kinds = sorted(json.loads(body)["type"][-1] for _, body in feed)
-        assert len(kinds) == 6
+        profiles = Counter(json.loads(body)["credentialSchema"]["id"] for _, body in feed)
+        assert profiles == Counter(
+            {
+                "urn:mra-exchange:bri:ccc:1.0": 4,
+                "urn:mra-exchange:bri:glp:1.0": 1,
+                "urn:mra-exchange:bri:pt:1.0": 1,
+            }
+        )
     sim.stop()
 
 
