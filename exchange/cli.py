@@ -17,6 +17,7 @@ from exchange.amqp.cli import register as register_amqp
 from exchange.amqp.ops_cli import register_ops
 from exchange.audit.cli import app as audit_app
 from exchange.config import ExchangeConfig, load_config
+from exchange.console.cli import register_console
 from exchange.errors import DocumentError, ExchangeError, RecordError
 from exchange.model import Kind
 from exchange.pipeline import OutOfScope
@@ -37,6 +38,7 @@ app.add_typer(schema_app, name="schema")
 register_amqp(app)
 register_ops(app)
 register_soap(app)
+register_console(app)
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 

@@ -4,6 +4,7 @@
 /metrics   Prometheus text format
 /healthz   the process is up
 /readyz    broker connected, audit store answering, schemas and mappings compiled
+/ops       the operations console (exchange/console/), when given
 """
 
 from __future__ import annotations
@@ -27,7 +28,11 @@ def _respond(start_response: Callable[..., Any], status: str, body: dict[str, An
 
 
 def build_front(
-    metrics: Metrics, readiness: dict[str, Check], soap: WsgiApp | None = None, soap_path: str = "/soap/v1"
+    metrics: Metrics,
+    readiness: dict[str, Check],
+    soap: WsgiApp | None = None,
+    soap_path: str = "/soap/v1",
+    console: WsgiApp | None = None,
 ) -> WsgiApp:
     scrape = make_wsgi_app(metrics.registry)
 
@@ -47,6 +52,11 @@ def build_front(
             ready = all(checks.values())
             return _respond(start_response, "200 OK" if ready else "503 Service Unavailable",
                             {"ready": ready, "checks": checks})  # fmt: skip
+        if console is not None and (path == "/ops" or path.startswith("/ops/")):
+            if path == "/ops":
+                start_response("303 See Other", [("Location", "/ops/"), ("Content-Length", "0")])
+                return [b""]
+            return console(environ, start_response)
         if path.startswith(soap_path):
             if soap is None:
                 missing = {"error": "the SOAP endpoint is not configured (no signing key pair)"}

@@ -14,10 +14,11 @@ from exchange.model import Kind, PtRound
 from exchange.partner import PartnerFormat
 from exchange.registry import partner_format
 from exchange.scope import out_of_scope
+from exchange.wire import PickledAsFields
 
 
 @dataclass(frozen=True, slots=True)
-class Converted:
+class Converted(PickledAsFields):
     """One validated partner document, ready to sign and deliver."""
 
     partner: str
@@ -30,7 +31,7 @@ class Converted:
 
 
 @dataclass(frozen=True, slots=True)
-class OutOfScope:
+class OutOfScope(PickledAsFields):
     partner: str
     kind: Kind
     record_id: str
@@ -38,7 +39,7 @@ class OutOfScope:
 
 
 @dataclass(slots=True)
-class Conversion:
+class Conversion(PickledAsFields):
     """Everything one record became: documents, partners it was not for, rejects."""
 
     record_id: str | None

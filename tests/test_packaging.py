@@ -42,3 +42,7 @@ def test_wheel_carries_schemas_mappings_and_agreements(tmp_path: Path) -> None:
     assert shipped <= names, f"missing from the wheel: {sorted(shipped - names)}"
     assert "adapters/agreements.toml" in names
     assert "exchange/py.typed" in names
+    console = {
+        f"exchange/console/static/{n}" for n in ("console.html", "login.html", "console.css", "console.js")
+    }
+    assert console <= names, f"the console's pages are missing: {sorted(console - names)}"

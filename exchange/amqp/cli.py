@@ -42,14 +42,18 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 def run(
     partner: Annotated[list[str] | None, typer.Option("--partner", "-p", help="Only these partners.")] = None,
-    http: Annotated[str, typer.Option("--http", help="SOAP endpoint on HOST:PORT.")] = "127.0.0.1:8080",
+    http: Annotated[
+        str, typer.Option("--http", help="HTTP front (SOAP, console, metrics) on HOST:PORT.")
+    ] = "127.0.0.1:8080",
     no_http: Annotated[bool, typer.Option("--no-http", help="Workers only (no HTTP endpoint).")] = False,
     amqp: AmqpOption = None,
     config: ConfigOption = None,
     audit: AuditOption = None,
 ) -> None:
-    """Run the service: intake, conversion, deliveries, partners' records and the SOAP endpoint."""
+    """Run the service: intake, conversion, deliveries, partners' records, and on --http the SOAP
+    endpoint, the operations console (/ops), /metrics, /healthz and /readyz."""
     from exchange.amqp.service import BrokerUnavailable, Service, ServiceOptions, connect_blocking
+    from exchange.archive import DocumentArchive
     from exchange.audit import open_store, resolve_audit_url
     from exchange.config import load_config
     from exchange.logging import configure_logging
@@ -67,10 +71,11 @@ def run(
         store = open_store(url)
         state = StateStore(url)
         soap_store = SoapStore(url)
+        archive = DocumentArchive(url)
         metrics = Metrics()
         service = Service(
             cfg, store, state, settings, ServiceOptions(partners=partner or None),
-            soap_store=soap_store, metrics=metrics, audit_url=url,
+            soap_store=soap_store, metrics=metrics, audit_url=url, archive=archive,
         )  # fmt: skip
     except BrokerUnavailable as exc:
         raise _fail(str(exc)) from None
@@ -87,7 +92,9 @@ def run(
             server = _serve_front(service, store, soap, http)
         except (OSError, ValueError) as exc:
             raise _fail(f"cannot serve on {http}: {exc}") from None
-        err.print(f"serving http://{http}: /soap/v1, /metrics, /healthz, /readyz")
+        except ExchangeError as exc:  # e.g. an unreadable console users file
+            raise _fail(str(exc)) from None
+        err.print(f"serving http://{http}: /soap/v1, /ops, /metrics, /healthz, /readyz")
     try:
         service.run()
     except ExchangeError as exc:  # e.g. the broker holds a queue with other arguments
@@ -100,6 +107,7 @@ def run(
         store.close()
         state.close()
         soap_store.close()
+        archive.close()
 
 
 def _answers(query: Any) -> bool:
@@ -120,8 +128,37 @@ def _serve_front(service: Any, store: Any, soap: Any, http: str) -> Any:
         {"broker": service.ready.is_set, "audit": lambda: _answers(store.head),
          "schemas": lambda: bool(service.converter.routes)},
         soap.app if soap is not None else None,
+        console=_console(service, store),
     )  # fmt: skip
     return serve(front, host, port)
+
+
+def _console(service: Any, store: Any) -> Any:
+    """The operations console on the service's own stores (users: EXCHANGE_CONSOLE_USERS)."""
+    from exchange.amqp.ops import collect_status
+    from exchange.audit import open_store
+    from exchange.console.accounts import accounts_from_env
+    from exchange.console.backend import ConsoleBackend
+    from exchange.console.web import ConsoleApp
+    from exchange.soap.outbound import ReceiptStore
+
+    url = service.audit_url
+    backend = ConsoleBackend(
+        config=service.config,
+        audit=store,
+        status=lambda: collect_status(
+            service.config, service.settings.url, lambda: open_store(url, create=False)
+        ),
+        state=service.state,
+        archive=service.archive,
+        amqp_url=service.settings.url,
+        soap_receipts=ReceiptStore(url),
+        breakers=service.circuit_states,
+    )
+    accounts = accounts_from_env()
+    if accounts is None:
+        err.print("[yellow]warning:[/] console at /ops has no users: set EXCHANGE_CONSOLE_USERS (see README)")
+    return ConsoleApp(backend, accounts)
 
 
 def publish(

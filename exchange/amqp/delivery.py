@@ -4,6 +4,7 @@ the agreement's schedule; what cannot be delivered goes to the partner's dead le
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from abc import abstractmethod
@@ -15,6 +16,7 @@ from pika.spec import BasicProperties
 from exchange.amqp.confirm import ConfirmingPublisher
 from exchange.amqp.consumer import BatchConsumer, Disposition, Message, Work
 from exchange.amqp.topology import DLX, FEED_STREAM, RETRY, retry_key
+from exchange.archive import Archived, DocumentArchive, Kind
 from exchange.audit import AuditEntry, AuditEvent, AuditStore
 from exchange.config import Agreement
 from exchange.state import Delivery, State
@@ -281,12 +283,28 @@ class ReceiptConsumer(BatchConsumer):
     """The partner's receipts (JSON: status ACK | WARN | REJECT, reason, warnings), matched
     to our messages by correlation id."""
 
-    def __init__(self, *, delivery: AmqpPartnerDelivery, **kwargs: Any):
+    def __init__(
+        self, *, delivery: AmqpPartnerDelivery, archive: DocumentArchive | None = None, **kwargs: Any
+    ):
         super().__init__(**kwargs)
         self.delivery = delivery
+        self.archive = archive
 
     def handle(self, works: list[Work]) -> None:
         partner = self.delivery.partner
+        if self.archive is not None:  # the evidence first, as the partner sent it: one write per batch
+            self.archive.put_many(
+                Archived(
+                    partner,
+                    w.message.properties.correlation_id,
+                    Kind.RECEIPT,
+                    hashlib.sha256(w.message.body).hexdigest(),
+                    w.message.properties.content_type or "application/json",
+                    w.message.body,
+                )
+                for w in works
+                if w.message.properties.correlation_id
+            )
         for work in works:
             m = work.message
             mid = m.properties.correlation_id or ""

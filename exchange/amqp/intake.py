@@ -15,6 +15,8 @@ from pika.spec import BasicProperties
 from exchange.amqp.consumer import Batch, BatchConsumer, Disposition, Work
 from exchange.amqp.offload import SOURCE, Job, Outcome, convert_jobs, run_job
 from exchange.amqp.topology import DLX, OUTBOUND
+from exchange.archive import Archived, DocumentArchive
+from exchange.archive import Kind as ArchiveKind
 from exchange.audit import AuditEntry, AuditEvent
 from exchange.intake import CanonicalRecord, Source
 from exchange.model import Kind
@@ -64,9 +66,13 @@ class IntakeWorker(BatchConsumer):
         source: Source,
         certificates: CertificateLedger | None = None,
         pool: Executor | None = None,
+        archive: DocumentArchive | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.archive = archive
+        self._documents: dict[int, list[Archived]] = {}
+        """Delivery tag -> the documents made from it, archived with its batch."""
         self.converter = converter
         self.source = source
         self.certificates = certificates
@@ -111,12 +117,19 @@ class IntakeWorker(BatchConsumer):
         future.add_done_callback(back)
 
     def finished(self, batch: Batch) -> None:
+        archived: list[Archived] = []
         for work in batch.works:
             if work.message.message_id:
                 self._in_flight.pop(work.message.message_id, None)
+            docs = self._documents.pop(work.message.tag, None)
+            if docs and work.failure is None:
+                archived.extend(docs)
+        if self.archive is not None and archived:
+            self.archive.put_many(archived)  # one write for the whole batch
 
     def forget(self) -> None:
         self._in_flight.clear()
+        self._documents.clear()
 
     def _converted(self, batch: Batch, pending: list[_Pending], done: Future[list[Outcome]]) -> None:
         if not self.alive:
@@ -242,6 +255,10 @@ class IntakeWorker(BatchConsumer):
                 AuditEvent.SEND_ENQUEUED, doc_sha256=doc.sha256, details={"queue": f"mra.{doc.partner}.work"}
             )
             self.publish(work, OUTBOUND, doc.partner, doc.document, props, on_ok=self.audit_later(enqueued))
+            if self.archive is not None:
+                self._documents.setdefault(work.message.tag, []).append(
+                    Archived(doc.partner, mid, ArchiveKind.DOCUMENT, doc.sha256, doc.media_type, doc.document)
+                )
         for skipped in result.skipped:
             log.info("out of scope", message_id=mid, partner=skipped.partner, reason=skipped.reason)
         for reject in result.rejects:

@@ -15,6 +15,7 @@ from exchange.errors import RecordError
 from exchange.intake import Accepted, CanonicalRecord, Source
 from exchange.model import Kind
 from exchange.pipeline import Conversion, Converter
+from exchange.wire import PickledAsFields
 
 SOURCE = "amqp:cn.domestic.in"
 
@@ -28,7 +29,7 @@ class Job:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(PickledAsFields):
     conversion: Conversion | None = None
     error: tuple[str | None, str | None, str] | None = None
     """A bad record: (record id, field, reason)."""

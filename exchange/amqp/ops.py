@@ -174,7 +174,7 @@ def queue_status(url: str, queues: Iterable[tuple[str, str]]) -> dict[str, Queue
     return out
 
 
-def _partner_of(row: ChainRow, by_queue: Mapping[str, str]) -> str | None:
+def partner_of(row: ChainRow, by_queue: Mapping[str, str]) -> str | None:
     """The partner a row is about: its partner field, else the work queue it names
     (a delivery worker's DEAD_LETTERED on a redelivery limit carries only the queue)."""
     if row.partner:
@@ -208,7 +208,7 @@ def audit_activity(
     failed_hour: dict[str, set[str]] = {p: set() for p in partners}
     pending: dict[str, dict[str, str]] = {p: {} for p in partners}
     for row in rows:
-        partner = _partner_of(row, by_queue)
+        partner = partner_of(row, by_queue)
         if partner is None or partner not in counts:
             continue
         t, event, mid = row.time, row.event, row.message_id

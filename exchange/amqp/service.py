@@ -27,6 +27,7 @@ from exchange.amqp.intake import IntakeWorker
 from exchange.amqp.provision import PartnerVhost
 from exchange.amqp.settings import AmqpSettings, with_vhost
 from exchange.amqp.topology import INTAKE_QUEUE, build_topology, declare, work_queue
+from exchange.archive import DocumentArchive
 from exchange.audit import AuditStore
 from exchange.config import ExchangeConfig
 from exchange.errors import ExchangeError
@@ -96,8 +97,11 @@ class Service:
         soap_store: SoapStore | None = None,
         metrics: Metrics | None = None,
         audit_url: str | None = None,
+        archive: DocumentArchive | None = None,
     ):
         self.config = config
+        self.archive = archive
+        """Where the documents sent and the receipts received are kept (the console shows them)."""
         self.audit = audit
         self.state = state
         self.settings = settings or AmqpSettings()
@@ -148,6 +152,10 @@ class Service:
         for client in self._soap_clients.values():
             client.close()
         log.info("stopped")
+
+    def circuit_states(self) -> dict[str, str]:
+        """The circuit breaker of every partner we push to over SOAP (the console shows them)."""
+        return {p: str(client.breaker.state) for p, client in dict(self._soap_clients).items()}
 
     def request_stop(self) -> None:
         """Safe from a signal handler or another thread."""
@@ -288,6 +296,7 @@ class Service:
                         source=self.source,
                         certificates=self.soap_store,
                         pool=self._pool(),
+                        archive=self.archive,
                         **self._worker_kwargs("intake", INTAKE_QUEUE, ch, pub),
                     ),
                 )
@@ -407,7 +416,7 @@ class Service:
                 rkw = self._worker_kwargs(
                     f"receipts-{pv.partner}", pv.reply_queue, rch, ConfirmingPublisher(rch)
                 )
-                self._start(session, ReceiptConsumer(delivery=delivery, **rkw))
+                self._start(session, ReceiptConsumer(delivery=delivery, archive=self.archive, **rkw))
 
             self._open_channel(session, pconn, replies)
 

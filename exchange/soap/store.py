@@ -156,7 +156,6 @@ class SoapStore:
             None if last is None else last.date.isoformat(),
             None if last is None else last.status.value,
             None if last is None else last.reason,
-            _now(),
         )
 
     def record_certificate(self, record: CanonicalRecord) -> bool:
@@ -166,7 +165,7 @@ class SoapStore:
         row = self.certificate_row(record)
         if row is None:
             return False
-        return bool(self._run(self._UPSERT_CERTIFICATE, row).rowcount)
+        return bool(self._run(self._UPSERT_CERTIFICATE, (*row, _now())).rowcount)
 
     def record_certificates(self, records: list[CanonicalRecord]) -> None:
         """The same for a batch, in one transaction."""
@@ -177,6 +176,8 @@ class SoapStore:
         the intake worker calls it once per batch."""
         if not rows:
             return
+        now = _now()  # once per batch: the rows come without it (formatting a time per record adds up)
+        rows = [(*row, now) for row in rows]
         sql = self._UPSERT_CERTIFICATE.format(p=self._p)
         with self._lock:
             if self._pg:
