@@ -48,4 +48,4 @@ def test_documents_wait_in_the_outbox_once_each(world: World) -> None:
         store.close()
     with open_store(world.audit_url) as audit:
         trail = [e.event for e in audit.trace("pull-3") if e.partner == "nz"]
-    assert trail == ["CONVERTED", "VALIDATED", "SEND_ENQUEUED", "WAITING_FOR_RECEIPT"]
+    assert trail == ["CONVERTED", "VALIDATED", "READY_TO_SEND", "SEND_ENQUEUED", "WAITING_FOR_RECEIPT"]
