@@ -308,13 +308,12 @@ def bench_pipeline(
     typer.echo(json.dumps(result))
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    """The service's commands on `app`, its benchmark on the `bench` group."""
     app.command()(run)
     app.command()(publish)
     app.command(name="simulate-partner")(simulate_partner)
     topology = typer.Typer(help="Broker topology.", no_args_is_help=True)
     topology.command("export")(topology_export)
     app.add_typer(topology, name="topology")
-    bench = typer.Typer(help="Benchmarks against the real broker.", no_args_is_help=True)
     bench.command("pipeline")(bench_pipeline)
-    app.add_typer(bench, name="bench")
