@@ -24,7 +24,7 @@ import json
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -89,28 +89,52 @@ def _chunks(count: int, rounds: int) -> Iterator[range]:
         yield range(start, min(count, start + size))
 
 
-def _timed(leg: Leg, ids: range, call: Callable[[int], bool]) -> None:
-    start = time.perf_counter()
-    answered = sum(1 for i in ids if call(i))
-    leg.seconds += time.perf_counter() - start
-    leg.requests += len(ids)
-    leg.answered += answered
-
-
-def _alternate(
+def _compare(
+    key: str,
     count: int,
     rounds: int,
-    measured: tuple[Leg, Callable[[int], bool]],
-    baseline: tuple[Leg, Callable[[int], bool]],
-    prepare: Callable[[range], None],
-) -> None:
-    """Both legs over `count` requests in `rounds`, which of them goes first alternating;
-    `prepare` builds a chunk's baseline envelopes before the clock runs (fresh timestamps)."""
-    for n, ids in enumerate(_chunks(count, rounds)):
-        prepare(ids)
-        order = (measured, baseline) if n % 2 == 0 else (baseline, measured)
-        for leg, call in order:
-            _timed(leg, ids, call)
+    ours: Callable[[int], bool],
+    envelope: Callable[[int], bytes],
+    poster: BarePoster,
+    expect: bytes,
+) -> dict[str, Any]:
+    """`ours(i)` (True when answered as it should be) beside bare posts of `envelope(i)`,
+    `count` requests each after a warm-up, in `rounds` whose first leg alternates. Each
+    round's envelopes are built before its clock runs (fresh WS-Security timestamps)."""
+    envelopes: dict[int, bytes] = {}
+
+    def prepare(ids: range) -> None:
+        envelopes.clear()
+        envelopes.update((i, envelope(i)) for i in ids)
+
+    def bare(i: int) -> bool:
+        return poster.post(envelopes[i], expect)
+
+    measured, baseline = Leg(), Leg()
+    try:
+        warm = range(-WARMUP, 0)
+        prepare(warm)
+        warmed = sum(map(ours, warm)) + sum(map(bare, warm))
+        for n, ids in enumerate(_chunks(count, rounds)):
+            prepare(ids)
+            legs = [(measured, ours), (baseline, bare)]
+            for leg, call in legs if n % 2 == 0 else legs[::-1]:
+                start = time.perf_counter()
+                answered = sum(1 for i in ids if call(i))
+                leg.seconds += time.perf_counter() - start
+                leg.requests += len(ids)
+                leg.answered += answered
+    finally:
+        poster.close()
+    return {
+        f"{key}_per_s": round(measured.per_s, 1),
+        f"{key}_baseline_per_s": round(baseline.per_s, 1),
+        f"{key}_ratio": round(measured.per_s / baseline.per_s, 3) if baseline.per_s else None,
+        key: measured.as_dict(),
+        f"{key}_baseline": baseline.as_dict(),
+        f"{key}_warmup_answered": warmed,
+        f"{key}_envelope_bytes": len(envelope(0)),
+    }
 
 
 def eess_record(config: ExchangeConfig) -> CanonicalRecord:
@@ -133,41 +157,17 @@ def bench_submit(endpoint: Endpoint, count: int, run: str, *, rounds: int = 4) -
     """SubmitDocument with zeep vs the same envelopes posted bare (see the module doc)."""
     document = partner_format(endpoint.config.partners["nz"]).convert(eess_record(endpoint.config))
     service = endpoint.service("nz", plugins=[])
-    poster = BarePoster(endpoint.url, _soap_action(service, "SubmitDocument"))
-    envelopes: dict[int, bytes] = {}
 
-    def zeep_submit(i: int) -> bool:
+    def submit(i: int) -> bool:
         receipt = service.SubmitDocument(MessageId=f"{run}-zeep-{i}", Document=document)
         return bool(receipt.Status == "DELIVERED_DOMESTIC")
 
     def envelope(i: int) -> bytes:
         return endpoint.raw_request("nz", "SubmitDocument", MessageId=f"{run}-bare-{i}", Document=document)
 
-    def prepare(ids: Iterable[int]) -> None:
-        envelopes.clear()
-        envelopes.update((i, envelope(i)) for i in ids)
-
-    def bare_submit(i: int) -> bool:
-        return poster.post(envelopes[i], b"DELIVERED_DOMESTIC")
-
-    try:
-        warm = range(-WARMUP, 0)
-        prepare(warm)
-        warmed = sum(map(zeep_submit, warm)) + sum(map(bare_submit, warm))
-        zeep_leg, bare_leg = Leg(), Leg()
-        _alternate(count, rounds, (zeep_leg, zeep_submit), (bare_leg, bare_submit), prepare)
-    finally:
-        poster.close()
-    return {
-        "submit_per_s": round(zeep_leg.per_s, 1),
-        "submit_baseline_per_s": round(bare_leg.per_s, 1),
-        "submit_ratio": round(zeep_leg.per_s / bare_leg.per_s, 3) if bare_leg.per_s else None,
-        "submit": zeep_leg.as_dict(),
-        "submit_baseline": bare_leg.as_dict(),
-        "submit_warmup_answered": warmed,
-        "submit_document_bytes": len(document),
-        "submit_envelope_bytes": len(envelope(0)),
-    }
+    poster = BarePoster(endpoint.url, _soap_action(service, "SubmitDocument"))
+    report = _compare("submit", count, rounds, submit, envelope, poster, b"DELIVERED_DOMESTIC")
+    return {**report, "submit_document_bytes": len(document)}
 
 
 def bench_deliver(
@@ -175,11 +175,9 @@ def bench_deliver(
 ) -> dict[str, Any]:
     """OutboundClient.send vs bare posts of the same signed envelope (see the module doc)."""
     signed = client.sign(document)
-    poster = BarePoster(sim.url, _soap_action(client.service, "ReceiveDocument"))
     conversation = f"{run}-deliver"
-    envelopes: dict[int, bytes] = {}
 
-    def zeep_deliver(i: int) -> bool:
+    def deliver(i: int) -> bool:
         result = client.send(document, message_id=f"{run}-zeep-{i}", conversation_id=conversation)
         return result.outcome is Outcome.ACKNOWLEDGED
 
@@ -194,33 +192,11 @@ def bench_deliver(
         )
         return bytes(etree.tostring(message))
 
-    def prepare(ids: Iterable[int]) -> None:
-        envelopes.clear()
-        envelopes.update((i, envelope(i)) for i in ids)
-
-    def bare_deliver(i: int) -> bool:
-        return poster.post(envelopes[i], b"Receipt>")
-
-    try:
-        warm = range(-WARMUP, 0)
-        prepare(warm)
-        warmed = sum(map(zeep_deliver, warm)) + sum(map(bare_deliver, warm))
-        zeep_leg, bare_leg = Leg(), Leg()
-        _alternate(count, rounds, (zeep_leg, zeep_deliver), (bare_leg, bare_deliver), prepare)
-    finally:
-        poster.close()
+    poster = BarePoster(sim.url, _soap_action(client.service, "ReceiveDocument"))
+    report = _compare("deliver", count, rounds, deliver, envelope, poster, b"Receipt>")
     stats = sim.stats.as_dict()
-    return {
-        "deliver_per_s": round(zeep_leg.per_s, 1),
-        "deliver_baseline_per_s": round(bare_leg.per_s, 1),
-        "deliver_ratio": round(zeep_leg.per_s / bare_leg.per_s, 3) if bare_leg.per_s else None,
-        "deliver": zeep_leg.as_dict(),
-        "deliver_baseline": bare_leg.as_dict(),
-        "deliver_warmup_answered": warmed,
-        "deliver_document_bytes": len(signed),
-        "deliver_envelope_bytes": len(envelope(0)),
-        "partner": {k: stats[k] for k in ("messages", "acknowledged", "rejected", "duplicates")},
-    }
+    partner = {k: stats[k] for k in ("messages", "acknowledged", "rejected", "duplicates")}
+    return {**report, "deliver_document_bytes": len(signed), "partner": partner}
 
 
 def bench_soap(count: int = 2000, audit_url: str | None = None, *, rounds: int = 4) -> dict[str, Any]:
