@@ -35,9 +35,13 @@ app.add_typer(pt_app, name="pt")
 app.add_typer(audit_app, name="audit")
 schema_app = typer.Typer(help="Canonical model JSON Schemas.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
-register_amqp(app)
+bench_app = typer.Typer(
+    help="Benchmarks, each beside a baseline measured in the same run.", no_args_is_help=True
+)
+app.add_typer(bench_app, name="bench")
+register_amqp(app, bench_app)
 register_ops(app)
-register_soap(app)
+register_soap(app, bench_app)
 register_console(app)
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)

@@ -15,6 +15,7 @@ from rich.console import Console
 
 from exchange.amqp.settings import AmqpSettings
 from exchange.errors import ExchangeError, RecordError
+from exchange.soap.settings import DEFAULT_ENDPOINT
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -232,35 +233,48 @@ def _kind_of(src: Any, text: str) -> str | None:
 
 
 def simulate_partner(
-    partner: Annotated[str, typer.Argument(help="Which partner to play (kr).")],
-    mode: Annotated[str, typer.Option(help="ack | warn | reject | silent | twice")] = "ack",
+    partner: Annotated[str, typer.Argument(help="Which partner to play (kr, eu, nz).")],
+    mode: Annotated[str, typer.Option(help="kr: ack | warn | reject | silent | twice")] = "ack",
     reject_reason: Annotated[str, typer.Option(help="Reason given in reject mode.")] = "simulated rejection",
     publish_records: Annotated[
-        list[Path] | None, typer.Option("--publish", help="Partner documents to send us.")
+        list[Path] | None, typer.Option("--publish", help="Partner documents to send us (kr, nz).")
     ] = None,
     stats: Annotated[Optional[Path], typer.Option(help="Write delivery counts here (JSON).")] = None,  # noqa: UP045
     password: Annotated[
         str | None, typer.Option(envvar="EXCHANGE_PARTNER_PASSWORD", help="The partner user's password.")
     ] = None,
-    port: Annotated[int, typer.Option(help="SOAP partners: the port to serve on.")] = 8091,
+    port: Annotated[
+        int, typer.Option(help="eu: the port to serve on; nz: the port of its control page.")
+    ] = 8091,
     fault: Annotated[
         str,
         typer.Option(
-            help="SOAP partners: none, down, slow, http-500, malformed, soap-fault, reject, warn, "
-            "bad-signature, duplicate-receipt."
+            help="eu: none, down, slow, http-500, malformed, soap-fault, reject, warn, bad-signature, "
+            "duplicate-receipt; nz: none, down, slow, ack-failed, ack-warn, no-ack, duplicate-ack, "
+            "malformed, wrong-credentials."
         ),
     ] = "none",
-    keys: Annotated[Path, typer.Option(help="SOAP partners: the simulator's key pair folder.")] = Path(
-        "sim-keys/eu"
-    ),
+    keys: Annotated[
+        Path | None,
+        typer.Option(help="eu: the simulator's key pair folder (default sim-keys/eu); nz: sign with it."),
+    ] = None,
     sender_cert: Annotated[
         Path | None, typer.Option(help="SOAP partners: our certificate, to check our signatures.")
     ] = None,
+    endpoint: Annotated[str, typer.Option(help="nz: our SOAP endpoint to pull from.")] = DEFAULT_ENDPOINT,
+    username: Annotated[
+        str | None, typer.Option(help="nz: WS-Security username (default: as the agreement says).")
+    ] = None,
+    secret_file: Annotated[
+        Path | None, typer.Option(help="nz: the shared secret (default: as the agreement says).")
+    ] = None,
+    interval: Annotated[float, typer.Option(help="nz: seconds between polls when nothing waits.")] = 1.0,
     amqp: AmqpOption = None,
     config: ConfigOption = None,
 ) -> None:
     """Play a partner: kr over AMQP (its own vhost and user: acknowledge, reject, stay
-    silent...), eu over SOAP on --port (with switchable faults)."""
+    silent...); eu over SOAP, serving on --port (with switchable faults); nz over SOAP,
+    pulling from --endpoint (faults switchable on its control page at --port)."""
     import signal
 
     from exchange.amqp.provision import PartnerVhost, provision
@@ -277,7 +291,9 @@ def simulate_partner(
         raise typer.Exit(
             simulate_partner_soap(
                 partner, port=port, fault=fault, keys=keys, sender_cert=sender_cert,
-                reject_reason=reject_reason, stats=stats,
+                reject_reason=reject_reason, stats=stats, config=cfg, endpoint=endpoint,
+                username=username, secret_file=secret_file, interval_s=interval,
+                publish=publish_records or (),
             )
         )  # fmt: skip
     if agreement is None or agreement.transport != "amqp":
@@ -345,13 +361,12 @@ def bench_pipeline(
     typer.echo(json.dumps(result))
 
 
-def register(app: typer.Typer) -> None:
+def register(app: typer.Typer, bench: typer.Typer) -> None:
+    """The service's commands on `app`, its benchmark on the `bench` group."""
     app.command()(run)
     app.command()(publish)
     app.command(name="simulate-partner")(simulate_partner)
     topology = typer.Typer(help="Broker topology.", no_args_is_help=True)
     topology.command("export")(topology_export)
     app.add_typer(topology, name="topology")
-    bench = typer.Typer(help="Benchmarks against the real broker.", no_args_is_help=True)
     bench.command("pipeline")(bench_pipeline)
-    app.add_typer(bench, name="bench")

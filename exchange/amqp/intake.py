@@ -82,6 +82,10 @@ class IntakeWorker(BatchConsumer):
         batches in flight at once, the state table alone would miss a duplicate."""
         """Where parsing and conversion run (a process pool); None: right here, in the loop."""
         self.partners = {r.agreement.partner for r in converter.routes}
+        self.soap_partners = frozenset(
+            r.agreement.partner for r in converter.routes if r.agreement.transport == "soap"
+        )
+        """Their documents are audited READY_TO_SEND before SEND_ENQUEUED (the SOAP state machine)."""
 
     def handle(self, works: list[Work]) -> None:
         ids = [w.message.message_id for w in works if w.message.message_id]
@@ -244,6 +248,8 @@ class IntakeWorker(BatchConsumer):
                 entry(AuditEvent.CONVERTED, doc_sha256=doc.sha256, details={"kind": kind.value})
             )
             self.audit.append(entry(AuditEvent.VALIDATED, doc_sha256=doc.sha256))
+            if doc.partner in self.soap_partners:
+                self.audit.append(entry(AuditEvent.READY_TO_SEND, doc_sha256=doc.sha256))
             props = BasicProperties(
                 delivery_mode=2,
                 message_id=mid,

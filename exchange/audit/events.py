@@ -13,6 +13,8 @@ class AuditEvent(StrEnum):
     CONVERTED = "CONVERTED"
     VALIDATED = "VALIDATED"
     SIGNED = "SIGNED"
+    READY_TO_SEND = "READY_TO_SEND"
+    """A document for a SOAP partner is converted and validated: next, its work queue."""
     SEND_ENQUEUED = "SEND_ENQUEUED"
     SEND_IN_PROGRESS = "SEND_IN_PROGRESS"
     WAITING_FOR_RECEIPT = "WAITING_FOR_RECEIPT"

@@ -128,6 +128,51 @@ def keys_hash_password() -> None:
     typer.echo(hash_password(password))
 
 
+def bench_soap(
+    count: Annotated[
+        int, typer.Option("--count", "-n", help="Requests per leg (after a short warm-up).")
+    ] = 2000,
+    audit: AuditOption = None,
+    rounds: Annotated[int, typer.Option(help="The legs alternate in this many rounds.")] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON only.")] = False,
+) -> None:
+    """SubmitDocument round trips/s with zeep and deliveries/s to the EU simulator, each beside
+    bare HTTP posts of the same envelopes to the same server; everything on loopback, made
+    for the run (keys, credentials, endpoint, simulator) and removed after. Audit: a
+    temporary SQLite file unless --audit names a store."""
+    import json
+
+    from exchange.logging import configure_logging
+    from exchange.soap.bench import bench_soap as run_bench
+
+    if count < 1 or rounds < 1:
+        raise _fail("--count and --rounds must be at least 1")
+    configure_logging(level="WARNING")  # a line per message would be measured too
+    try:
+        report = run_bench(count, audit, rounds=rounds)
+    except (ExchangeError, OSError) as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    rows = [
+        ("SubmitDocument (zeep → our endpoint)", "submit"),
+        ("delivery (our client → EU simulator)", "deliver"),
+    ]
+    typer.echo(f"{'':40} {'ours/s':>10} {'bare POST/s':>12} {'ratio':>7} {'answered':>17}")
+    for label, key in rows:
+        ours, bare = report[key], report[f"{key}_baseline"]
+        answered = f"{ours['answered']}+{bare['answered']}/{ours['requests'] + bare['requests']}"
+        typer.echo(
+            f"{label:40} {report[f'{key}_per_s']:>10,.1f} {report[f'{key}_baseline_per_s']:>12,.1f} "
+            f"{report[f'{key}_ratio']:>7.3f} {answered:>17}"
+        )
+    typer.echo(
+        f"{count} requests per leg in {rounds} rounds, one at a time over loopback keep-alive HTTP; "
+        f"envelopes {report['submit_envelope_bytes']} / {report['deliver_envelope_bytes']} bytes"
+    )
+
+
 def _work_tree(path: Path) -> Path | None:
     for folder in [path.resolve(), *path.resolve().parents]:
         if (folder / ".git").exists():
@@ -135,8 +180,11 @@ def _work_tree(path: Path) -> Path | None:
     return None
 
 
-def register_soap(app: typer.Typer) -> None:
+def register_soap(app: typer.Typer, bench: typer.Typer | None = None) -> None:
+    """The endpoint's and keys' commands on `app`; `exchange bench soap` on `bench` if given."""
     app.command(name="serve-soap")(serve_soap)
+    if bench is not None:
+        bench.command("soap")(bench_soap)
     keys = typer.Typer(help="Signing keys and SOAP credentials.", no_args_is_help=True)
     keys.command("generate")(keys_generate)
     keys.command("hash-password")(keys_hash_password)

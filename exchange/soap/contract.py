@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 
 from lxml import etree
 
@@ -16,6 +17,9 @@ from exchange.xml.safe import hardened_parser
 from exchange.xml.schema import CompiledSchema, load_schema
 
 WSDL = "exchange-1.0.wsdl"
+WSDL_NS = "urn:mra-exchange:soap:1.0:wsdl"
+BINDINGS = {"1.1": f"{{{WSDL_NS}}}ExchangeSoap11", "1.2": f"{{{WSDL_NS}}}ExchangeSoap12"}
+"""The WSDL's bindings by SOAP version, for partners' clients (zeep's create_service)."""
 MESSAGES_XSD = "exchange-1.0.xsd"
 SERVED_XSDS = frozenset({MESSAGES_XSD, "xmldsig-core-schema.xsd"})
 _ADDRESS_NS = ("http://schemas.xmlsoap.org/wsdl/soap/", "http://schemas.xmlsoap.org/wsdl/soap12/")
@@ -23,6 +27,15 @@ _ADDRESS_NS = ("http://schemas.xmlsoap.org/wsdl/soap/", "http://schemas.xmlsoap.
 
 def contract_path(name: str) -> Path:
     return schema_path("soap", name)
+
+
+def client_document() -> Any:
+    """The WSDL as zeep reads it (a zeep.wsdl.Document), for partners' clients: parse it
+    once and share it between clients."""
+    import zeep
+
+    z: Any = zeep  # untyped library
+    return z.wsdl.Document(str(contract_path(WSDL)), z.Transport())
 
 
 def messages_schema() -> CompiledSchema:

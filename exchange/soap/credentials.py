@@ -84,7 +84,7 @@ def load_credentials(
 ) -> dict[str, PartnerCredential]:
     """Credentials of every SOAP agreement that configures any, by username."""
     env = os.environ if env is None else env
-    base = config.path.parent if config.path else Path.cwd()
+    base = _base(config)
     found: dict[str, PartnerCredential] = {}
     for agreement in config.partners.values():
         if agreement.transport != "soap":
@@ -99,6 +99,23 @@ def load_credentials(
             )
         found[cred.username] = cred
     return found
+
+
+def partner_credential(
+    config: ExchangeConfig, partner: str, env: Mapping[str, str] | None = None
+) -> PartnerCredential | None:
+    """One SOAP partner's credential as its agreement configures it (None when it
+    configures none): what that partner's simulator authenticates with."""
+    return _credential(config.partners[partner], os.environ if env is None else env, _base(config))
+
+
+def _base(config: ExchangeConfig) -> Path:
+    """Where relative paths in the agreements start: the agreements file's folder."""
+    return config.path.parent if config.path else Path.cwd()
+
+
+def username_of(agreement: Agreement) -> str:
+    return str(agreement.options.get("soap_username", agreement.partner))
 
 
 def _credential(agreement: Agreement, env: Mapping[str, str], base: Path) -> PartnerCredential | None:
@@ -130,7 +147,7 @@ def _credential(agreement: Agreement, env: Mapping[str, str], base: Path) -> Par
         raise ConfigError(f"{where}.soap_require_signature needs soap_certificate")
     return PartnerCredential(
         partner=agreement.partner,
-        username=str(opts.get("soap_username", agreement.partner)),
+        username=username_of(agreement),
         secret=secret,
         password_hash=None if password_hash is None else str(password_hash),
         certificate=None if cert is None else load_certificate(_path(base, cert)),

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from lxml import etree
 
@@ -63,6 +63,42 @@ class Fault(StrEnum):
     """A receipt altered after signing: its signature does not verify."""
     DUPLICATE_RECEIPT = "duplicate-receipt"
     """Replay the last receipt issued (for another message) instead of a new one."""
+
+
+F = TypeVar("F", bound=StrEnum)
+
+
+class FaultSwitch(Generic[F]):
+    """What a simulated partner does next: one fault for every request from now on
+    (`times` None), or for the next `times` only, then back to `none`. Each fault taken
+    (other than `none`) is counted by value in `counts`. Thread-safe."""
+
+    def __init__(self, none: F, counts: dict[str, int]):
+        self._none = none
+        self._fault = none
+        self._times: int | None = None
+        self.counts = counts
+        self._lock = threading.Lock()
+
+    @property
+    def current(self) -> F:
+        return self._fault
+
+    def set(self, fault: F, times: int | None = None) -> None:
+        with self._lock:
+            self._fault, self._times = fault, times
+
+    def take(self) -> F:
+        """The fault for the request at hand (one of the `times`, if counted)."""
+        with self._lock:
+            fault = self._fault
+            if self._times is not None:
+                self._times -= 1
+                if self._times <= 0:
+                    self._fault, self._times = self._none, None
+            if fault is not self._none:
+                self.counts[fault.value] = self.counts.get(fault.value, 0) + 1
+            return fault
 
 
 @dataclass
@@ -108,8 +144,7 @@ class PartnerEuApp:
         self.stats = SimStats()
         self.public_url: str | None = None
         """The address the WSDL names (the simulator sets it once bound)."""
-        self._fault = Fault.NONE
-        self._times: int | None = None
+        self._switch = FaultSwitch(Fault.NONE, self.stats.faults)
         self._receipts: dict[str, bytes] = {}
         self._last_receipt: bytes | None = None
         self._lock = threading.Lock()
@@ -121,13 +156,11 @@ class PartnerEuApp:
 
     @property
     def fault(self) -> Fault:
-        return self._fault
+        return self._switch.current
 
     def set_fault(self, fault: Fault | str, times: int | None = None) -> None:
         """Every request from now on (`times` None), or the next `times`, then back to NONE."""
-        with self._lock:
-            self._fault = Fault(fault)
-            self._times = times
+        self._switch.set(Fault(fault), times)
 
     def wake(self) -> None:
         """End any SLOW wait now (used when stopping)."""
@@ -135,17 +168,6 @@ class PartnerEuApp:
 
     def rearm(self) -> None:
         self._wake.clear()
-
-    def _take_fault(self) -> Fault:
-        with self._lock:
-            fault = self._fault
-            if self._times is not None:
-                self._times -= 1
-                if self._times <= 0:
-                    self._fault, self._times = Fault.NONE, None
-            if fault is not Fault.NONE:
-                self.stats.faults[fault.value] = self.stats.faults.get(fault.value, 0) + 1
-            return fault
 
     # -- WSGI ---------------------------------------------------------------------------
 
@@ -160,7 +182,7 @@ class PartnerEuApp:
         with self._lock:
             self.stats.requests += 1
         data = _read_body(environ, _LIMITS.max_bytes)
-        fault = self._take_fault()
+        fault = self._switch.take()
         if fault is Fault.SLOW:
             self.stalled.set()
             self._wake.wait(self.slow_s)

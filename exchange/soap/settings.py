@@ -8,12 +8,15 @@ from exchange.xml.safe import MAX_BYTES, MAX_DEPTH, Limits
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
+DEFAULT_PATH = "/soap/v1"
+DEFAULT_ENDPOINT = f"http://{DEFAULT_HOST}:{DEFAULT_PORT}{DEFAULT_PATH}"
+"""Where `exchange run` serves the endpoint unless told otherwise (partners' simulators call it)."""
 
 
 class SoapSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="EXCHANGE_SOAP_", extra="ignore", frozen=True)
 
-    path: str = "/soap/v1"
+    path: str = DEFAULT_PATH
     max_body_bytes: int = MAX_BYTES
     """Refused (TOO_LARGE) before the body is read; the document inside is smaller still."""
     max_depth: int = 32

@@ -7,12 +7,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from zeep.transports import Transport
 from zeep.wsdl import Document
 
 from exchange.signing import KeyPairFiles, Signer, generate_key_pair
-from exchange.soap.contract import WSDL, contract_path
-from tests.soap.support import AGREEMENTS, SECRETS, Endpoint, start_endpoint
+from exchange.soap.contract import client_document
+from exchange.soap.loopback import AGREEMENTS, Endpoint, start_endpoint
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +37,8 @@ def partner_signers(partner_keys: dict[str, KeyPairFiles]) -> dict[str, Signer]:
 @pytest.fixture(scope="session")
 def wsdl_document() -> Document:
     """The contract, parsed once; each test points a service proxy at its own server."""
-    return Document(str(contract_path(WSDL)), Transport())
+    document: Document = client_document()
+    return document
 
 
 EndpointFactory = Callable[..., Endpoint]
@@ -54,13 +54,11 @@ def endpoint_factory(
     started: list[Endpoint] = []
 
     def start(agreements: str = AGREEMENTS, **kwargs: object) -> Endpoint:
-        folder = tmp_path / f"endpoint-{len(started)}"
-        folder.mkdir()
-        for partner, secret in SECRETS.items():
-            (folder / f"{partner}.secret").write_text(secret + "\n", encoding="utf-8")
-        for partner in ("eu", "nz"):
-            (folder / f"{partner}-cert.pem").write_bytes(partner_keys[partner].certificate.read_bytes())
-        endpoint = start_endpoint(folder, agreements, our_keys, wsdl_document, **kwargs)  # type: ignore[arg-type]
+        certificates = {p: partner_keys[p].certificate.read_bytes() for p in ("eu", "nz")}
+        endpoint = start_endpoint(
+            tmp_path / f"endpoint-{len(started)}", our_keys, certificates=certificates,
+            agreements_text=agreements, document=wsdl_document, **kwargs,
+        )  # fmt: skip
         started.append(endpoint)
         return endpoint
 

@@ -1,13 +1,19 @@
 """NZ pulls: `exchange run` moves NZ documents from the work queue into the pull outbox,
-once each, and keeps every certificate's latest status for VerifyCertificate."""
+once each, and keeps every certificate's latest status for VerifyCertificate; the NZ
+partner simulator then pulls them through our endpoint (on the same database)."""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 
+from adapters.nz import format as nz_format
 from exchange.audit import open_store
+from exchange.signing import KeyPairFiles
+from exchange.soap.loopback import SECRETS, USERNAMES, start_endpoint
+from exchange.soap.partner_nz import PullFault, PullPartner
 from exchange.soap.store import PullState, SoapStore
 from tests.amqp.isolated import World, domestic_messages, publish_domestic
 
@@ -26,7 +32,9 @@ delivery = "pull"
 """
 
 
-def test_documents_wait_in_the_outbox_once_each(world: World) -> None:
+def test_documents_wait_in_the_outbox_once_each_and_are_pulled_once_each(
+    world: World, our_keys: KeyPairFiles, partner_keys: dict[str, KeyPairFiles]
+) -> None:
     config = world.root / "nz.toml"
     config.write_text(NZ_ONLY, encoding="utf-8")
     world.start_service(env={"EXCHANGE_CONFIG": str(config)})
@@ -48,4 +56,39 @@ def test_documents_wait_in_the_outbox_once_each(world: World) -> None:
         store.close()
     with open_store(world.audit_url) as audit:
         trail = [e.event for e in audit.trace("pull-3") if e.partner == "nz"]
-    assert trail == ["CONVERTED", "VALIDATED", "SEND_ENQUEUED", "WAITING_FOR_RECEIPT"]
+    assert trail == ["CONVERTED", "VALIDATED", "READY_TO_SEND", "SEND_ENQUEUED", "WAITING_FOR_RECEIPT"]
+
+    left_downloaded = _pull_everything(world.root / "endpoint", world.audit_url, our_keys, partner_keys)
+    with open_store(world.audit_url) as audit:
+        trails = {mid: [str(e.event) for e in audit.trace(mid) if e.partner == "nz"] for mid, _ in messages}
+    queued = ["CONVERTED", "VALIDATED", "READY_TO_SEND", "SEND_ENQUEUED", "WAITING_FOR_RECEIPT"]
+    for mid, trail in trails.items():  # acknowledged once each: none lost, none twice
+        pulled = ["DOWNLOADED", "DOWNLOADED"] if mid in left_downloaded else ["DOWNLOADED"]
+        assert trail == [*queued, *pulled, "ACKNOWLEDGED"], mid
+
+
+def _pull_everything(
+    folder: Path, audit_url: str, our_keys: KeyPairFiles, partner_keys: dict[str, KeyPairFiles]
+) -> set[str]:
+    """Our endpoint on the service's database, the NZ simulator pulling: first without
+    acknowledging (the documents stay DOWNLOADED), then as it should. The message ids
+    that were left DOWNLOADED."""
+    certificates = {p: partner_keys[p].certificate.read_bytes() for p in ("eu", "nz")}
+    endpoint = start_endpoint(folder, our_keys, certificates=certificates, audit_url=audit_url)
+    nz = PullPartner(endpoint.url, USERNAMES["nz"], SECRETS["nz"], nz_format, page=8)
+    try:
+        nz.set_fault(PullFault.NO_ACK)
+        nz.poll_once()
+        downloaded = {
+            e.message_id for e in endpoint.store.pending("nz")[0] if e.state is PullState.DOWNLOADED
+        }
+        assert len(downloaded) == 8
+        nz.set_fault(PullFault.NONE)
+        while nz.poll_once().listed:
+            pass
+        assert endpoint.store.pending("nz") == ([], False)
+        assert nz.counts()["acknowledged"] == {"ok": 20, "warn": 0, "failed": 0}
+        return downloaded
+    finally:
+        nz.close()
+        endpoint.close()
