@@ -77,6 +77,7 @@ def run(
         service = Service(
             cfg, store, state, settings, ServiceOptions(partners=partner or None),
             soap_store=soap_store, metrics=metrics, audit_url=url, archive=archive,
+            signer=_signer_or_none(),
         )  # fmt: skip
     except BrokerUnavailable as exc:
         raise _fail(str(exc)) from None
@@ -109,6 +110,18 @@ def run(
         state.close()
         soap_store.close()
         archive.close()
+
+
+def _signer_or_none() -> Any:
+    """Our key pair (EXCHANGE_SIGNING_KEY / _CERT), which signs what pull partners fetch;
+    without one the SOAP endpoint is not served either, so nobody pulls."""
+    from exchange.errors import ConfigError
+    from exchange.signing import Signer
+
+    try:
+        return Signer.from_env()
+    except ConfigError:
+        return None
 
 
 def _answers(query: Any) -> bool:

@@ -35,6 +35,7 @@ from exchange.metrics import Metrics
 from exchange.pipeline import Converter
 from exchange.registry import partner_format
 from exchange.registry import source as load_source
+from exchange.signing import Signer
 from exchange.soap.store import SoapStore
 from exchange.state import StateStore
 
@@ -98,8 +99,11 @@ class Service:
         metrics: Metrics | None = None,
         audit_url: str | None = None,
         archive: DocumentArchive | None = None,
+        signer: Signer | None = None,
     ):
         self.config = config
+        self.signer = signer
+        """Signs the documents pull partners fetch (push clients sign with their agreement's key)."""
         self.archive = archive
         """Where the documents sent and the receipts received are kept (the console shows them)."""
         self.audit = audit
@@ -332,7 +336,8 @@ class Service:
                     kw = self._worker_kwargs(
                         f"outbox-{agreement.partner}", work_queue(agreement.partner), ch, pub
                     )
-                    self._start(session, PullOutboxDelivery(agreement=agreement, outbox=outbox, **kw))
+                    worker = PullOutboxDelivery(agreement=agreement, outbox=outbox, signer=self.signer, **kw)
+                    self._start(session, worker)
 
                 self._open_channel(session, conn, pull)
             elif agreement.transport == "soap" and "soap_outbound_url" in agreement.options:

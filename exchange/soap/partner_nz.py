@@ -138,7 +138,7 @@ class PullPartner:
         self.endpoint_url = endpoint_url
         self.format = fmt
         self.our_cert = our_cert
-        """Our certificate: when set, a signed document must verify against it."""
+        """Our certificate: when set, every document must carry our signature and verify."""
         self.signer = signer
         """The partner's pair: when set, submitted documents are signed with it."""
         self.reject_reason = reject_reason[:_TEXT_MAX]
@@ -260,6 +260,8 @@ class PullPartner:
             return "the document does not match its DocumentSha256"
         try:
             root = parse_bytes(document)
+            if self.our_cert is not None and not has_signature(root):
+                return "the document is not signed"
             if has_signature(root):
                 if self.our_cert is not None:
                     root = verify_enveloped(root, self.our_cert)

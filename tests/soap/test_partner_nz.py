@@ -47,9 +47,21 @@ def nz(endpoint: Endpoint) -> Iterator[PullPartner]:
     partner.close()
 
 
+_ours: list[Signer] = []
+
+
+@pytest.fixture(autouse=True)
+def _our_signer(our_keys: KeyPairFiles) -> Iterator[None]:
+    """Documents wait in the outbox signed by us, as `exchange run` leaves them."""
+    _ours.append(Signer.from_files(our_keys.key, our_keys.certificate))
+    yield
+    _ours.clear()
+
+
 def enqueue(endpoint: Endpoint, *ids: str, document: bytes | None = None) -> None:
     for mid in ids:
-        assert endpoint.store.enqueue_for_pull("nz", mid, "ccc", f"rec-{mid}", document or nz_document())
+        doc = document or signed(nz_document(), _ours[0])
+        assert endpoint.store.enqueue_for_pull("nz", mid, "ccc", f"rec-{mid}", doc)
 
 
 def state(endpoint: Endpoint, mid: str) -> tuple[PullState, str | None]:
@@ -120,7 +132,7 @@ def test_a_document_failing_the_nz_schema_is_acknowledged_failed_with_the_reason
 ) -> None:
     root = etree.fromstring(nz_document())
     root.remove(root[2])  # CertificateType is required
-    enqueue(endpoint, "m-bad", document=etree.tostring(root, xml_declaration=True, encoding="utf-8"))
+    enqueue(endpoint, "m-bad", document=signed(etree.tostring(root), _ours[0]))
     enqueue(endpoint, "m-good")
     nz.poll_once()
     failed, reason = state(endpoint, "m-bad")
@@ -130,16 +142,17 @@ def test_a_document_failing_the_nz_schema_is_acknowledged_failed_with_the_reason
     assert nz.counts()["invalid"] == 1 and nz.counts()["acknowledged"] == {"ok": 1, "warn": 0, "failed": 1}
 
 
-def test_our_signature_is_checked_when_a_document_carries_one(
-    endpoint: Endpoint, nz: PullPartner, our_keys: KeyPairFiles, partner_signers: dict[str, Signer]
+def test_our_signature_is_required_and_checked(
+    endpoint: Endpoint, nz: PullPartner, partner_signers: dict[str, Signer]
 ) -> None:
-    ours = Signer.from_files(our_keys.key, our_keys.certificate)
-    enqueue(endpoint, "m-ours", document=signed(nz_document(), ours))
+    enqueue(endpoint, "m-ours")
     enqueue(endpoint, "m-forged", document=signed(nz_document(), partner_signers["rogue"]))
+    enqueue(endpoint, "m-unsigned", document=nz_document())
     nz.poll_once()
     assert state(endpoint, "m-ours") == (PullState.ACKNOWLEDGED, None)
     forged, reason = state(endpoint, "m-forged")
     assert forged is PullState.FAILED and reason is not None and "does not verify" in reason
+    assert state(endpoint, "m-unsigned") == (PullState.FAILED, "the document is not signed")
 
 
 def test_through_every_fault_in_turn_nothing_is_lost_or_settled_twice(endpoint: Endpoint) -> None:

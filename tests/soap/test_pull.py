@@ -11,7 +11,7 @@ import pytest
 
 from adapters.nz import format as nz_format
 from exchange.audit import open_store
-from exchange.signing import KeyPairFiles
+from exchange.signing import ENV_CERT, ENV_KEY, KeyPairFiles
 from exchange.soap.loopback import SECRETS, USERNAMES, start_endpoint
 from exchange.soap.partner_nz import PullFault, PullPartner
 from exchange.soap.store import PullState, SoapStore
@@ -37,7 +37,8 @@ def test_documents_wait_in_the_outbox_once_each_and_are_pulled_once_each(
 ) -> None:
     config = world.root / "nz.toml"
     config.write_text(NZ_ONLY, encoding="utf-8")
-    world.start_service(env={"EXCHANGE_CONFIG": str(config)})
+    signing = {ENV_KEY: str(our_keys.key), ENV_CERT: str(our_keys.certificate)}
+    world.start_service(env={"EXCHANGE_CONFIG": str(config), **signing})
     messages = domestic_messages("pull", 20)
     publish_domestic(world.url, messages)
     publish_domestic(world.url, messages[:5])  # the domestic side sends five again
@@ -54,14 +55,13 @@ def test_documents_wait_in_the_outbox_once_each_and_are_pulled_once_each(
         assert status is not None and status.status.value == "VALID"
     finally:
         store.close()
+    queued = ["CONVERTED", "VALIDATED", "READY_TO_SEND", "SEND_ENQUEUED", "SIGNED", "WAITING_FOR_RECEIPT"]
     with open_store(world.audit_url) as audit:
-        trail = [e.event for e in audit.trace("pull-3") if e.partner == "nz"]
-    assert trail == ["CONVERTED", "VALIDATED", "READY_TO_SEND", "SEND_ENQUEUED", "WAITING_FOR_RECEIPT"]
+        assert [e.event for e in audit.trace("pull-3") if e.partner == "nz"] == queued
 
     left_downloaded = _pull_everything(world.root / "endpoint", world.audit_url, our_keys, partner_keys)
     with open_store(world.audit_url) as audit:
         trails = {mid: [str(e.event) for e in audit.trace(mid) if e.partner == "nz"] for mid, _ in messages}
-    queued = ["CONVERTED", "VALIDATED", "READY_TO_SEND", "SEND_ENQUEUED", "WAITING_FOR_RECEIPT"]
     for mid, trail in trails.items():  # acknowledged once each: none lost, none twice
         pulled = ["DOWNLOADED", "DOWNLOADED"] if mid in left_downloaded else ["DOWNLOADED"]
         assert trail == [*queued, *pulled, "ACKNOWLEDGED"], mid
@@ -71,11 +71,12 @@ def _pull_everything(
     folder: Path, audit_url: str, our_keys: KeyPairFiles, partner_keys: dict[str, KeyPairFiles]
 ) -> set[str]:
     """Our endpoint on the service's database, the NZ simulator pulling: first without
-    acknowledging (the documents stay DOWNLOADED), then as it should. The message ids
+    acknowledging (the documents stay DOWNLOADED), then as it should, checking our signature. The message ids
     that were left DOWNLOADED."""
     certificates = {p: partner_keys[p].certificate.read_bytes() for p in ("eu", "nz")}
     endpoint = start_endpoint(folder, our_keys, certificates=certificates, audit_url=audit_url)
-    nz = PullPartner(endpoint.url, USERNAMES["nz"], SECRETS["nz"], nz_format, page=8)
+    ours = our_keys.certificate.read_bytes()  # every document must carry our verified signature
+    nz = PullPartner(endpoint.url, USERNAMES["nz"], SECRETS["nz"], nz_format, our_cert=ours, page=8)
     try:
         nz.set_fault(PullFault.NO_ACK)
         nz.poll_once()
