@@ -4,12 +4,14 @@ run` with its HTTP front, RabbitMQ on an isolated vhost, the kr partner simulato
 an operator logs in, finds a dead-lettered message by its certificate number, opens its
 timeline, replays it (confirming the dialog) now that the partner accepts, and sees it
 ACKNOWLEDGED; a viewer sees no replay button and the API refuses its POST with 403.
-The README's screenshot (docs/console.png) is taken here.
+The README's screenshot is taken here: into the test's temporary folder, or where
+EXCHANGE_SCREENSHOT says (`EXCHANGE_SCREENSHOT=docs/console.png` refreshes the README's).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import socket
 import subprocess
 import sys
@@ -29,8 +31,6 @@ from tests.console.support import PASSWORDS, users_file
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[2]
-SCREENSHOT = ROOT / "docs" / "console.png"
 REASON = "KC number unknown to KTL"
 
 
@@ -116,7 +116,7 @@ def _document_text(driver: Any) -> str:
     return str(fold.find_element(By.TAG_NAME, "pre").text)
 
 
-def _screenshot(driver: Any) -> None:
+def _screenshot(driver: Any, path: Path) -> None:
     """The README's picture: the message view, documents folded, tall enough for the timeline."""
     from selenium.webdriver.common.by import By
 
@@ -127,8 +127,9 @@ def _screenshot(driver: Any) -> None:
     driver.set_window_size(1440, 2000)
     eventually(lambda: not driver.find_elements(By.CSS_SELECTOR, ".docblock details[open]"), what="folded")
     driver.execute_script("window.scrollTo(0, 0)")
-    SCREENSHOT.parent.mkdir(exist_ok=True)
-    assert driver.save_screenshot(str(SCREENSHOT))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert driver.save_screenshot(str(path))
+    assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     driver.set_window_size(1440, 1100)
 
 
@@ -180,7 +181,7 @@ def test_operator_replays_a_dead_letter_and_a_viewer_cannot(world: World, browse
         lambda: '"status": "ACK"' in driver.find_element(By.CSS_SELECTOR, kr).text,
         what="the partner's ACK receipt",
     )
-    _screenshot(driver)
+    _screenshot(driver, Path(os.environ.get("EXCHANGE_SCREENSHOT") or world.root / "console.png"))
 
     # The download is the document as sent: its digest is the one the audit trail holds.
     href = eventually(
