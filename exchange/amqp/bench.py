@@ -1,5 +1,6 @@
 """`exchange bench pipeline`: N records through the full pipeline (consume, convert,
-validate, audit, publish with confirms, ack) and, in the same run, a bare relay on
+validate, audit, certificate ledger and document archive, publish with confirms, ack:
+the intake worker as `exchange run` builds it) and, in the same run, a bare relay on
 the same broker and client (consume -> publish with confirms -> ack, no processing)
 as the baseline. Both use the same batch consumer, so the ratio is the cost of the work.
 
@@ -28,10 +29,12 @@ from exchange.amqp.intake import IntakeWorker
 from exchange.amqp.publish import Outgoing, publish_many
 from exchange.amqp.settings import AmqpSettings, with_vhost
 from exchange.amqp.topology import DOMESTIC_IN, INTAKE_QUEUE, build_topology, declare, work_queue
+from exchange.archive import DocumentArchive
 from exchange.audit import open_store
 from exchange.config import ExchangeConfig
 from exchange.pipeline import Converter
 from exchange.registry import source as load_source
+from exchange.soap.store import SoapStore
 from exchange.state import StateStore
 
 BENCH_VHOST = "mra-bench"
@@ -184,6 +187,8 @@ def bench_pipeline(
         audit_url = f"sqlite:///{Path(tmp) / 'bench-audit.db'}"
         store = open_store(audit_url)
         state = StateStore(audit_url)
+        ledger = SoapStore(audit_url)  # what `exchange run` also writes per batch:
+        archive = DocumentArchive(audit_url)  # certificate statuses, the documents sent
         converter = Converter(config, [partner])
         src = load_source(config)
         pool = _pool(config, partner, settings)
@@ -199,6 +204,8 @@ def bench_pipeline(
                 audit=store,
                 state=state,
                 pool=pool,
+                certificates=ledger,
+                archive=archive,
                 **kw,
             ),
             INTAKE_QUEUE,
@@ -207,6 +214,8 @@ def bench_pipeline(
         )
         store.close()
         state.close()
+        ledger.close()
+        archive.close()
         if pool is not None:
             pool.shutdown()
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
