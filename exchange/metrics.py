@@ -1,13 +1,15 @@
 """Prometheus metrics: what operations' monitoring scrapes at /metrics.
 
 Counted where the facts are made, never by polling: every audit entry is a lifecycle
-step (messages by partner and state, retries, dead letters), each batch write of the
-audit trail is timed, each acknowledged delivery has its latency. Queue depths are read
-from the broker when scraped.
+step (messages by partner and state, retries, dead letters, and the time from a send to
+the partner's answer), each batch write of the audit trail is timed, each acknowledged
+input message has its processing latency. Queue depths are read from the broker when scraped.
 """
 
 from __future__ import annotations
 
+import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -15,9 +17,17 @@ from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from exchange.audit import AuditEntry, AuditStore
+from exchange.audit import AuditEntry, AuditEvent, AuditStore
 
 _LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300)
+_ANSWERED = {
+    AuditEvent.ACKNOWLEDGED: "acknowledged",
+    AuditEvent.ACKNOWLEDGED_WITH_WARNING: "acknowledged",
+    AuditEvent.SEND_ATTEMPT_FAILED: "failed",
+}
+SENDS_TRACKED = 100_000
+"""Sends waiting for an answer that are remembered for the delivery histogram; beyond it,
+the oldest are forgotten (a partner that never answers must not grow the process)."""
 
 
 class Metrics:
@@ -40,13 +50,39 @@ class Metrics:
         self.audit_entries = Counter(
             "mra_audit_entries_written", "Audit entries written durably.", registry=self.registry
         )
+        self.delivery = Histogram(
+            "mra_delivery_seconds", "From a send to the partner's answer, by partner and outcome.",
+            ["partner", "outcome"], buckets=_LATENCY_BUCKETS, registry=self.registry,
+        )  # fmt: skip
+        self.retries = Counter(
+            "mra_retries", "Deliveries scheduled for another attempt, by partner.", ["partner"],
+            registry=self.registry,
+        )  # fmt: skip
+        self.dead_letters = Counter(
+            "mra_dead_letters", "Messages dead-lettered with their reason, by partner.", ["partner"],
+            registry=self.registry,
+        )  # fmt: skip
+        self._sending: OrderedDict[tuple[str, str], float] = OrderedDict()
 
     def watch_audit(self, store: AuditStore) -> None:
         store.observers.append(self._count)
         store.on_write = self._written
 
     def _count(self, entry: AuditEntry) -> None:
-        self.messages.labels(entry.partner or "-", entry.event.value).inc()
+        event, partner = entry.event, entry.partner or "-"
+        self.messages.labels(partner, event.value).inc()
+        if event is AuditEvent.SEND_IN_PROGRESS and entry.message_id:
+            self._sending[(partner, entry.message_id)] = time.perf_counter()
+            if len(self._sending) > SENDS_TRACKED:
+                self._sending.popitem(last=False)
+        elif event in _ANSWERED and entry.message_id:
+            started = self._sending.pop((partner, entry.message_id), None)
+            if started is not None:
+                self.delivery.labels(partner, _ANSWERED[event]).observe(time.perf_counter() - started)
+        elif event is AuditEvent.WAITING_FOR_RETRY:
+            self.retries.labels(partner).inc()
+        elif event is AuditEvent.DEAD_LETTERED:
+            self.dead_letters.labels(partner).inc()
 
     def _written(self, entries: int, seconds: float) -> None:
         self.audit_write.observe(seconds)
@@ -54,8 +90,6 @@ class Metrics:
 
     def latency_observer(self, worker: str) -> Callable[[list[Any]], None]:
         """For BatchConsumer.on_acked: observes each message's delivery-to-ack time."""
-        import time
-
         histogram = self.processing.labels(worker)
 
         def observe(messages: list[Any]) -> None:

@@ -75,6 +75,9 @@ def test_metrics_health_and_readiness_during_a_run(world: World) -> None:
         assert samples[("mra_messages_total", (("partner", "kr"), ("state", "SEND_ENQUEUED")))] == 12
         assert samples[("mra_processing_seconds_count", (("worker", "intake"),))] >= 12
         assert samples[delivered] >= 12
+        answered = ("mra_delivery_seconds_count", (("outcome", "acknowledged"), ("partner", "kr")))
+        assert samples[answered] == 12  # one send, one answer each
+        assert samples.get(("mra_dead_letters_total", (("partner", "kr"),)), 0) == 0
         assert samples[("mra_audit_write_seconds_count", ())] >= 1
         assert samples[("mra_queue_consumers", (("queue", "mra.intake"),))] == 1
         assert ("mra_queue_depth", (("queue", "mra.kr.work"),)) in samples
