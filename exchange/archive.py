@@ -8,7 +8,6 @@ once per message. A row is never changed: a second copy of the same content is i
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from exchange.audit.entry import format_time
-from exchange.db import open_database
+from exchange.db import execute_many, open_database
 
 
 class Kind(StrEnum):
@@ -73,17 +72,7 @@ class DocumentArchive:
             f" VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}) ON CONFLICT DO NOTHING"
         )
         with self._lock:
-            if isinstance(self._conn, sqlite3.Connection):
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    self._conn.executemany(sql, values)
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-            else:
-                with self._conn.transaction(), self._conn.cursor() as cur:
-                    cur.executemany(sql, values)
+            execute_many(self._conn, sql, values)
 
     def for_message(self, message_id: str) -> list[Archived]:
         """Everything kept for a message id, every partner, oldest first."""

@@ -4,6 +4,7 @@ live beside the audit trail: delivery state, certificate statuses, the pull outb
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,3 +38,19 @@ def open_database(url: str | None = None) -> Database:
     pg = psycopg.connect(target.conninfo, autocommit=True)
     pg.execute(f"CREATE SCHEMA IF NOT EXISTS {target.schema}")
     return Database(pg, True, f"{target.schema}.")
+
+
+def execute_many(conn: Any, sql: str, values: Sequence[Sequence[Any]]) -> None:
+    """`sql` for every row of `values` in one transaction (one executemany): a batch is
+    written whole or not at all, and durably when this returns."""
+    if isinstance(conn, sqlite3.Connection):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.executemany(sql, values)
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+    else:
+        with conn.transaction(), conn.cursor() as cur:
+            cur.executemany(sql, values)

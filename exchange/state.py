@@ -12,14 +12,13 @@ failed; a retry may send again), DONE (intake: converted and enqueued), FAILED.
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from exchange.db import open_database
+from exchange.db import execute_many, open_database
 
 
 class State(StrEnum):
@@ -88,17 +87,7 @@ class StateStore:
             " sha256 = excluded.sha256, attempt = excluded.attempt, state = excluded.state"
         )
         with self._lock:
-            if isinstance(self._conn, sqlite3.Connection):
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    self._conn.executemany(sql, values)
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-            else:
-                with self._conn.transaction(), self._conn.cursor() as cur:
-                    cur.executemany(sql, values)
+            execute_many(self._conn, sql, values)
 
     def counts(self, scope: str) -> dict[str, int]:
         with self._lock:

@@ -21,7 +21,7 @@ from enum import StrEnum
 from typing import Any
 
 from exchange.audit.entry import format_time
-from exchange.db import open_database
+from exchange.db import execute_many, open_database
 from exchange.intake import CanonicalRecord
 from exchange.model import CertScheme, CertStatus, Kind, ProductCertificate
 
@@ -180,17 +180,7 @@ class SoapStore:
         rows = [(*row, now) for row in rows]
         sql = self._UPSERT_CERTIFICATE.format(p=self._p)
         with self._lock:
-            if self._pg:
-                with self._conn.transaction(), self._conn.cursor() as cur:
-                    cur.executemany(sql.replace("?", "%s"), rows)
-            else:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    self._conn.executemany(sql, rows)
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
+            execute_many(self._conn, sql.replace("?", "%s") if self._pg else sql, rows)
 
     def certificate(self, cert_no: str) -> CertificateStatus | None:
         row = self._one(
