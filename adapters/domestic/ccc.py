@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from adapters.domestic.codes import category, cert_status, code_lists
-from adapters.domestic.dates import optional_date, parse_date
+from adapters.domestic.dates import optional_date, parse_date, quick_date
 from adapters.domestic.normalize import brief, code
 from adapters.domestic.parts import (
     Obj,
@@ -14,6 +14,7 @@ from adapters.domestic.parts import (
     code_field,
     code_list,
     obj,
+    objects,
     party,
     with_id,
 )
@@ -43,6 +44,10 @@ _STRUCTURE = "issue year 4, certification body 2, product class 4, sequence 6"
 
 def cert_no(value: object) -> str:
     """The certificate number, NFKC-normalised and checked against the CCC structure."""
+    if value.__class__ is str and value.isascii():  # the common case: already normal
+        number = value.strip()
+        if CCC_NUMBER.match(number):
+            return number
     if value is None or (isinstance(value, str) and not value.strip()):
         raise RecordError(MISSING, field="certNo")
     if not isinstance(value, str):
@@ -63,6 +68,10 @@ def cert_no(value: object) -> str:
 
 def status(value: object, field: str) -> CertStatus:
     """Canonical status of a domestic one (有效 暂停 撤销 注销 过期)."""
+    if value.__class__ is str:  # the common case: exactly as the code list spells it
+        found = code_lists().exact_status.get(value)
+        if found is not None:
+            return found
     if value is None or (isinstance(value, str) and not value.strip()):
         raise RecordError(MISSING, field=field)
     found = cert_status(value) if isinstance(value, str) else None
@@ -76,7 +85,7 @@ def status(value: object, field: str) -> CertStatus:
 def _product(value: object) -> Obj:
     data = obj(value, "product")
     raw = data.get("category")
-    if type(raw) is str:
+    if raw.__class__ is str:
         entry = category(raw)
         if entry is None:
             known = ", ".join(code_lists().categories)
@@ -91,24 +100,23 @@ def _product(value: object) -> Obj:
     return data
 
 
-def _list_of_objects(value: object, field: str) -> list[Obj] | object:
-    if not isinstance(value, list):
-        return value  # the model says "should be a valid list"
-    return [obj(v, f"{field}[{i}]") for i, v in enumerate(value)]
-
-
 def _history(value: object) -> object:
-    entries = _list_of_objects(value, "history")
+    entries = objects(value, "history")
     if not isinstance(entries, list):
         return entries
+    statuses = code_lists().exact_status
     for i, entry in enumerate(entries):
-        entry["date"] = parse_date(entry.get("date"), f"history[{i}].date")
-        entry["status"] = status(entry.get("status"), f"history[{i}].status")
+        # the field names are only spelt out when a value is bad
+        when = entry.get("date")
+        entry["date"] = quick_date(when) or parse_date(when, f"history[{i}].date")
+        state = entry.get("status")
+        found = statuses.get(state) if state.__class__ is str else None
+        entry["status"] = found or status(state, f"history[{i}].status")
     return entries
 
 
 def _test_reports(value: object) -> object:
-    reports = _list_of_objects(value, "testReports")
+    reports = objects(value, "testReports")
     if isinstance(reports, list):
         for report in reports:
             code_field(report, "reportNo")
@@ -130,7 +138,8 @@ def to_certificate(raw: Obj) -> ProductCertificate:
     """The canonical certificate for one domestic record, or a RecordError naming the field."""
     number = cert_no(raw.get("certNo"))
     try:
-        check_keys(raw, FIELDS, "CCC")
+        if not raw.keys() <= FIELDS:
+            check_keys(raw, FIELDS, "CCC")
         issued = parse_date(raw.get("issueDate"), "issueDate")
         expires = optional_date(raw.get("expiryDate"), "expiryDate")
         if expires is not None and expires < issued:
@@ -154,6 +163,9 @@ def to_certificate(raw: Obj) -> ProductCertificate:
             data["testReports"] = _test_reports(raw["testReports"])
         if raw.get("history") is not None:
             data["history"] = _history(raw["history"])
-        return validate(ProductCertificate, clean(data), record_id=number, rename=_rename)
+        values = data.values()
+        if None in values or "" in values:  # blank reads as absent (clean() without a copy when none)
+            data = clean(data)
+        return validate(ProductCertificate, data, record_id=number, rename=_rename)
     except RecordError as exc:
         raise with_id(exc, number) from None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Literal
 
@@ -33,6 +33,24 @@ class CodeLists:
     status: dict[str, CertStatus]
     categories: dict[str, Category]
     countries: dict[str, str]
+    exact_status: dict[str, CertStatus] = field(init=False, repr=False)
+    """Keys already in the form a lookup normalises to: a hit needs no normalising, and
+    gives what cert_status / category / country give (a miss says nothing; ask them)."""
+    exact_categories: dict[str, Category] = field(init=False, repr=False)
+    exact_countries: dict[str, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        countries = {iso: iso for iso in ISO_ALPHA2}
+        for name, iso in self.countries.items():
+            if code(name) == name and name.upper() not in ISO_ALPHA2:
+                countries[name] = iso
+        exact = {
+            "exact_status": {k: v for k, v in self.status.items() if k.strip() == k},
+            "exact_categories": {k: v for k, v in self.categories.items() if code(k) == k},
+            "exact_countries": countries,
+        }
+        for name, table in exact.items():
+            object.__setattr__(self, name, table)
 
 
 def _table(file: str, key: str) -> dict[str, Any]:
@@ -86,16 +104,21 @@ def code_lists() -> CodeLists:
 
 def cert_status(text: str) -> CertStatus | None:
     """Canonical status of a domestic CCC status (有效 …), or None if unknown."""
-    return code_lists().status.get(text.strip())
+    lists = code_lists()
+    return lists.exact_status.get(text) or lists.status.get(text.strip())
 
 
 def category(text: str) -> Category | None:
     """The catalogue entry for a CCC category code, or None if it has no mapping yet."""
-    return code_lists().categories.get(code(text))
+    lists = code_lists()
+    return lists.exact_categories.get(text) or lists.categories.get(code(text))
 
 
 def country(text: str) -> str | None:
     """ISO alpha-2 code of an ISO code (any case, full-width allowed) or Chinese name."""
+    hit = code_lists().exact_countries.get(text)
+    if hit is not None:
+        return hit
     value = code(text)
     upper = value.upper()
     if upper in ISO_ALPHA2:

@@ -32,8 +32,17 @@ def _lookup(text: str) -> date | None:
         return None
 
 
+def quick_date(value: object) -> date | None:
+    """The date a well-formed date string stands for, else None (parse_date says why)."""
+    return _lookup(value) if value.__class__ is str else None
+
+
 def parse_date(value: object, field: str) -> date:
     """The date `value` stands for, or a RecordError naming `field`."""
+    if value.__class__ is str:  # the common case: a well-formed date, cached
+        parsed = _lookup(value)
+        if parsed is not None:
+            return parsed
     if value is None or (isinstance(value, str) and not value.strip()):
         raise RecordError(MISSING, field=field)
     if not isinstance(value, str):
@@ -49,6 +58,10 @@ def parse_date(value: object, field: str) -> date:
 
 def optional_date(value: object, field: str) -> date | None:
     """Like parse_date, but an absent or empty value is None."""
+    if value.__class__ is str:
+        parsed = _lookup(value)
+        if parsed is not None:
+            return parsed
     if value is None or (isinstance(value, str) and not value.strip()):
         return None
     return parse_date(value, field)

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from adapters.domestic.errors import EncodingError, UnreadableInput
-from adapters.domestic.jsontext import SKIP_TO_BRACKET, loads_record
+from adapters.domestic.jsontext import SKIP_TO_BRACKET, loads_record, loads_utf8, parsed
 from adapters.domestic.limits import CHUNK_CHARS, MAX_DEPTH, MAX_RECORD_BYTES
 from adapters.domestic.lines import LineReader, LineTooLong, open_binary
 from adapters.domestic.records import to_canonical
@@ -36,6 +36,13 @@ def _convert(text: str, kind: Kind | None) -> CanonicalRecord | RecordError | st
         return exc
 
 
+def _to_canonical(value: object, kind: Kind | None) -> CanonicalRecord | RecordError:
+    try:
+        return to_canonical(value, kind)
+    except RecordError as exc:
+        return exc
+
+
 def raw_text(text: str, kind: Kind | None) -> str:
     """The record's JSON text as exported (for publishing it as one message)."""
     return text
@@ -46,17 +53,26 @@ Convert = Callable[[str, Kind | None], CanonicalRecord | RecordError | str]
 
 def jsonl_items(path: Path, encoding: str, kind: Kind | None, convert: Convert = _convert) -> Iterator[Item]:
     """One record per line; blank lines are skipped, line numbers count them."""
+    # UTF-8 lines go to the JSON parser as bytes (no decode to str and back); any line
+    # that is not plainly a shallow JSON value takes the general path below.
+    direct = convert is _convert and encoding == "utf-8"
     with open_binary(path) as stream:
         lines = LineReader(stream, encoding, path)
         while True:
             lines.start_record()
             try:
-                text = next(lines)
+                raw = lines.next_bytes()
             except StopIteration:
                 return
             except LineTooLong as exc:
                 yield f"line {exc.line_no}", RecordError(f"the line is {exc}")
                 continue
+            if direct:
+                value = loads_utf8(raw)
+                if parsed(value):
+                    yield f"line {lines.line_no}", _to_canonical(value, kind)
+                    continue
+            text = lines.decode(raw)
             if text.strip():
                 yield f"line {lines.line_no}", convert(text, kind)
 

@@ -37,6 +37,26 @@ def nesting_depth(text: str, limit: int = MAX_DEPTH) -> int:
         pos += 1
 
 
+_NOT_PARSED = object()
+
+
+def loads_utf8(raw: bytes) -> Any:
+    """The JSON value in UTF-8 `raw` when it is plainly one (shallow, valid UTF-8 and
+    JSON), skipping the decode to str; else a marker: decode and use loads_record,
+    which gives the same value or says why there is none."""
+    if raw.count(b"{") + raw.count(b"[") > MAX_DEPTH:  # the fast bound of nesting_depth
+        return _NOT_PARSED
+    try:
+        return orjson.loads(raw)  # checks the UTF-8 as strictly as bytes.decode
+    except orjson.JSONDecodeError:
+        return _NOT_PARSED
+
+
+def parsed(value: Any) -> bool:
+    """Whether loads_utf8 gave a value (not its marker)."""
+    return value is not _NOT_PARSED
+
+
 def loads_record(text: str) -> Any:
     """The JSON value in `text`, or a RecordError saying why it is not one."""
     if nesting_depth(text) > MAX_DEPTH:

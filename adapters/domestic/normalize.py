@@ -19,7 +19,7 @@ def nfkc(text: str) -> str:
 
 def code(text: str) -> str:
     """A code or number as partners need it: NFKC, surrounding blanks removed."""
-    return nfkc(text).strip()
+    return (text if text.isascii() else unicodedata.normalize("NFKC", text)).strip()
 
 
 def brief(text: str, limit: int = 60) -> str:

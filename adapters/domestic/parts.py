@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.domestic.codes import country
-from adapters.domestic.normalize import brief, code, nfkc, split_multi
+from adapters.domestic.codes import code_lists, country
+from adapters.domestic.normalize import brief, nfkc, split_multi
 from adapters.domestic.validation import MISSING
 from exchange.errors import RecordError
 
@@ -32,6 +32,11 @@ def clean(obj: Obj) -> Obj:
 
 def obj(value: object, field: str) -> Obj:
     """`value`, a required JSON object, cleaned of blank values."""
+    if value.__class__ is dict:  # the common case, clean() inlined
+        values = value.values()
+        if None in values or "" in values:
+            return {k: v for k, v in value.items() if v is not None and v != ""}
+        return dict(value)
     if value is None:
         raise RecordError(MISSING, field=field)
     if not isinstance(value, dict):
@@ -54,15 +59,34 @@ def check_keys(record: Obj, allowed: frozenset[str], family: str) -> None:
 def code_field(data: Obj, key: str) -> None:
     """NFKC-normalise `data[key]` in place when it is a string (codes, numbers)."""
     value = data.get(key)
-    if type(value) is str:
-        data[key] = code(value)
+    if value.__class__ is str:
+        data[key] = (value if value.isascii() else nfkc(value)).strip()
+
+
+def objects(value: object, field: str) -> list[Obj] | object:
+    """A list of JSON objects, each cleaned (obj); anything else goes on to the model."""
+    if not isinstance(value, list):
+        return value  # the model says "should be a valid list"
+    out: list[Obj] = []
+    for i, v in enumerate(value):
+        out.append(clean(v) if v.__class__ is dict else obj(v, f"{field}[{i}]"))
+    return out
 
 
 def party(value: object, field: str) -> Obj:
     """A domestic party (name, nameEn, address, country) with its country resolved."""
+    if value.__class__ is dict:  # the common case: no blanks, the country as the list has it
+        values = value.values()
+        if None not in values and "" not in values:
+            raw = value.get("country")
+            iso = code_lists().exact_countries.get(raw) if raw.__class__ is str else None
+            if iso is not None:
+                data = dict(value)
+                data["country"] = iso
+                return data
     data = obj(value, field)
     raw = data.get("country")
-    if type(raw) is str:
+    if raw.__class__ is str:
         iso = country(raw)
         if iso is None:
             raise RecordError(

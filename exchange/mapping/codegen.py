@@ -49,12 +49,23 @@ def escape_attr(s: str) -> str:
     return s
 
 
+def _literal(text: str) -> str:
+    """`text` as it stands inside an f-string: braces doubled."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 class _Compiler:
+    """Writes the renderer's source. Output goes through `put`: consecutive pieces that
+    are always written together (static markup, required values) are joined into one
+    f-string and appended once, at the next point where what follows is conditional
+    (an optional element, a loop, an `m:if`) or at the end of the block."""
+
     def __init__(self, partner: str):
         self.partner = partner
         self.lines: list[str] = []
         self.consts: dict[str, Any] = {}
         self.counter = 0
+        self.pending: list[str] = []  # f-string source pieces not yet appended
 
     def const(self, value: Any, prefix: str) -> str:
         self.counter += 1
@@ -69,68 +80,98 @@ class _Compiler:
     def emit(self, indent: int, line: str) -> None:
         self.lines.append("    " * indent + line)
 
-    def access(self, ctx: str, path: str) -> str:
+    def put(self, piece: str) -> None:
+        """Output `piece`, f-string source (static text through _literal, values as {var})."""
+        self.pending.append(piece)
+
+    def flush(self, indent: int) -> None:
+        """Append what is pending, at `indent`: before a conditional part, at a block's end."""
+        if self.pending:
+            self.emit(indent, f"a(f{''.join(self.pending)!r})")
+            self.pending = []
+
+    def access(self, ctx: str, path: str, indent: int) -> str:
+        """An expression for the value at `path`; a dotted path is read into a variable
+        first (statements at `indent`), None when an optional part on the way is None."""
         if path == ".":
             return ctx
         if "." not in path:
             return f"{ctx}.{path}"
-        getter = operator.attrgetter(path)
-
-        def safe(obj: Any, _get: Any = getter) -> Any:
-            try:
-                return _get(obj)
-            except AttributeError:  # an optional part on the way is None
-                return None
-
-        return f"{self.const(safe, 'G')}({ctx})"
+        var = self.var("g")
+        self.emit(indent, "try:")  # free when nothing is raised
+        self.emit(indent + 1, f"{var} = {ctx}.{path}")
+        self.emit(indent, "except AttributeError:  # an optional part on the way is None")
+        self.emit(indent + 1, f"{var} = None")
+        return var
 
     def text_of(self, expr: Expr, var: str, indent: int, escape: str, optional: bool) -> int:
         """var := escaped partner text for the canonical value in var; returns the indent
-        at which to go on (deeper when a code list may map the value to nothing)."""
-        self.emit(indent, f"if {var}.__class__ is not str:")  # most values are text already
-        self.emit(indent + 1, f"{var} = _fmt({var})")
+        at which to go on (deeper, in a block of its own, when a code list may map an
+        optional value to nothing: the caller flushes at the end of that block)."""
         if expr.codes is not None:
-            table = self.const(expr.codes.forward, "CL")
+            # The table's partner values are escaped once, here; a canonical value is
+            # looked up as it is (a str enum hashes as its text), formatted only on a miss.
+            escaped = escape_attr if escape == "_attr" else escape_text
+            forward = {k: None if v is None else escaped(v) for k, v in expr.codes.forward.items()}
+            table = self.const(forward, "CL")
             info = self.const((expr.codes, expr.field), "CI")
             mapped = self.var("m")
-            self.emit(indent, f"{mapped} = {table}.get({var}, _NOKEY)")
+            self.emit(indent, "try:")
+            self.emit(indent + 1, f"{mapped} = {table}.get({var}, _NOKEY)")
+            self.emit(indent, "except TypeError:  # unhashable: no code; formatting says why")
+            self.emit(indent + 1, f"{mapped} = _NOKEY")
             self.emit(indent, f"if {mapped} is _NOKEY:")
-            self.emit(indent + 1, f"raise _unmapped({info}, {var})")
+            self.emit(indent + 1, f"{mapped} = _code({table}, {info}, {var})")
             if any(v is None for v in expr.codes.forward.values()):
-                self.emit(indent, f"if {mapped} is None:")
                 if optional:
-                    self.emit(indent + 1, "pass")
+                    self.emit(indent, f"if {mapped} is not None:")
+                    indent += 1
                 else:
                     field = self.const(expr.field, "F")
+                    self.emit(indent, f"if {mapped} is None:")
                     self.emit(indent + 1, f'raise _missing("the code has no partner value", {field})')
-                self.emit(indent, "else:")
-                indent += 1
             self.emit(indent, f"{var} = {mapped}")
+            return indent
         specials = _ATTR_SPECIALS if escape == "_attr" else _TEXT_SPECIALS
         test = " or ".join(f"{c!r} in {var}" for c in specials)
-        self.emit(indent, f"if {test}:")  # escaping is rare: test inline, call only then
+        self.emit(indent, f"if {var}.__class__ is not str:")  # most values are text already
+        self.emit(indent + 1, f"{var} = {escape}_of({var})")  # dates, enums, numbers
+        self.emit(indent, f"elif {test}:")  # escaping is rare: test inline, call only then
         self.emit(indent + 1, f"{var} = {escape}({var})")
         return indent
 
     def node(self, node: Node, ctx: str, indent: int) -> None:
         if node.if_path is not None:
-            self.emit(indent, f"if not _empty({self.access(ctx, node.if_path)}):")
-            indent += 1
+            self.flush(indent)
+            tested = self.var("e")
+            self.emit(indent, f"{tested} = {self.access(ctx, node.if_path, indent)}")
+            empty = f'{tested} is None or {tested} == "" or (isinstance({tested}, list) and not {tested})'
+            self.emit(indent, f"if not ({empty}):")
+            self.node_body(node, ctx, indent + 1)
+            self.flush(indent + 1)
+        else:
+            self.node_body(node, ctx, indent)
+
+    def node_body(self, node: Node, ctx: str, indent: int) -> None:
         if node.each is not None:
             item = self.var("c")
-            self.emit(indent, f"for {item} in ({self.access(ctx, node.each.path)} or ()):")
+            self.flush(indent)
+            self.emit(indent, f"for {item} in ({self.access(ctx, node.each.path, indent)} or ()):")
             self.element(node, item, indent + 1)
+            self.flush(indent + 1)
         elif node.with_ is not None:
             sub = self.var("c")
-            self.emit(indent, f"{sub} = {self.access(ctx, node.with_.path)}")
-            self.emit(indent, f"if {sub} is None:")
+            self.emit(indent, f"{sub} = {self.access(ctx, node.with_.path, indent)}")
             if node.optional:
-                self.emit(indent + 1, "pass")
+                self.flush(indent)
+                self.emit(indent, f"if {sub} is not None:")
+                self.element(node, sub, indent + 1)
+                self.flush(indent + 1)
             else:
                 field = self.const(node.with_.field, "F")
+                self.emit(indent, f"if {sub} is None:")
                 self.emit(indent + 1, f'raise _missing("required part is missing", {field})')
-            self.emit(indent, "else:")
-            self.element(node, sub, indent + 1)
+                self.element(node, sub, indent)
         else:
             self.element(node, ctx, indent)
 
@@ -139,59 +180,66 @@ class _Compiler:
             self.open_and_body(node, ctx, indent, None)
             return
         value = self.var("v")
-        self.emit(indent, f"{value} = {self.access(ctx, node.value.path)}")
-        self.emit(indent, f'if {value} is None or {value} == "":')
+        self.emit(indent, f"{value} = {self.access(ctx, node.value.path, indent)}")
         if node.optional:
-            self.emit(indent + 1, "pass")
+            self.flush(indent)
+            self.emit(indent, f'if {value} is not None and {value} != "":')
+            inner = self.text_of(node.value, value, indent + 1, "_esc", True)
+            self.open_and_body(node, ctx, inner, value)
+            self.flush(inner)
         else:
             field = self.const(node.value.field, "F")
+            self.emit(indent, f'if {value} is None or {value} == "":')
             self.emit(indent + 1, f'raise _missing("required value is missing", {field})')
-        self.emit(indent, "else:")
-        inner = self.text_of(node.value, value, indent + 1, "_esc", node.optional)
-        self.open_and_body(node, ctx, inner, value)
+            inner = self.text_of(node.value, value, indent, "_esc", False)
+            self.open_and_body(node, ctx, inner, value)
 
     def open_and_body(self, node: Node, ctx: str, indent: int, text_var: str | None) -> None:
-        opening = f"<{node.qname}{node.static_attr_text}"
-        if text_var is not None and not node.attr_exprs and not node.children:
-            # the common leaf: one append of one f-string
-            opening_text = opening.replace("{", "{{").replace("}", "}}")
-            self.emit(indent, f"a(f{opening_text + '>{' + text_var + '}</' + node.qname + '>'!r})")
-            return
-        if not node.attr_exprs:
-            self.emit(indent, f"a({opening + '>'!r})")
-        else:
-            self.emit(indent, f"a({opening!r})")
-            for qname, expr in node.attr_exprs_q:
-                av = self.var("t")
-                self.emit(indent, f"{av} = {self.access(ctx, expr.path)}")
-                self.emit(indent, f'if {av} is not None and {av} != "":')
-                inner = self.text_of(expr, av, indent + 1, "_attr", True)
-                self.emit(inner, f"a({' ' + qname + '=' + chr(34)!r}); a({av}); a('\"')")
-            self.emit(indent, "a('>')")
+        # Each attribute with a value becomes a variable holding ` name="text"` (or ""
+        # when left out), so the start tag joins the output like static text.
+        opening = _literal(f"<{node.qname}{node.static_attr_text}")
+        for qname, expr in node.attr_exprs_q:
+            av, attr = self.var("t"), self.var("x")
+            self.emit(indent, f"{attr} = ''")
+            self.emit(indent, f"{av} = {self.access(ctx, expr.path, indent)}")
+            self.emit(indent, f'if {av} is not None and {av} != "":')
+            inner = self.text_of(expr, av, indent + 1, "_attr", True)
+            text = _literal(f' {qname}="') + "{" + av + '}"'
+            self.emit(inner, f"{attr} = f{text!r}")
+            opening += "{" + attr + "}"
+        self.put(opening + ">")
         if text_var is not None:
-            self.emit(indent, f"a({text_var})")
+            self.put("{" + text_var + "}")
         elif node.static_text is not None:
-            self.emit(indent, f"a({escape_text(node.static_text)!r})")
+            self.put(_literal(escape_text(node.static_text)))
         for child in node.children:
             self.node(child, ctx, indent)
-        self.emit(indent, f"a({'</' + node.qname + '>'!r})")
+        self.put(_literal(f"</{node.qname}>"))
 
 
-def _fmt_factory() -> Callable[[Any], str]:
-    """Value -> text, choosing the conversion once per type (enums and dates recur on
-    every record; an isinstance chain per value was measurable)."""
+def _fmt_factory(escape: Callable[[str], str] | None = None) -> Callable[[Any], str]:
+    """Value -> text (escaped with `escape` if given), choosing the conversion once per
+    type (enums and dates recur on every record; an isinstance chain per value was
+    measurable). Dates and numbers never need escaping; enum values and others may."""
     from exchange.mapping.template import format_value
 
-    by_type: dict[type, Callable[[Any], str]] = {str: str, date: date.isoformat}
+    def escaped(convert: Callable[[Any], str]) -> Callable[[Any], str]:
+        if escape is None:
+            return convert
+        return lambda value: escape(convert(value))
+
+    by_type: dict[type, Callable[[Any], str]] = {str: escaped(str), date: date.isoformat}
 
     def fmt(value: Any) -> str:
         convert = by_type.get(value.__class__)
         if convert is None:
             cls = value.__class__
             if issubclass(cls, Enum) and isinstance(value.value, str):
-                convert = operator.attrgetter("value")
-            else:
+                convert = escaped(operator.attrgetter("value"))
+            elif cls in (bool, int, float):
                 convert = format_value
+            else:
+                convert = escaped(format_value)
             by_type[cls] = convert
         return convert(value)
 
@@ -208,9 +256,10 @@ def compile_renderer(root: Node, nsmap: dict[str | None, str], partner: str) -> 
         f' xmlns:{prefix}="{escape_attr(uri)}"' if prefix else f' xmlns="{escape_attr(uri)}"'
         for prefix, uri in nsmap.items()
     )
-    comp.emit(1, f"a({XML_DECLARATION!r})")
+    comp.put(_literal(XML_DECLARATION))
     root.static_attr_text = declarations + root.static_attr_text
     comp.element(root, "c0", 1)
+    comp.flush(1)
     comp.emit(1, 'return "".join(parts)')
 
     def unmapped(info: tuple[CodeList, str], code: str) -> MappingError:
@@ -220,19 +269,28 @@ def compile_renderer(root: Node, nsmap: dict[str | None, str], partner: str) -> 
             field=field,
         )
 
+    fmt = _fmt_factory()
+
+    def code(table: dict[str, str | None], info: tuple[CodeList, str], value: Any) -> str | None:
+        """The (escaped) partner value of a canonical value the direct lookup missed: one
+        that is not text yet (a date, an enum that is not a str) is formatted first; a
+        code the list does not have is a MappingError naming the list and the field."""
+        text = value if value.__class__ is str else fmt(value)
+        mapped = table.get(text, _NOKEY)
+        if mapped is _NOKEY:
+            raise unmapped(info, text)
+        return mapped  # type: ignore[return-value]
+
     def missing(reason: str, field: str) -> MappingError:
         return MappingError(reason, field=field)
 
-    def empty(value: Any) -> bool:
-        return value is None or value == "" or (isinstance(value, list) and not value)
-
     namespace: dict[str, Any] = {
-        "_fmt": _fmt_factory(),
+        "_esc_of": _fmt_factory(escape_text),
+        "_attr_of": _fmt_factory(escape_attr),
+        "_code": code,
         "_esc": escape_text,
         "_attr": escape_attr,
-        "_unmapped": unmapped,
         "_missing": missing,
-        "_empty": empty,
         "_NOKEY": _NOKEY,
         **comp.consts,
     }

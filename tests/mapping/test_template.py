@@ -128,3 +128,21 @@ def test_text_and_attributes_are_escaped(template: Template) -> None:
     root = _tree(template, record)
     assert _text(root, "t:Factory/t:Name") == [tricky]
     assert template.parse(root)["factories"][0]["name"] == tricky
+
+
+def test_code_list_values_are_escaped_in_text_and_attributes(tmp_path: Path) -> None:
+    """Partner values come escaped from the compiled code list (text and attribute
+    forms differ), and a date or enum value is formatted before its code is looked up."""
+    codes = CODES.replace('VALID = "V"', 'VALID = "V&\\"1\\"<>"').replace(
+        'VALID = "valid"', 'VALID = "valid & <sound>\\ttab"'
+    )
+    (tmp_path / "codes.toml").write_text(codes, encoding="utf-8")
+    (tmp_path / "t.xml").write_text(TEMPLATE, encoding="utf-8")
+    template = Template(tmp_path / "t.xml", load_code_lists(tmp_path / "codes.toml"), "test")
+    root = _tree(template, samples.certificate(status="VALID"))
+    state = root.find("t:State", {"t": "urn:test"})
+    assert state is not None
+    assert state.get("code") == 'V&"1"<>'
+    assert state.text == "valid & <sound>\ttab"
+    assert _text(root, "t:Derived") == ["valid & <sound>\ttab"]
+    assert template.parse(root)["status"] == "VALID"

@@ -69,3 +69,23 @@ def test_countries() -> None:
     assert country("ＭＹ") == "MY"
     assert country("XX") is None
     assert country("台湾") is None  # left out on purpose: give the ISO code instead
+
+
+def test_exact_tables_agree_with_the_normalising_lookups() -> None:
+    """The fast paths (a hit in an exact table) give what normalising first would give."""
+    from exchange.model import ISO_ALPHA2
+
+    lists = code_lists()
+    for text, status in lists.exact_status.items():
+        assert lists.status.get(text.strip()) is status
+    for text, entry in lists.exact_categories.items():
+        assert lists.categories[text] is entry
+    for text, iso in lists.exact_countries.items():
+        value = text.strip()
+        assert (value.upper() if value.upper() in ISO_ALPHA2 else lists.countries.get(value)) == iso
+    # every name is still found, however it is padded; codes in any case or width
+    for name, iso in lists.countries.items():
+        assert country(name) == country(f" {name}\u3000") == iso, name
+    assert country(" cn ") == country("ｃｎ") == "CN"
+    assert category(" ０９０７ ") is lists.categories["0907"]
+    assert cert_status(" 有效 ") is cert_status("有效") is CertStatus.VALID

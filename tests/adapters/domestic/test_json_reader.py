@@ -10,7 +10,7 @@ import pytest
 
 from adapters.domestic import EncodingError, UnreadableInput, source
 from adapters.domestic.limits import MAX_DEPTH, MAX_RECORD_BYTES
-from exchange.errors import ExchangeError, Reject
+from exchange.errors import ExchangeError, RecordError, Reject
 from exchange.intake import Accepted, IntakeItem
 from exchange.model import Kind
 from tests.adapters.domestic.synth import SAMPLES, ccc, numbered
@@ -219,3 +219,36 @@ def test_unsupported_suffix_and_encoding(tmp_path: Path) -> None:
         source.read(path, encoding="no-such-codec")
     with pytest.raises(ExchangeError, match="not ASCII-compatible"):
         source.read(path, encoding="utf-16")
+
+
+def test_jsonl_lines_read_as_bytes_match_the_text_path(tmp_path: Path) -> None:
+    """UTF-8 lines are parsed straight from bytes; whatever that path cannot take
+    (blank-looking Unicode lines, a stray BOM, invalid JSON) goes the decoded way: the
+    same records and the same reasons as decoding every line first."""
+    from adapters.domestic.json_reader import _convert
+
+    lines = [
+        json.dumps(ccc(), ensure_ascii=False),
+        json.dumps(ccc(certNo="２０１９０１０９０７１２３４５６"), ensure_ascii=True),
+        "\u3000",  # blank once decoded: skipped
+        "\ufeff" + json.dumps(ccc()),  # a BOM that is not the file's first bytes
+        '{"certNo": "2019010907123456", "certStatus": }',
+        json.dumps(ccc(certNo="bad")),
+        "[1]",
+    ]
+    path = tmp_path / "x.jsonl"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    def seen(result: object) -> object:
+        if isinstance(result, RecordError):
+            return (result.field, result.record_id, result.reason)
+        return result.model_dump()  # type: ignore[attr-defined]
+
+    numbered_lines = [(f"line {no}", line) for no, line in enumerate(lines, 1) if line.strip()]
+    expected = [(where, seen(_convert(line, None))) for where, line in numbered_lines]
+    got = [
+        (i.location, seen(i.record) if isinstance(i, Accepted) else (i.field, i.record_id, i.reason))
+        for i in read(path)
+    ]
+    assert got == expected
+    assert [g[0] for g in got] == ["line 1", "line 2", "line 4", "line 5", "line 6", "line 7"]
