@@ -300,10 +300,16 @@ class BatchConsumer(ABC):
             self._batches.appendleft(batch)
             return
         self.audit.flush()
+        self.keep(batch)
         rows = [row for w in batch.works if w.failure is None for row in w.states]
         self.state.put_many(rows)
         self.finished(batch)
         self._settle_batch(batch)
+
+    def keep(self, batch: Batch) -> None:
+        """Hook: write what must be kept with the batch before its states say "done" (a crash
+        after the state write would make the redelivery a duplicate, so nothing after it)."""
+        return None
 
     def finished(self, batch: Batch) -> None:
         """Hook: the batch's audit entries and states are durable; its acks go out next."""

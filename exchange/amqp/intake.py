@@ -120,16 +120,19 @@ class IntakeWorker(BatchConsumer):
 
         future.add_done_callback(back)
 
-    def finished(self, batch: Batch) -> None:
+    def keep(self, batch: Batch) -> None:
         archived: list[Archived] = []
         for work in batch.works:
-            if work.message.message_id:
-                self._in_flight.pop(work.message.message_id, None)
             docs = self._documents.pop(work.message.tag, None)
             if docs and work.failure is None:
                 archived.extend(docs)
         if self.archive is not None and archived:
-            self.archive.put_many(archived)  # one write for the whole batch
+            self.archive.put_many(archived)  # one write for the whole batch, before its states
+
+    def finished(self, batch: Batch) -> None:
+        for work in batch.works:
+            if work.message.message_id:
+                self._in_flight.pop(work.message.message_id, None)
 
     def forget(self) -> None:
         self._in_flight.clear()
