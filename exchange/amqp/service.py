@@ -50,6 +50,20 @@ class TopologyMismatch(ExchangeError):
     """The broker already has a queue or exchange of that name with other arguments."""
 
 
+def _refused(exc: pika.exceptions.ChannelClosedByBroker) -> ExchangeError:
+    """What a refused declaration means. 406 PRECONDITION_FAILED: a queue exists with other
+    arguments, which no retry mends (stop and say so). Anything else, above all 404 for a
+    queue whose home node "is down or inaccessible" while the broker is still recovering
+    its queues after a restart: retry with backoff, like an unreachable broker."""
+    if exc.reply_code == 406:
+        return TopologyMismatch(
+            f"the broker refused the topology: {exc.reply_text} (a queue declared earlier with "
+            "other arguments, e.g. an agreement's retry schedule changed: drain and delete it, "
+            "or keep its old settings)"
+        )
+    return BrokerUnavailable(f"the broker cannot declare the topology yet: {exc.reply_code} {exc.reply_text}")
+
+
 def connect_blocking(url: str) -> pika.BlockingConnection:
     try:
         return pika.BlockingConnection(pika.URLParameters(url))
@@ -184,11 +198,7 @@ class Service:
         try:
             declare(conn.channel(), self._topology)
         except pika.exceptions.ChannelClosedByBroker as exc:
-            raise TopologyMismatch(
-                f"the broker refused the topology: {exc.reply_text} (a queue declared earlier with "
-                "other arguments, e.g. an agreement's retry schedule changed: drain and delete it, "
-                "or keep its old settings)"
-            ) from None
+            raise _refused(exc) from None
         finally:
             if conn.is_open:
                 conn.close()
@@ -196,8 +206,11 @@ class Service:
             conn = connect_blocking(with_vhost(self.settings.url, pv.vhost))
             try:
                 pv.declare(conn.channel())
+            except pika.exceptions.ChannelClosedByBroker as exc:
+                raise _refused(exc) from None
             finally:
-                conn.close()
+                if conn.is_open:
+                    conn.close()
 
     # -- one connected session ----------------------------------------------------------
 
