@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import psycopg
 import pytest
 
 from exchange.amqp.ops import audit_activity, collect_status
@@ -21,7 +16,6 @@ from tests.amqp.conftest import Sandbox
 from tests.amqp.helpers import cli, publish
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-PG_BASE = os.environ.get("EXCHANGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def entry(
@@ -140,24 +134,10 @@ def test_status_broker_unreachable_exits_2(sandbox: Sandbox) -> None:
     assert "cannot reach the broker" in err and "secret" not in err
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def audit_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh store per back end; PostgreSQL in a schema of its own, dropped after."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'audit.db'}"
-        return
-    try:
-        with psycopg.connect(PG_BASE, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as e:
-        reason = f"PostgreSQL not reachable at {PG_BASE}: {' '.join(str(e).split())}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + " (CI=true: the PostgreSQL tests must run)")
-        pytest.skip(reason)
-    schema = f"test_ops_{secrets.token_hex(6)}"
-    yield f"{PG_BASE}{'&' if '?' in PG_BASE else '?'}schema={schema}"
-    with psycopg.connect(PG_BASE, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+@pytest.fixture
+def audit_url(store_url: str) -> str:
+    """A fresh store per back end (tests/db_fixtures.py)."""
+    return store_url
 
 
 def test_scan_gives_only_the_asked_events_in_chain_order(audit_url: str) -> None:

@@ -3,44 +3,23 @@ partners' message ids, nonces; every state change wins once."""
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from pathlib import Path
 
-import psycopg
 import pytest
 
 from exchange.model import CertStatus, Kind
 from exchange.soap import PullState, SoapStore
 from tests import canonical_samples as samples
 
-PG_BASE = os.environ.get("EXCHANGE_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[SoapStore]:
-    if request.param == "sqlite":
-        s = SoapStore(f"sqlite:///{tmp_path / 'audit.db'}")
-        yield s
-        s.close()
-        return
-    try:
-        with psycopg.connect(PG_BASE, connect_timeout=3) as conn:
-            conn.execute("SELECT 1")
-    except psycopg.Error as exc:
-        reason = f"PostgreSQL not reachable at {PG_BASE}: {' '.join(str(exc).split())}"
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason + " (CI=true: the PostgreSQL tests must run)")
-        pytest.skip(reason)
-    schema = f"test_soap_{secrets.token_hex(6)}"
-    s = SoapStore(f"{PG_BASE}?schema={schema}")
+@pytest.fixture
+def store(store_url: str) -> Iterator[SoapStore]:
+    """SQLite and PostgreSQL (tests/db_fixtures.py: a schema of its own, dropped after)."""
+    s = SoapStore(store_url)
     yield s
     s.close()
-    with psycopg.connect(PG_BASE, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
 
 
 # -- certificates ---------------------------------------------------------------------------
