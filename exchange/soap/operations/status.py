@@ -1,5 +1,7 @@
 """GetDeliveryStatus: where a message we sent to the caller stands, from the audit trail
-(the same lifecycle for every transport). Another partner's message is NOT_AUTHORISED."""
+(the same lifecycle for every transport). Another partner's message is answered exactly
+as one that does not exist (UNKNOWN_DOCUMENT, same text, the same work done), so asking
+tells nobody which ids exist; the audit still records whose message was reached for."""
 
 from __future__ import annotations
 
@@ -18,14 +20,13 @@ def get_delivery_status(svc: Services, call: Call) -> etree._Element:
     entries = [e for e in svc.audit.trace(message_id) if e.message_id == message_id]
     own = [e for e in entries if e.partner == call.partner]
     if not own:
-        if any(e.partner not in (None, call.partner) for e in entries):
-            raise SoapFault(
-                FaultCode.NOT_AUTHORISED,
-                f"message {message_id} was not sent to {call.partner}",
-                message_id=message_id,
-                foreign=True,
-            )
-        raise SoapFault(FaultCode.UNKNOWN_DOCUMENT, f"no message {message_id} is known for {call.partner}")
+        foreign = any(e.partner not in (None, call.partner) for e in entries)
+        raise SoapFault(
+            FaultCode.UNKNOWN_DOCUMENT,
+            f"no message {message_id} is known for {call.partner}",
+            message_id=message_id if foreign else None,
+            foreign=foreign,
+        )
     last = own[-1]
     response = element(
         "GetDeliveryStatusResponse",
