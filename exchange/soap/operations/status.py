@@ -17,16 +17,17 @@ MAX_EVENTS = 1000
 
 def get_delivery_status(svc: Services, call: Call) -> etree._Element:
     message_id = call.text("MessageId") or ""
-    entries = [e for e in svc.audit.trace(message_id) if e.message_id == message_id]
-    own = [e for e in entries if e.partner == call.partner]
-    if not own:
-        foreign = any(e.partner not in (None, call.partner) for e in entries)
+    # Two indexed look-ups whatever the id, before anything that depends on whose it is.
+    known = svc.audit.last_state(message_id) is not None
+    if svc.audit.last_state(message_id, call.partner) is None:
+        foreign = known  # for our audit only: whose it is stays out of the answer
         raise SoapFault(
             FaultCode.UNKNOWN_DOCUMENT,
             f"no message {message_id} is known for {call.partner}",
             message_id=message_id if foreign else None,
             foreign=foreign,
         )
+    own = [e for e in svc.audit.trace(message_id) if e.message_id == message_id and e.partner == call.partner]
     last = own[-1]
     response = element(
         "GetDeliveryStatusResponse",
