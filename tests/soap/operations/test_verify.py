@@ -50,7 +50,8 @@ def test_a_certificate_outside_the_agreement_scope_is_answered_as_unknown(endpoi
     nz = endpoint.service("nz")
     outside = expect_fault("UNKNOWN_CERTIFICATE", nz.VerifyCertificate, CertificateNumber="2019012203123456")
     unknown = expect_fault("UNKNOWN_CERTIFICATE", nz.VerifyCertificate, CertificateNumber="2019012203654321")
-    assert outside.message.replace("2019012203123456", "N") == unknown.message.replace("2019012203654321", "N")
+    blank = outside.message.replace("2019012203123456", "N")
+    assert blank == unknown.message.replace("2019012203654321", "N")
     *_, audited_outside, audited_unknown = endpoint.rejections()  # our own audit still tells them apart
     assert audited_outside.details["outsideScope"] is True and "outsideScope" not in audited_unknown.details
     # The EU agreement has no sector restriction.
