@@ -12,6 +12,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from exchange.amqp.settings import AmqpSettings
 from exchange.errors import ExchangeError, RecordError
@@ -99,9 +100,9 @@ def run(
         err.print(f"serving http://{http}: /soap/v1, /ops, /metrics, /healthz, /readyz")
         if soap is not None:
             wsdl, warning = contract_notice(soap.app)
-            err.print(f"WSDL: {wsdl}")
+            err.print(f"WSDL: {escape(wsdl)}")
             if warning:
-                err.print(f"[yellow]warning:[/] {warning}")
+                err.print(f"[yellow]warning:[/] {escape(warning)}")
     try:
         service.run()
     except ExchangeError as exc:  # e.g. the broker holds a queue with other arguments

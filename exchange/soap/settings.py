@@ -30,7 +30,7 @@ class SoapSettings(BaseSettings):
     max_skew_s: int = 300
     """WS-Security Created must be this close to our clock; nonces are kept this long."""
     public_url: str | None = Field(default=None, validation_alias=PUBLIC_URL_ENV)
-    """Where partners reach the service (scheme://host[:port][/prefix], EXCHANGE_PUBLIC_URL):
+    """Where partners reach the service (EXCHANGE_PUBLIC_URL, e.g. https://mra.example.cn/gw):
     the served contract's addresses start with it. Default: the address the server listens
     on. Never taken from a request (a Host header is the client's to choose)."""
     threads: int = 16
@@ -56,7 +56,7 @@ def public_base(value: str) -> str:
     except ValueError as exc:
         raise ValueError(f"{PUBLIC_URL_ENV}={value!r} is not a URL: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{PUBLIC_URL_ENV}={value!r} must be http(s)://host[:port][/prefix]")
+        raise ValueError(f"{PUBLIC_URL_ENV}={value!r} must be an http(s) URL with a host")
     if parts.query or parts.fragment or parts.username or parts.password or any(c in text for c in "<>\"' "):
         raise ValueError(f"{PUBLIC_URL_ENV}={value!r} must be a plain base URL (no query, fragment or user)")
     return text.rstrip("/")
