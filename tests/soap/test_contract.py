@@ -183,3 +183,21 @@ def test_every_operation_has_a_request_and_response_element(operation: str) -> N
     local = etree.QName(operation).localname
     assert {local, f"{local}Response"} <= names
     assert messages_schema().target_namespace == MRA
+
+
+def test_a_wildcard_listening_address_without_a_public_url_draws_a_warning(
+    endpoint: Endpoint, endpoint_factory: EndpointFactory
+) -> None:
+    from exchange.soap.endpoint import contract_notice
+
+    assert contract_notice(endpoint.app) == (endpoint.url + "?wsdl", None)
+    endpoint.app.listening_at("http://0.0.0.0:8080")
+    wsdl, warning = contract_notice(endpoint.app)
+    assert (
+        wsdl == "http://0.0.0.0:8080/soap/v1?wsdl"
+        and warning is not None
+        and "EXCHANGE_PUBLIC_URL" in warning
+    )
+    configured = endpoint_factory(settings=SoapSettings(public_url="https://mra.example.cn"))
+    configured.app.listening_at("http://0.0.0.0:8080")  # the configured address stands
+    assert contract_notice(configured.app) == ("https://mra.example.cn/soap/v1?wsdl", None)
