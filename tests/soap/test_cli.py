@@ -148,7 +148,7 @@ def test_serve_soap_serves_the_whole_contract_with_the_configured_public_url(
         proc.wait(timeout=20)
     addresses = [el.get("location") for el in served["wsdl"].iter("{*}address")]
     addresses += [el.get("schemaLocation") for doc in served.values() for el in doc.iter("{*}import")]
-    assert len(served) == 3 and len(addresses) == 4, addresses
+    assert len(served) == 1 + len(served_schemas()) and len(addresses) >= 2 + len(served_schemas()), addresses
     assert all(str(a).startswith("https://mra.example.cn/soap/") for a in addresses), addresses
 
 
