@@ -7,6 +7,7 @@ invalid, 2 usage errors and unreadable input.
 from __future__ import annotations
 
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -79,6 +80,7 @@ def convert(
     audit: AuditOption = None,
 ) -> None:
     """Convert domestic exports into partners' validated documents: OUT/<partner>/<kind>-<id>.xml."""
+    from exchange.archive import DocumentArchive
     from exchange.audit import open_store, resolve_audit_url
     from exchange.commands.convert import convert_files
 
@@ -88,11 +90,12 @@ def convert(
     try:
         cfg = load_config(config)
         store = open_store(resolve_audit_url(audit))
+        archive = DocumentArchive(resolve_audit_url(audit))
     except ExchangeError as exc:
         raise _fail(str(exc), 2) from None
     progress = _progress()
     try:
-        with store, progress:
+        with store, progress, closing(archive):
             task = progress.add_task("converting", total=None)
             report = convert_files(
                 paths,
@@ -100,6 +103,7 @@ def convert(
                 out,
                 config=cfg,
                 audit=store,
+                archive=archive,
                 kind=kind,
                 encoding=encoding,
                 on_record=lambda: progress.advance(task),
@@ -110,8 +114,13 @@ def convert(
         raise _fail(str(exc), 2) from None
     for note, count in _skipped_lines(report.skipped):
         err.print(f"not converted: {note}" + (f" ({count} records)" if count > 1 else ""))
+    for warning in report.warnings:
+        err.print(warning)
     docs = ", ".join(f"{p}: {n}" for p, n in sorted(report.documents.items())) or "none"
-    err.print(f"{report.records} records read; documents written: {docs}; rejected: {report.rejects}")
+    versions = f" ({report.versions} later versions of records already read)" if report.versions else ""
+    err.print(
+        f"{report.records} records read{versions}; documents written: {docs}; rejected: {report.rejects}"
+    )
     if not report.ok:
         err.print(f"rejects are listed in {out / 'rejects.jsonl'}")
         raise typer.Exit(1)
