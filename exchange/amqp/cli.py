@@ -74,8 +74,9 @@ def run(
         soap_store = SoapStore(url)
         archive = DocumentArchive(url)
         metrics = Metrics()
+        held = _partners_that_cannot_deliver(cfg, settings.url, partner or sorted(cfg.partners))
         service = Service(
-            cfg, store, state, settings, ServiceOptions(partners=partner or None),
+            cfg, store, state, settings, ServiceOptions(partners=partner or None, held=held),
             soap_store=soap_store, metrics=metrics, audit_url=url, archive=archive,
             signer=_signer_or_none(),
         )  # fmt: skip
@@ -112,6 +113,27 @@ def run(
         archive.close()
 
 
+def _partners_that_cannot_deliver(cfg: Any, url: str, partners: list[str]) -> frozenset[str]:
+    """One log line per partner the service cannot deliver to, with the reason; returns the
+    partners whose own vhost is missing (their connection is not opened: no retry loop)."""
+    from exchange.amqp.ops import vhost_exists
+    from exchange.health import Health, configuration_problem, vhost_of
+    from exchange.logging import get_logger
+
+    log = get_logger()
+    held = set()
+    for p in partners:
+        agreement = cfg.partners[p]
+        exists = vhost_exists(url, vhost_of(agreement)) if agreement.transport == "amqp" else None
+        problem = configuration_problem(cfg, p, vhost_exists=exists)
+        if problem is None:
+            continue
+        log.warning("partner cannot deliver", partner=p, health=str(Health.NOT_CONFIGURED), reason=problem)
+        if exists is False:
+            held.add(p)
+    return frozenset(held)
+
+
 def _signer_or_none() -> Any:
     """Our key pair (EXCHANGE_SIGNING_KEY / _CERT), which signs what pull partners fetch;
     without one the SOAP endpoint is not served either, so nobody pulls."""
@@ -137,12 +159,20 @@ def _serve_front(service: Any, store: Any, soap: Any, http: str) -> Any:
     from exchange.soap.settings import parse_address
 
     host, port = parse_address(http)
+    console = _console(service, store)
+
+    def partners() -> dict[str, dict[str, Any]]:
+        rows = console.backend.overview()["partners"]
+        return {r["partner"]: {"health": r["health"], "reason": r["reason"]} for r in rows}
+
+    service.metrics.watch_health(lambda: {p: str(v["health"]) for p, v in partners().items()})
     front = build_front(
         service.metrics,
         {"broker": service.ready.is_set, "audit": lambda: _answers(store.head),
          "schemas": lambda: bool(service.converter.routes)},
         soap.app if soap is not None else None,
-        console=_console(service, store),
+        console=console,
+        partners=partners,
     )  # fmt: skip
     return serve(front, host, port)
 
@@ -161,7 +191,10 @@ def _console(service: Any, store: Any) -> Any:
         config=service.config,
         audit=store,
         status=lambda: collect_status(
-            service.config, service.settings.url, lambda: open_store(url, create=False)
+            service.config,
+            service.settings.url,
+            lambda: open_store(url, create=False),
+            breakers=service.circuit_states(),
         ),
         state=service.state,
         archive=service.archive,

@@ -89,6 +89,9 @@ class ServiceOptions:
     deliveries: bool = True
     inbound: bool = True
     max_runtime_s: float | None = None
+    held: frozenset[str] = frozenset()
+    """Partners whose own connection is not opened (their vhost is missing): their documents
+    still wait in their work queue, the others flow (see exchange provision)."""
 
 
 @dataclass
@@ -190,7 +193,7 @@ class Service:
         return [
             PartnerVhost.of(self.config.partners[p])
             for p in self.partners
-            if self.config.partners[p].transport == "amqp"
+            if self.config.partners[p].transport == "amqp" and p not in self.options.held
         ]
 
     def _declare(self) -> None:
@@ -333,7 +336,7 @@ class Service:
                     self._start(session, FeedDelivery(agreement=agreement, **kw))
 
                 self._open_channel(session, conn, feed)
-            elif agreement.transport == "amqp":
+            elif agreement.transport == "amqp" and partner not in self.options.held:
                 self._open_partner(session, conn, agreement)
             elif (
                 agreement.transport == "soap"

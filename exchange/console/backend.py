@@ -91,6 +91,8 @@ class ConsoleBackend:
                     "partner": code,
                     "name": agreement.name,
                     "transport": agreement.transport,
+                    "health": row.get("health"),
+                    "reason": row.get("reason") or broker_error,
                     "backlog": row.get("backlog"),
                     "deadLetters": row.get("deadLetters"),
                     "oldestMessageAgeSeconds": row.get("oldestMessageAgeSeconds"),

@@ -34,6 +34,8 @@ const STATE_CLASS = {
   valid: "ok", expiring: "warn", expired: "bad", error: "bad",
 };
 
+const HEALTH_CLASS = { healthy: "ok", degraded: "warn", stalled: "bad", not_configured: "bad" };
+
 function badge(text, cls) {
   if (text === null || text === undefined) return h("span", { class: "muted" }, "—");
   return h("span", { class: `badge ${cls || STATE_CLASS[text] || ""}`, "data-state": text }, String(text).replaceAll("_", " "));
@@ -115,8 +117,9 @@ async function viewOverview(root) {
   const { data } = await api("overview");
   const cards = data.partners.map((p) => h("div", { class: "card", "data-partner": p.partner },
     h("div", { class: "title" }, h("span", {}, p.partner.toUpperCase(), " ", h("span", { class: "muted small" }, p.transport)),
-      p.circuit ? badge(p.circuit) : badge(p.deadLetters ? "dead letters" : "healthy", p.deadLetters ? "bad" : "ok")),
+      badge(p.health, HEALTH_CLASS[p.health])),
     h("div", { class: "name" }, p.name),
+    h("div", { class: `reason small ${HEALTH_CLASS[p.health] || ""}`, "data-health": p.health || "" }, p.reason || "health unknown"),
     h("div", { class: "metrics" },
       metric("backlog", p.backlog), metric("oldest", age(p.oldestMessageAgeSeconds)),
       metric("dead letters", p.deadLetters, p.deadLetters > 0)),
