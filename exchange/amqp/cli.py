@@ -368,6 +368,61 @@ def simulate_partner(
     err.print(json.dumps(sim.stats.as_dict()))
 
 
+def provision_partners(
+    partner: Annotated[
+        list[str] | None, typer.Option("--partner", "-p", help="Only these partners (default: all).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be done, change nothing.")
+    ] = False,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="EXCHANGE_PARTNER_PASSWORD",
+            help="The partner user's password (default: a new user gets a random one, printed once; "
+            "an existing user keeps its own).",
+        ),
+    ] = None,
+    amqp: AmqpOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create what a partner needs on the broker: its vhost, its user with limited
+    permissions, the service's permissions, its exchanges and queues. Idempotent; needs
+    rabbitmqctl (admin rights) on this host. Partners over other transports need nothing."""
+    from exchange.amqp.provision import PartnerVhost, plan
+    from exchange.config import load_config
+    from exchange.errors import ExchangeError
+
+    try:
+        cfg = load_config(config)
+    except ExchangeError as exc:
+        raise _fail(str(exc)) from None
+    unknown = [p for p in partner or [] if p not in cfg.partners]
+    if unknown:
+        raise _fail(f"unknown partner {', '.join(unknown)} (configured: {', '.join(sorted(cfg.partners))})")
+    settings = _settings(amqp)
+    for p in partner or sorted(cfg.partners):
+        agreement = cfg.partners[p]
+        if agreement.transport != "amqp":
+            typer.echo(f"{p}: nothing to provision on the broker (transport {agreement.transport})")
+            continue
+        pv = PartnerVhost.of(agreement)
+        try:
+            steps, new_password = plan(pv, settings.url, password)
+            for step in steps:
+                typer.echo(f"{p}: {'would ' if dry_run else ''}{step.describe}")
+                if not dry_run:
+                    step.apply()
+        except ExchangeError as exc:
+            raise _fail(f"{p}: {exc}") from None
+        except Exception as exc:  # the broker refusing the declarations
+            raise _fail(f"{p}: {type(exc).__name__}: {exc}") from None
+        if new_password is not None and password is None and not dry_run:
+            typer.echo(f"{p}: user {pv.user} has the password {new_password} (shown once: give it to {p})")
+    if not dry_run:
+        err.print("done; restart exchange run to connect to newly provisioned partners")
+
+
 def topology_export(
     out: Annotated[Optional[Path], typer.Option(help="File (default: stdout).")] = None,  # noqa: UP045
     config: ConfigOption = None,
@@ -412,6 +467,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.command()(run)
     app.command()(publish)
     app.command(name="simulate-partner")(simulate_partner)
+    app.command(name="provision")(provision_partners)
     topology = typer.Typer(help="Broker topology.", no_args_is_help=True)
     topology.command("export")(topology_export)
     app.add_typer(topology, name="topology")
