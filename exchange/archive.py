@@ -84,6 +84,17 @@ class DocumentArchive:
             ).fetchall()
         return [Archived(r[0], r[1], Kind(r[2]), r[3], r[4], bytes(r[5]), r[6]) for r in rows]
 
+    def recent_documents(self, limit: int) -> list[tuple[str, bytes]]:
+        """(message id, body) of the latest `limit` documents sent, newest first: what a
+        search by name looks through (the names are in the documents, not the audit)."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT message_id, body FROM {self._table} WHERE kind = {self._ph}"
+                f" ORDER BY stored_at DESC LIMIT {int(limit)}",
+                [Kind.DOCUMENT.value],
+            ).fetchall()
+        return [(r[0], bytes(r[1])) for r in rows]
+
     def get(self, partner: str, message_id: str, kind: Kind = Kind.DOCUMENT) -> Archived | None:
         """The latest row of that kind (a partner may answer several times: retries)."""
         found = [a for a in self.for_message(message_id) if a.partner == partner and a.kind is kind]

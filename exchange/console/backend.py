@@ -13,6 +13,7 @@ import hashlib
 import json
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,10 +26,20 @@ from exchange.audit import AuditEvent, AuditStore, StoredEntry
 from exchange.audit.entry import format_time
 from exchange.config import ExchangeConfig
 from exchange.console.render import pretty
+from exchange.health import pulls
 from exchange.state import StateStore
 
 StatusSource = Callable[[], StatusReport]
 SEARCH_LIMIT = 100
+NAME_SEARCH_DOCUMENTS = 20000
+"""How many of the latest documents a search by name looks through."""
+
+
+def fold(text: str) -> str:
+    """For matching: full-width and compatibility forms unified (NFKC), case folded."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
 INLINE_LIMIT = 256 * 1024
 """Documents larger than this are offered for download only."""
 
@@ -123,9 +134,23 @@ class ConsoleBackend:
         for entry in self.audit.trace(q):
             if entry.message_id and entry.message_id not in ids:
                 ids.append(entry.message_id)
+        if not ids and self.archive is not None:
+            ids = self._by_name(q)
         messages = [self._summary(mid, self._timeline(mid)) for mid in ids[-SEARCH_LIMIT:]]
         messages.sort(key=lambda m: m["lastTime"] or "", reverse=True)
         return {"query": q, "messages": messages, "truncated": len(ids) > SEARCH_LIMIT}
+
+    def _by_name(self, query: str) -> list[str]:
+        """Messages whose documents contain `query` (a facility, applicant, manufacturer or
+        laboratory name, Chinese or English): a case- and width-insensitive substring match
+        (NFKC, then casefold) over the latest documents sent, oldest first."""
+        assert self.archive is not None
+        needle = fold(query)
+        ids: list[str] = []
+        for mid, body in self.archive.recent_documents(NAME_SEARCH_DOCUMENTS):
+            if mid not in ids and needle in fold(body.decode("utf-8", "replace")):
+                ids.append(mid)
+        return ids[::-1]
 
     def _timeline(self, message_id: str) -> list[StoredEntry]:
         return [e for e in self.audit.trace(message_id) if e.message_id == message_id]
@@ -174,7 +199,7 @@ class ConsoleBackend:
                 {
                     "partner": partner,
                     **s,
-                    "replayable": s["state"] in FAILED and agreement is not None,
+                    "replayable": s["state"] in FAILED and agreement is not None and not pulls(agreement),
                     "transport": agreement.transport if agreement is not None else None,
                     "document": _doc_view(_latest(kept, partner, Kind.DOCUMENT)),
                     "receipts": [_doc_view(r) for r in self._receipts(kept, partner, message_id)],
@@ -232,6 +257,9 @@ class ConsoleBackend:
                 if "attempts" in details:
                     item["attempts"] = details["attempts"]
         rows = [r for r in latest.values() if r["state"] in FAILED]
+        for r in rows:  # a pull partner's failure never reaches a dead queue: nothing to replay
+            agreement = self.config.partners.get(r["partner"])
+            r["replayable"] = agreement is not None and not pulls(agreement)
         rows.sort(key=lambda r: r["time"], reverse=True)
         depths: dict[str, int | None] = {dead_queue(p): None for p in sorted(self.config.partners)}
         depths.update(self.overview()["deadLetters"].get("byQueue", {}))

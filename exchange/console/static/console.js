@@ -269,10 +269,11 @@ async function viewDeadLetters(root) {
     rows.length ? h("div", { class: "table-wrap" }, h("table", { id: "dead-letters" },
       h("thead", {}, h("tr", {}, data.mayReplay ? h("th", {}, "") : null, h("th", {}, "Partner"), h("th", {}, "Message"), h("th", {}, "Record"), h("th", {}, "State"), h("th", {}, "Reason"), h("th", {}, "Since (UTC)"), h("th", {}, ""))),
       h("tbody", {}, rows.map((r) => h("tr", { "data-message": r.messageId, "data-partner": r.partner },
-        data.mayReplay ? h("td", {}, tick(`${r.partner} ${r.messageId}`)) : null,
+        data.mayReplay ? h("td", {}, r.replayable ? tick(`${r.partner} ${r.messageId}`) : null) : null,
         h("td", {}, r.partner), h("td", {}, msgLink(r.messageId)), h("td", { class: "mono" }, r.recordId || "—"),
         h("td", {}, badge(r.state)), h("td", { class: "reason" }, r.reason || "—"), h("td", {}, utc(r.time)),
-        h("td", {}, data.mayReplay ? replayButton(r.partner, r.messageId, () => route()) : null))))))
+        h("td", {}, data.mayReplay && r.replayable ? replayButton(r.partner, r.messageId, () => route())
+          : (r.replayable ? null : h("span", { class: "muted small" }, "pulled by the partner: no dead letter to replay"))))))))
       : empty("✓", "No dead letters: every message was delivered or is still on its way."),
   );
 }
