@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from exchange.amqp.offload import SOURCE as INTAKE_SOURCE
 from exchange.amqp.ops import PENDING_WINDOW, ReplayRequest, StatusReport, partner_of, replay_dead_letters
-from exchange.amqp.topology import dead_queue, work_queue
+from exchange.amqp.topology import REJECTS, dead_queue, work_queue
 from exchange.archive import Archived, DocumentArchive, Kind
 from exchange.audit import AuditEvent, AuditStore, StoredEntry
 from exchange.audit.entry import format_time
@@ -153,6 +154,10 @@ class ConsoleBackend:
         return ids[::-1]
 
     def _timeline(self, message_id: str) -> list[StoredEntry]:
+        """The message's own events: not another partner's refused request that named its id."""
+        return [e for e in self._trail(message_id) if not _foreign(e)]
+
+    def _trail(self, message_id: str) -> list[StoredEntry]:
         return [e for e in self.audit.trace(message_id) if e.message_id == message_id]
 
     def _summary(self, message_id: str, timeline: list[StoredEntry]) -> dict[str, Any]:
@@ -208,6 +213,7 @@ class ConsoleBackend:
         return {
             **self._summary(message_id, timeline),
             "timeline": [_entry_view(e) for e in timeline],
+            "refusedRequests": [_entry_view(e) for e in self._trail(message_id) if _foreign(e)],
             "deliveries": views,
         }
 
@@ -257,13 +263,37 @@ class ConsoleBackend:
                 if "attempts" in details:
                     item["attempts"] = details["attempts"]
         rows = [r for r in latest.values() if r["state"] in FAILED]
+        rows.extend(self._intake_rejects(since))
         for r in rows:  # a pull partner's failure never reaches a dead queue: nothing to replay
             agreement = self.config.partners.get(r["partner"])
             r["replayable"] = agreement is not None and not pulls(agreement)
         rows.sort(key=lambda r: r["time"], reverse=True)
-        depths: dict[str, int | None] = {dead_queue(p): None for p in sorted(self.config.partners)}
+        depths: dict[str, int | None] = {REJECTS: None}  # beside the intake rejects listed
+        depths.update({dead_queue(p): None for p in sorted(self.config.partners)})
         depths.update(self.overview()["deadLetters"].get("byQueue", {}))
         return {"deadLetters": rows, "queueDepths": depths, "window": f"{PENDING_WINDOW.days} days"}
+
+    def _intake_rejects(self, since: datetime) -> list[dict[str, Any]]:
+        """Records refused at intake (parked on mra.rejects): listed with their reasons, never
+        replayable (the input itself is wrong: the domestic system sends it again, fixed)."""
+        found: dict[str, dict[str, Any]] = {}
+        for row in self.audit.scan(since, None, {AuditEvent.REJECTED}):
+            details = _json(row.details)
+            if details.get("source") != INTAKE_SOURCE or details.get("duplicate"):
+                continue
+            key = row.message_id or f"seq:{row.seq}"
+            found[key] = {
+                "partner": None,
+                "queue": REJECTS,
+                "messageId": row.message_id,
+                "recordId": row.record_id,
+                "state": row.event,
+                "time": row.time,
+                "reason": details.get("reason"),
+                "field": details.get("field"),
+                "replayable": False,
+            }
+        return list(found.values())
 
     def replay(self, partner: str, message_ids: list[str], operator: str) -> dict[str, Any]:
         """Back to the partner's work queue, audited REPLAYED with the operator as actor."""
@@ -284,6 +314,11 @@ class ConsoleBackend:
             "examined": report.examined,
             "error": report.error,
         }
+
+
+def _foreign(entry: StoredEntry) -> bool:
+    """A request refused to a partner that named someone else's message (a probe)."""
+    return entry.event is AuditEvent.REJECTED and bool(entry.details.get("caller"))
 
 
 def _queue_partner(entry: StoredEntry, by_queue: dict[str, str]) -> str | None:

@@ -96,3 +96,44 @@ def test_replay_is_offered_only_where_a_dead_letter_can_be_replayed(console: Con
     (pull,) = c.get("/ops/api/message?id=m-pull").json()["deliveries"]
     (push,) = c.get("/ops/api/message?id=m-push").json()["deliveries"]
     assert pull["replayable"] is False and push["replayable"] is True
+
+
+def test_records_refused_at_intake_are_listed_with_their_reason(console: Console) -> None:
+    from exchange.amqp.offload import SOURCE
+
+    reason = "certNo '202101120300456' does not have the structure of a CCC number"
+    console.audit.append(
+        AuditEntry(
+            AuditEvent.REJECTED,
+            message_id="bad-1",
+            record_id="202101120300456",
+            details={"field": "certNo", "reason": reason, "source": SOURCE},
+        )
+    )
+    c, _ = console.login("alice")
+    data = c.get("/ops/api/dead-letters").json()
+    (row,) = data["deadLetters"]
+    assert (row["queue"], row["messageId"], row["reason"], row["replayable"]) == (
+        "mra.rejects",
+        "bad-1",
+        reason,
+        False,
+    )
+    assert "mra.rejects" in data["queueDepths"]  # its counter is shown beside the list
+
+
+def test_a_refused_probe_by_another_partner_is_not_in_the_messages_timeline(console: Console) -> None:
+    dead_lettered(console.audit, "m-1", CERT, "kr")
+    console.audit.append(
+        AuditEntry(
+            AuditEvent.REJECTED,
+            message_id="m-1",
+            actor="soap:someone-else",
+            details={"code": "NOT_AUTHORISED", "reason": "not your message", "caller": "someone-else"},
+        )
+    )
+    c, _ = console.login("bob")
+    data = c.get("/ops/api/message?id=m-1").json()
+    assert "REJECTED" not in [e["event"] for e in data["timeline"]]
+    assert [e["details"]["caller"] for e in data["refusedRequests"]] == ["someone-else"]
+    assert data["partners"] == {"kr": "DEAD_LETTERED"}
