@@ -16,11 +16,19 @@ from datetime import date
 from pathlib import Path
 from typing import IO
 
-from exchange.errors import Reject
+from exchange.errors import ExchangeError, Reject
 from exchange.model import Kind
 from exchange.pipeline import Converted
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._\-]")
+
+
+class OutputError(ExchangeError):
+    """The output folder (or a file in it) cannot be written."""
+
+
+def _unwritable(path: Path, exc: OSError) -> OutputError:
+    return OutputError(f"cannot write {path}: {exc.strerror or exc}")
 
 
 def safe_name(record_id: str) -> str:
@@ -110,14 +118,21 @@ class FileSink:
 
     def _mkdir(self, partner: str) -> None:
         if partner not in self._made:
-            (self.out_dir / partner).mkdir(parents=True, exist_ok=True)
+            folder = self.out_dir / partner
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise _unwritable(folder, exc) from None
             self._made.add(partner)
 
     @staticmethod
     def _put(target: Path, body: bytes) -> Path:
         tmp = target.with_name(target.name + ".tmp")
-        tmp.write_bytes(body)
-        os.replace(tmp, target)
+        try:
+            tmp.write_bytes(body)
+            os.replace(tmp, target)
+        except OSError as exc:
+            raise _unwritable(target, exc) from None
         return target
 
 
@@ -125,13 +140,19 @@ class RejectLog:
     """DIR/rejects.jsonl: one line per reject, written as they happen."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh: IO[str] = path.open("w", encoding="utf-8")
+        except OSError as exc:
+            raise _unwritable(path, exc) from None
         self.path = path
-        self._fh: IO[str] = path.open("w", encoding="utf-8")
         self.count = 0
 
     def write(self, reject: Reject) -> None:
-        self._fh.write(json.dumps(reject.as_dict(), ensure_ascii=False) + "\n")
+        try:
+            self._fh.write(json.dumps(reject.as_dict(), ensure_ascii=False) + "\n")
+        except OSError as exc:
+            raise _unwritable(self.path, exc) from None
         self.count += 1
 
     def close(self) -> None:

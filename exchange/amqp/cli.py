@@ -209,23 +209,30 @@ def _console(service: Any, store: Any) -> Any:
 
 
 def publish(
-    files: Annotated[list[Path], typer.Argument(help="Domestic exports (.json, .jsonl).")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Domestic exports (.json, .jsonl, .csv), or folders of them.")
+    ],
     partner: Annotated[
         list[str] | None, typer.Option("--partner", "-p", help="Only for these partners.")
     ] = None,
     amqp: AmqpOption = None,
     config: ConfigOption = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Folders: read their sub-folders too.")
+    ] = False,
 ) -> None:
     """Publish domestic records to cn.domestic.in (one message a record), confirms pipelined."""
     from exchange.amqp.publish import Outgoing, publish_many
     from exchange.amqp.service import BrokerUnavailable
     from exchange.amqp.topology import DOMESTIC_IN
+    from exchange.commands.inputs import DOMESTIC_SUFFIXES, InputError, expand
     from exchange.config import load_config
     from exchange.registry import source as load_source
 
-    for path in files:
-        if not path.is_file():
-            raise _fail(f"{path}: no such file")
+    try:
+        files = expand(files, DOMESTIC_SUFFIXES, recursive)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
     cfg = load_config(config)
     src = load_source(cfg)
     counted = {"n": 0}
@@ -315,6 +322,9 @@ def simulate_partner(
         Path | None, typer.Option(help="nz: the shared secret (default: as the agreement says).")
     ] = None,
     interval: Annotated[float, typer.Option(help="nz: seconds between polls when nothing waits.")] = 1.0,
+    wait: Annotated[
+        float, typer.Option("--wait", min=0, help="kr: seconds to wait for the broker, then exit 2.")
+    ] = 10.0,
     amqp: AmqpOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -349,13 +359,18 @@ def simulate_partner(
     except ValueError:
         raise _fail(f"unknown mode {mode!r}: ack, warn, reject, silent or twice") from None
     settings = _settings(amqp)
+    _wait_for_broker(settings.url, wait)
     pv = PartnerVhost.of(agreement)
     secret = password or f"{partner}-dev-password"
     if password is None:
         from urllib.parse import urlsplit
 
-        provision(pv, secret, urlsplit(settings.url).username or "guest")
+        try:
+            provision(pv, secret, urlsplit(settings.url).username or "guest")
+        except ExchangeError as exc:
+            raise _fail(f"cannot provision {pv.vhost} for the simulator: {exc}") from None
     url = with_user(with_vhost(settings.url, pv.vhost), pv.user, secret)
+    _wait_for_broker(url, 0)  # reachable: a refusal (vhost, user, password) is said at once
     sim = PartnerSimulator(url, pv, partner_format(agreement), sim_mode, stats, reject_reason)
     if publish_records:
         ids = sim.publish_records([p.read_bytes() for p in publish_records])
@@ -421,6 +436,31 @@ def provision_partners(
             typer.echo(f"{p}: user {pv.user} has the password {new_password} (shown once: give it to {p})")
     if not dry_run:
         err.print("done; restart exchange run to connect to newly provisioned partners")
+
+
+def _wait_for_broker(url: str, wait_s: float) -> None:
+    """Connect within `wait_s` seconds or exit 2 saying why: a simulator must not retry
+    silently forever. A refused login or a missing vhost is not waited for."""
+    import time
+
+    from exchange.amqp.service import BrokerUnavailable, connect_blocking
+
+    deadline = time.monotonic() + wait_s
+    said = False
+    while True:
+        try:
+            connect_blocking(url).close()
+            return
+        except BrokerUnavailable as exc:
+            refused = "ACCESS_REFUSED" in str(exc) or "NOT_ALLOWED" in str(exc)
+            left = deadline - time.monotonic()
+            if refused or left <= 0:
+                waited = "" if refused or wait_s == 0 else f" (waited {wait_s:g} s; --wait sets how long)"
+                raise _fail(f"{exc}{waited}") from None
+            if not said:
+                err.print(f"waiting up to {wait_s:g} s for the broker ...")
+                said = True
+            time.sleep(min(1.0, left))
 
 
 def topology_export(
