@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -120,8 +121,17 @@ def _console_overview(base: str) -> dict[str, Any]:
     return dict(json.loads(data))
 
 
-@pytest.mark.rabbitmq
-def test_a_soap_partner_without_endpoint_is_not_configured_everywhere(world: World, tmp_path: Path) -> None:
+@dataclass
+class Running:
+    base: str
+    log: Path
+    env: dict[str, str]
+    ready: dict[str, Any]
+
+
+def start_with_a_partner_without_endpoint(world: World, tmp_path: Path) -> Running:
+    """`exchange run` (HTTP front, console users) with a SOAP push partner that names no
+    endpoint beside the world's partners; returns once /readyz answers 200."""
     config = tmp_path / "with-eu.toml"
     config.write_text(world.config_path.read_text("utf-8") + SOAP_PUSH_WITHOUT_ENDPOINT, encoding="utf-8")
     env = {**world.env, "EXCHANGE_CONFIG": str(config), "EXCHANGE_CONSOLE_USERS": str(users_file(tmp_path))}
@@ -149,6 +159,14 @@ def test_a_soap_partner_without_endpoint_is_not_configured_everywhere(world: Wor
             pass
         time.sleep(0.3)
     assert ready.get("ready") is True, (ready, log.read_text())
+    return Running(base, log, env, ready)
+
+
+@pytest.mark.rabbitmq
+def test_a_soap_partner_without_endpoint_is_not_configured_everywhere(world: World, tmp_path: Path) -> None:
+    running = start_with_a_partner_without_endpoint(world, tmp_path)
+    base, log, env, ready = running.base, running.log, running.env, running.ready
+    opener = urllib.request.build_opener()
     eu = ready["checks"]["partners"]["eu"]
     assert eu["health"] == "not_configured" and "soap_outbound_url" in eu["reason"]
     assert ready["checks"]["partners"]["kr"]["health"] != "not_configured"  # provisioned by the fixture
