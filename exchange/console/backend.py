@@ -151,6 +151,8 @@ class ConsoleBackend:
         for mid, body in self.archive.recent_documents(NAME_SEARCH_DOCUMENTS):
             if mid not in ids and needle in fold(body.decode("utf-8", "replace")):
                 ids.append(mid)
+                if len(ids) > SEARCH_LIMIT:  # enough to show the latest and say there are more
+                    break
         return ids[::-1]
 
     def _timeline(self, message_id: str) -> list[StoredEntry]:

@@ -3,6 +3,7 @@ sent; Replay offered only where a dead letter exists to replay."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -137,3 +138,14 @@ def test_a_refused_probe_by_another_partner_is_not_in_the_messages_timeline(cons
     assert "REJECTED" not in [e["event"] for e in data["timeline"]]
     assert [e["details"]["caller"] for e in data["refusedRequests"]] == ["someone-else"]
     assert data["partners"] == {"kr": "DEAD_LETTERED"}
+
+
+def test_the_archive_hands_documents_newest_first_a_chunk_at_a_time(console: Console) -> None:
+    for i in range(5):
+        body = f"<doc>{i}</doc>".encode()
+        console.archive.put_many(
+            [Archived("kr", f"c-{i}", Kind.DOCUMENT, f"{i}" * 64, "application/xml", body)]
+        )
+        time.sleep(0.002)  # distinct stored_at
+    got = [mid for mid, _ in console.archive.recent_documents(4, chunk=2) if mid.startswith("c-")]
+    assert got == ["c-4", "c-3", "c-2", "c-1"]
