@@ -116,7 +116,7 @@ def run(
 def _partners_that_cannot_deliver(cfg: Any, url: str, partners: list[str]) -> frozenset[str]:
     """One log line per partner the service cannot deliver to, with the reason; returns the
     partners whose own vhost is missing (their connection is not opened: no retry loop)."""
-    from exchange.amqp.ops import vhost_exists
+    from exchange.amqp.provision import vhost_exists
     from exchange.health import Health, configuration_problem, vhost_of
     from exchange.logging import get_logger
 
@@ -435,7 +435,7 @@ def provision_partners(
         if new_password is not None and password is None and not dry_run:
             typer.echo(f"{p}: user {pv.user} has the password {new_password} (shown once: give it to {p})")
     if not dry_run:
-        err.print("done; restart exchange run to connect to newly provisioned partners")
+        err.print("done; a running exchange run connects to newly provisioned partners by itself")
 
 
 def _wait_for_broker(url: str, wait_s: float) -> None:

@@ -19,6 +19,7 @@ import pika.exceptions
 from pika.spec import Basic, BasicProperties
 
 from exchange.amqp.confirm import ConfirmingPublisher
+from exchange.amqp.provision import vhost_exists
 from exchange.amqp.service import BrokerUnavailable, _redact, connect_blocking
 from exchange.amqp.topology import (
     DLX,
@@ -266,18 +267,6 @@ def audit_activity(
             oldest_pending=parse_time(oldest) if oldest is not None else None,
         )
     return acts
-
-
-def vhost_exists(url: str, vhost: str) -> bool | None:
-    """Whether the broker has `vhost` (None: cannot tell, e.g. the broker is down)."""
-    from exchange.amqp.settings import with_vhost
-
-    try:
-        conn = pika.BlockingConnection(pika.URLParameters(with_vhost(url, vhost)))
-    except pika.exceptions.AMQPError as exc:
-        return False if "not found" in str(exc) else None
-    conn.close()
-    return True
 
 
 def assess_partners(

@@ -63,6 +63,21 @@ class PartnerVhost:
         return "^$", write, read
 
 
+def vhost_exists(url: str, vhost: str) -> bool | None:
+    """Whether the broker has `vhost` (None: cannot tell, e.g. the broker is down)."""
+    import pika
+    import pika.exceptions
+
+    from exchange.amqp.settings import with_vhost
+
+    try:
+        conn = pika.BlockingConnection(pika.URLParameters(with_vhost(url, vhost)))
+    except pika.exceptions.AMQPError as exc:
+        return False if "not found" in str(exc) else None
+    conn.close()
+    return True
+
+
 def _ctl(*args: str) -> subprocess.CompletedProcess[str]:
     try:
         return subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)

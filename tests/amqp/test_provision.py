@@ -6,6 +6,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,9 +15,14 @@ from pathlib import Path
 import pika
 import pytest
 
-from exchange.amqp.ops import vhost_exists
+from exchange.amqp.provision import PartnerVhost, vhost_exists
+from exchange.amqp.provision import provision as provision_vhost
 from exchange.amqp.settings import with_user, with_vhost
-from tests.amqp.isolated import BROKER, ctl, require_broker
+from exchange.amqp.simulator import Mode, PartnerSimulator
+from exchange.audit import open_store
+from exchange.config import load_config
+from exchange.registry import partner_format
+from tests.amqp.isolated import BROKER, World, ctl, domestic_messages, publish_domestic, require_broker
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.rabbitmq
@@ -106,3 +113,43 @@ def test_an_unknown_partner_is_a_usage_error(partner: tuple[Path, str, str]) -> 
     config, _, _ = partner
     result = provision(config, "--partner", "xx", "--dry-run")
     assert result.returncode == 2 and "unknown partner xx" in result.stderr
+
+
+def test_a_partner_provisioned_after_start_is_connected_without_a_restart(
+    world: World, tmp_path: Path
+) -> None:
+    suffix = uuid.uuid4().hex[:8]
+    vhost, user, password = f"mra-test-late-{suffix}", f"late-{suffix}", uuid.uuid4().hex
+    config = tmp_path / "late.toml"
+    text = world.config_path.read_text("utf-8").replace(world.kr.vhost, vhost).replace(world.kr.user, user)
+    config.write_text(text, encoding="utf-8")
+    cfg = load_config(config)
+    pv = PartnerVhost.of(cfg.partners["kr"])
+    assert (pv.vhost, pv.user) == (vhost, user)
+    sim: PartnerSimulator | None = None
+    try:
+        world.start_service(env={"EXCHANGE_CONFIG": str(config), "EXCHANGE_AMQP_HELD_CHECK_S": "1"})
+        sent = publish_domestic(world.url, domestic_messages("late", 5))
+        deadline = time.monotonic() + 60
+        while world.depth("mra.kr.work") < sent and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert world.depth("mra.kr.work") == sent  # converted, waiting for kr
+        log = world.log_text()
+        assert "partner cannot deliver" in log and "run exchange provision --partner kr" in log
+
+        provision_vhost(pv, password, "guest")
+        url = with_user(with_vhost(world.url, vhost), user, password)
+        sim = PartnerSimulator(url, pv, partner_format(cfg.partners["kr"]), Mode.ACK)
+        threading.Thread(target=sim.run, daemon=True).start()
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and sim.stats.as_dict()["acknowledged"] < sent:
+            time.sleep(0.3)
+        with open_store(world.audit_url) as store:
+            acked = {e.message_id for e in store.export(None, None, "kr") if e.event == "ACKNOWLEDGED"}
+        assert {f"late-{i}" for i in range(sent)} <= acked, (sim.stats.as_dict(), world.log_text()[-3000:])
+        assert "partner provisioned: reconnecting" in world.log_text()
+    finally:
+        if sim is not None:
+            sim.stop()
+        ctl("delete_vhost", vhost, check=False)
+        ctl("delete_user", user, check=False)
