@@ -4,14 +4,16 @@
            WSDL imports (exchange/soap/contract.py)
 /metrics   Prometheus text format
 /healthz   the process is up
-/readyz    broker connected, audit store answering, schemas and mappings compiled
+/readyz    broker connected, audit store answering, schemas and mappings compiled; and, for
+           information, each partner's health with its reason (checks.partners): a partner
+           that cannot deliver does not take the service out of rotation, the others flow
 /ops       the operations console (exchange/console/), when given
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import make_wsgi_app
@@ -34,6 +36,7 @@ def build_front(
     soap: WsgiApp | None = None,
     soap_path: str = "/soap/v1",
     console: WsgiApp | None = None,
+    partners: Callable[[], Mapping[str, Any]] | None = None,
 ) -> WsgiApp:
     scrape = make_wsgi_app(metrics.registry)
     soap_prefix = soap_path.rsplit("/", 1)[0] + "/"  # the endpoint's folder: its contract's files
@@ -45,13 +48,18 @@ def build_front(
         if path == "/healthz":
             return _respond(start_response, "200 OK", {"status": "up"})
         if path == "/readyz":
-            checks = {}
+            checks: dict[str, Any] = {}
             for name, check in readiness.items():
                 try:
                     checks[name] = bool(check())
                 except Exception:  # a check that cannot answer is a "not ready", not a crash
                     checks[name] = False
             ready = all(checks.values())
+            if partners is not None:
+                try:
+                    checks["partners"] = dict(partners())
+                except Exception as exc:  # informative only: never an error page
+                    checks["partners"] = {"error": f"{type(exc).__name__}: {exc}"}
             return _respond(start_response, "200 OK" if ready else "503 Service Unavailable",
                             {"ready": ready, "checks": checks})  # fmt: skip
         if console is not None and (path == "/ops" or path.startswith("/ops/")):
