@@ -37,6 +37,7 @@ from signxml.signer import XMLSigner
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 
 from exchange.errors import ConfigError, ExchangeError
+from exchange.xml.safe import parse_bytes
 
 ENV_KEY = "EXCHANGE_SIGNING_KEY"
 ENV_CERT = "EXCHANGE_SIGNING_CERT"
@@ -125,6 +126,17 @@ class Signer:
             element, key=self._key, cert=self._chain, reference_uri=f"#{ref}", id_attribute=ID_ATTRIBUTE
         )
         return signed
+
+
+def sign_document(signer: Signer, document: bytes, message_id: str | None = None) -> bytes:
+    """A partner document signed as our transports send it: the root referenced by its Id
+    (`doc-` + the message id). A document that carries a signature already is kept as is
+    (re-signing would change bytes a partner may hold: EC signatures are randomised)."""
+    root = parse_bytes(document)
+    if has_signature(root):
+        return document
+    signed = signer.sign(root, id_value=f"doc-{message_id}" if message_id else None)
+    return etree.tostring(signed, xml_declaration=True, encoding="utf-8")
 
 
 def xml_id(value: str) -> str:

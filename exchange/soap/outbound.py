@@ -34,7 +34,7 @@ from exchange.audit.url import PostgresTarget, SqliteTarget, parse_audit_url, re
 from exchange.config import Agreement
 from exchange.errors import ConfigError, DocumentError, ExchangeError
 from exchange.registry import partner_format
-from exchange.signing import SignatureInvalid, Signer, has_signature, load_certificate, verify_enveloped
+from exchange.signing import SignatureInvalid, Signer, load_certificate, sign_document, verify_enveloped
 from exchange.soap import ns
 from exchange.soap.contract import contract_path
 from exchange.xml.safe import Limits, parse_bytes
@@ -291,12 +291,8 @@ class OutboundClient:
     def sign(self, document: bytes, message_id: str | None = None) -> bytes:
         """Our enveloped signature over the document, by reference to its Id (`doc-` + the
         message id); kept as is when it carries one already. Checked again as sent."""
-        root = parse_bytes(document)
-        if has_signature(root):
-            return document
-        ref = f"doc-{message_id}" if message_id else None
-        signed = etree.tostring(self.signer.sign(root, id_value=ref), xml_declaration=True, encoding="utf-8")
-        if self.check_signed is not None:
+        signed = sign_document(self.signer, document, message_id)
+        if self.check_signed is not None and signed is not document:
             self.check_signed(signed)
         return signed
 

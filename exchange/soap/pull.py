@@ -17,10 +17,9 @@ from exchange.audit import AuditEvent
 from exchange.errors import ExchangeError
 from exchange.model import Kind
 from exchange.registry import partner_format
-from exchange.signing import Signer, has_signature
+from exchange.signing import Signer, sign_document
 from exchange.soap.store import SoapStore
 from exchange.state import Delivery, State
-from exchange.xml.safe import parse_bytes
 
 
 class PullOutboxDelivery(PartnerDelivery):
@@ -63,10 +62,7 @@ class PullOutboxDelivery(PartnerDelivery):
         it; as it is without a key or when signed."""
         if self.signer is None:
             return document
-        root = parse_bytes(document)
-        if has_signature(root):
-            return document
-        signed = self.signer.sign(root, id_value=f"doc-{message_id}" if message_id else None)
-        data = etree.tostring(signed, xml_declaration=True, encoding="utf-8")
-        partner_format(self.agreement).check_bytes(data)
+        data = sign_document(self.signer, document, message_id)
+        if data is not document:
+            partner_format(self.agreement).check_bytes(data)
         return data
