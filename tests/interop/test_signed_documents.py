@@ -28,6 +28,7 @@ from exchange.xml.safe import parse_bytes
 from tests.interop.tools import (
     ROOT,
     SCHEMAS,
+    legacy_signed,
     verified,
     xmllint_valid,
     xmlschema_valid,
@@ -184,3 +185,30 @@ def test_xmlsec1_refuses_a_signature_made_with_another_key(
     )
     assert verified(xmlsec1_verify(forged, other.certificate, root_name(doc)))  # the forger's own key
     assert not verified(xmlsec1_verify(forged, keys.certificate, root_name(doc)))  # not ours
+
+
+def test_exchange_validate_accepts_what_we_send_signed_and_1_0_during_the_transition(
+    sent: dict[str, list[Path]], keys: KeyPairFiles, tmp_path: Path
+) -> None:
+    files = [p for f in sent.values() for p in f]
+    cli = [sys.executable, "-m", "exchange.cli", "validate"]
+    done = subprocess.run([*cli, *map(str, files)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    legacy = tmp_path / "legacy-1.0.xml"
+    unsigned = parse_bytes(sent["nz"][0].read_bytes())
+    unsigned.remove(unsigned[-1])  # our signature off, and its Id: as 1.0 documents were
+    del unsigned.attrib["Id"]
+    legacy.write_bytes(legacy_signed(etree.tostring(unsigned), keys.key, keys.certificate))
+    assert b'URI=""' in legacy.read_bytes() and b'version="1.0"' in legacy.read_bytes()
+    with_id = tmp_path / "1.0-with-id.xml"  # 1.0 never had an Id: still refused
+    root = parse_bytes(legacy.read_bytes())
+    root.set("Id", "doc1")
+    with_id.write_bytes(etree.tostring(root))
+    done = subprocess.run([*cli, str(legacy)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    done = subprocess.run([*cli, str(with_id)], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 1 and "Id" in done.stdout + done.stderr, done.stdout + done.stderr
+    print(
+        f"\nexchange validate: {len(files)} sent documents valid, "
+        "1.0 signed (legacy) valid, 1.0 with Id refused"
+    )

@@ -102,3 +102,21 @@ def xmlsec1_sign(document: bytes, key: Path, cert: Path, id_attr: str, workdir: 
     )  # fmt: skip
     assert result.returncode == 0, result.output
     return out.read_bytes()
+
+
+def legacy_signed(document: bytes, key: Path, cert: Path) -> bytes:
+    """A document as partners signed them before 1.1: version 1.0, no Id, Reference URI=""
+    (signxml's defaults but exclusive c14n), accepted inbound during the transition."""
+    from lxml import etree
+    from signxml import SignatureConstructionMethod, XMLSigner
+    from signxml.algorithms import CanonicalizationMethod
+
+    root = etree.fromstring(document)
+    assert root.get("Id") is None
+    root.set("version", "1.0")
+    signer = XMLSigner(
+        method=SignatureConstructionMethod.enveloped,
+        c14n_algorithm=CanonicalizationMethod.EXCLUSIVE_XML_CANONICALIZATION_1_0,
+    )
+    signed = signer.sign(root, key=key.read_bytes(), cert=cert.read_bytes().decode())
+    return bytes(etree.tostring(signed, xml_declaration=True, encoding="utf-8"))

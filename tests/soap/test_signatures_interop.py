@@ -21,6 +21,7 @@ from exchange.soap.partner_sim import EU, PATH, PartnerEuApp, PartnerSimulator
 from exchange.xml.safe import parse_bytes
 from tests.interop.tools import (
     SCHEMAS,
+    legacy_signed,
     verified,
     xmllint_valid,
     xmlschema_valid,
@@ -147,3 +148,17 @@ def test_the_eu_simulators_receipt_verifies_inside_its_response(
     assert xmllint_valid(SCHEMAS / "soap" / "partner-eu-1.0.xsd", [part])[part]
     assert xmlschema_valid(SCHEMAS / "soap" / "partner-eu-1.0.xsd", [part])[part] is None
     print("\neu receipts: verified in place 1, tampered refused 1, valid xmllint 1, valid xmlschema 1")
+
+
+def test_a_1_0_document_signed_as_before_is_still_accepted_during_the_transition(
+    endpoint: Endpoint, partner_keys: dict[str, KeyPairFiles]
+) -> None:
+    nz = partner_keys["nz"]
+    legacy = legacy_signed(nz_document(), nz.key, nz.certificate)
+    assert b'version="1.0"' in legacy and b'URI=""' in legacy
+    response = submit(endpoint, "nz-legacy-1", legacy)
+    assert response.status == 200, response.body[:800]
+    root = parse_bytes(legacy)
+    root.set("Id", "doc1")  # 1.0 has no Id: the signature no longer matches either
+    refused = submit(endpoint, "nz-legacy-2", etree.tostring(root))
+    assert refused.fault()[0] == "SIGNATURE_INVALID"
