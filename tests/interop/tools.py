@@ -64,10 +64,16 @@ def xmlschema_valid(schema: Path, files: Iterable[Path]) -> dict[Path, str | Non
     return out
 
 
-def xmlsec1_verify(file: Path, cert: Path, id_attr: str) -> Run:
+def xmlsec1_verify(file: Path, cert: Path, id_attr: str, *, signature_of: str | None = None) -> Run:
     """`xmlsec1 --verify` with our (or a partner's) certificate as the only key, the Id
-    attribute declared for `id_attr` ("<namespace>:<element>")."""
-    return run(require_tool("xmlsec1"), "--verify", "--pubkey-cert-pem", cert, "--id-attr:Id", id_attr, file)
+    attribute declared for `id_attr` ("<namespace>:<element>"). `signature_of` (a local
+    name) picks the ds:Signature child of that element (--node-xpath), for messages that
+    carry other signatures too (a WS-Security header's comes first); else the first one."""
+    pick = []
+    if signature_of is not None:
+        pick = ["--node-xpath", f"//*[local-name()='{signature_of}']/*[local-name()='Signature']"]
+    xmlsec1 = require_tool("xmlsec1")
+    return run(xmlsec1, "--verify", "--pubkey-cert-pem", cert, "--id-attr:Id", id_attr, *pick, file)
 
 
 def verified(result: Run) -> bool:

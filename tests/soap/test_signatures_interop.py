@@ -68,7 +68,7 @@ def test_our_receipt_verifies_inside_the_soap_response_as_received(
         assert response.status == 200, response.body[:500]
         received = tmp_path / f"response-{n}.xml"
         received.write_bytes(response.body)  # as received: envelope, body, receipt, signature
-        result = xmlsec1_verify(received, our_keys.certificate, OUR_RECEIPT)
+        result = xmlsec1_verify(received, our_keys.certificate, OUR_RECEIPT, signature_of="Receipt")
         assert verified(result), result.output
         counts["verified in place"] += 1
         receipt = parse_bytes(response.body).find(f".//{{{MRA}}}Receipt")
@@ -79,7 +79,7 @@ def test_our_receipt_verifies_inside_the_soap_response_as_received(
 
         forged = tmp_path / f"forged-{n}.xml"
         forged.write_bytes(tamper(response.body, b"<mra:Status", b"REJECTED"))
-        refused = xmlsec1_verify(forged, our_keys.certificate, OUR_RECEIPT)
+        refused = xmlsec1_verify(forged, our_keys.certificate, OUR_RECEIPT, signature_of="Receipt")
         assert not verified(refused) and refused.returncode != 0, refused.output
         counts["tampered refused"] += 1
 
@@ -133,13 +133,15 @@ def test_the_eu_simulators_receipt_verifies_inside_its_response(
     assert sim.url.endswith(PATH) and response.status == 200, response.body[:500]
     received = tmp_path / "eu-response.xml"
     received.write_bytes(response.body)
-    assert verified(result := xmlsec1_verify(received, eu.certificate, EU_RECEIPT)), result.output
+    assert verified(result := xmlsec1_verify(received, eu.certificate, EU_RECEIPT, signature_of="Receipt")), (
+        result.output
+    )
     receipt = parse_bytes(response.body).find(f".//{{{EU}}}Receipt")
     assert receipt is not None and receipt.findtext(f"{{{EU}}}Status") == "ACK"
     verify_enveloped(receipt, eu.certificate.read_bytes())
     forged = tmp_path / "eu-forged.xml"
     forged.write_bytes(tamper(response.body, b"<eu:Status", b"REJECT"))
-    assert not verified(xmlsec1_verify(forged, eu.certificate, EU_RECEIPT))
+    assert not verified(xmlsec1_verify(forged, eu.certificate, EU_RECEIPT, signature_of="Receipt"))
     with pytest.raises(SignatureInvalid):
         verify_enveloped(
             parse_bytes(forged.read_bytes()).find(f".//{{{EU}}}Receipt"), eu.certificate.read_bytes()
