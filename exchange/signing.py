@@ -162,7 +162,8 @@ def verify_enveloped(root: etree._Element, cert_pem: bytes) -> etree._Element:
     trustworthy ("see what is signed"). `root` must come from the hardened parser.
     """
     _check_reference(root)
-    standalone = copy.deepcopy(root)  # its own document: "" and "#Id" both mean this element
+    # Its own document, so "" and "#Id" both mean this element (a root already is one).
+    standalone = root if root.getparent() is None else copy.deepcopy(root)
     config = SignatureConfiguration(location="./", expect_references=1)
     try:
         result = XMLVerifier().verify(
