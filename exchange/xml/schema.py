@@ -28,11 +28,14 @@ class CompiledSchema:
             raise ConfigError(f"schema {path} cannot be compiled: {exc}") from None
         top = doc.getroot()
         self.target_namespace: str = top.get("targetNamespace", "")
-        fixed = top.xpath(
-            "xs:element/xs:complexType/xs:attribute[@name='version']/@fixed",
-            namespaces={"xs": _XS[1:-1]},
+        fixed = cast(
+            "list[str]",
+            top.xpath(
+                "xs:element/xs:complexType/xs:attribute[@name='version']/@fixed",
+                namespaces={"xs": _XS[1:-1]},
+            ),
         )
-        self.document_version: str | None = str(fixed[0]) if len(fixed) == 1 else None  # type: ignore[arg-type,index]
+        self.document_version: str | None = str(fixed[0]) if len(fixed) == 1 else None
         """The value the root's `version` attribute is fixed to (partner formats), if any."""
         self.declares_signature = any(
             imp.get("namespace") == _DS_NS for imp in top.iterchildren(f"{_XS}import")
