@@ -33,7 +33,8 @@ from exchange.audit.entry import format_time
 from exchange.audit.url import PostgresTarget, SqliteTarget, parse_audit_url, resolve_audit_url
 from exchange.config import Agreement
 from exchange.errors import ConfigError, DocumentError, ExchangeError
-from exchange.signing import SignatureInvalid, Signer, has_signature, load_certificate, verify_enveloped
+from exchange.registry import partner_format
+from exchange.signing import SignatureInvalid, Signer, load_certificate, sign_document, verify_enveloped
 from exchange.soap import ns
 from exchange.soap.contract import contract_path
 from exchange.xml.safe import Limits, parse_bytes
@@ -266,12 +267,15 @@ class OutboundClient:
         receipts: ReceiptStore,
         *,
         breaker: CircuitBreaker | None = None,
+        check_signed: Callable[[bytes], object] | None = None,
     ):
         if settings.partner not in WSDLS:
             raise ConfigError(f"no partner WSDL for {settings.partner!r} (known: {', '.join(WSDLS)})")
         self.settings = settings
         self.partner = settings.partner
         self.signer = signer
+        self.check_signed = check_signed
+        """The partner format's check of the document as sent, signature in place."""
         self.receipts = receipts
         self.breaker = breaker or CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s)
         self.recorder = _ResponseRecorder()
@@ -284,19 +288,20 @@ class OutboundClient:
         self.client: Any = z.Client(wsdl, transport=self.transport, settings=zsettings)
         self.service: Any = self.client.create_service(SERVICE_BINDINGS[self.partner], settings.url)
 
-    def sign(self, document: bytes) -> bytes:
-        """Our enveloped signature over the document (kept as is when it carries one already)."""
-        root = parse_bytes(document)
-        if has_signature(root):
-            return document
-        return etree.tostring(self.signer.sign(root), xml_declaration=True, encoding="utf-8")
+    def sign(self, document: bytes, message_id: str | None = None) -> bytes:
+        """Our enveloped signature over the document, by reference to its Id (`doc-` + the
+        message id); kept as is when it carries one already. Checked again as sent."""
+        signed = sign_document(self.signer, document, message_id)
+        if self.check_signed is not None and signed is not document:
+            self.check_signed(signed)
+        return signed
 
     def send(
         self, document: bytes, *, message_id: str, conversation_id: str, ref_to: str | None = None
     ) -> SendResult:
         """Sign, send, verify and store the receipt; never raises for the partner's failures."""
         try:
-            signed = self.sign(document)
+            signed = self.sign(document, message_id)
         except (DocumentError, ExchangeError) as exc:
             return SendResult(Outcome.FAILED, f"cannot sign the document: {exc}")
         if not self.breaker.allow():
@@ -353,8 +358,8 @@ class OutboundClient:
             found = envelope.find(f".//{_eu('Receipt')}")
             if found is None:
                 return SendResult(Outcome.FAILED, "malformed response: no Receipt", answered=True)
+            receipt = verify_enveloped(found, self.settings.receipt_cert_pem)  # in place (Id reference)
             standalone = parse_bytes(etree.tostring(found), limits=_RESPONSE_LIMITS)
-            receipt = verify_enveloped(standalone, self.settings.receipt_cert_pem)
         except DocumentError as exc:
             return SendResult(Outcome.FAILED, f"malformed response: {exc}", answered=True)
         except SignatureInvalid as exc:
@@ -400,7 +405,8 @@ def build_client(
             signer = Signer.from_files(_resolve(str(key), folder), _resolve(str(cert), folder))
         else:
             signer = Signer.from_env()
-    return OutboundClient(settings, signer, ReceiptStore(audit_url))
+    fmt = partner_format(agreement)
+    return OutboundClient(settings, signer, ReceiptStore(audit_url), check_signed=fmt.check_bytes)
 
 
 def _resolve(path: str, base: Path | None) -> Path:

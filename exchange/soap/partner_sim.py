@@ -292,7 +292,8 @@ class PartnerEuApp:
         etree.SubElement(receipt, eu("DocumentDigest")).text = hashlib.sha256(doc).hexdigest()
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         etree.SubElement(receipt, eu("ReceivedAt")).text = now
-        return etree.tostring(self.signer.sign(receipt))
+        receipt_id = receipt.findtext(eu("ReceiptId")) or ""
+        return etree.tostring(self.signer.sign(receipt, id_value=f"receipt-{receipt_id}"))
 
     @staticmethod
     def _tamper(receipt: bytes) -> bytes:

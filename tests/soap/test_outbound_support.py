@@ -7,15 +7,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapters.eu import format as eu_format
 from exchange.signing import KeyPairFiles, Signer
 from exchange.soap.outbound import CircuitBreaker, OutboundClient, OutboundSettings, ReceiptStore
 from exchange.soap.partner_sim import PartnerEuApp, PartnerSimulator
+from tests import canonical_samples as samples
 
-DOCUMENT = (
-    b'<?xml version="1.0" encoding="UTF-8"?>\n'
-    b'<eu:Certificate xmlns:eu="urn:mra-exchange:eu:ccc:1.0"><eu:Id>2019010907123456</eu:Id>'
-    b"<eu:Holder>Example Co. \xe4\xbe\x8b\xe5\xad\x90</eu:Holder></eu:Certificate>"
-)
+DOCUMENT = eu_format.convert(samples.certificate())
+"""A real EU document: what is signed is checked again against the EU schema as sent."""
 
 
 class FakeClock:
