@@ -12,7 +12,7 @@ from pathlib import Path
 from lxml import etree
 
 from exchange.config import ExchangeConfig
-from exchange.errors import DocumentError, ExchangeError, RecordError
+from exchange.errors import ConfigError, DocumentError, ExchangeError, RecordError
 from exchange.intake import CanonicalRecord
 from exchange.model import Kind
 from exchange.partner import PartnerFormat
@@ -40,9 +40,29 @@ def read_document(path: Path) -> bytes:
     return data
 
 
+def _loadable_formats(config: ExchangeConfig) -> tuple[list[tuple[str, PartnerFormat]], dict[str, str]]:
+    """Every partner format that loads, and why the others do not: one partner's broken
+    mapping must not stop documents of another being read."""
+    formats: list[tuple[str, PartnerFormat]] = []
+    broken: dict[str, str] = {}
+    for name, agreement in config.partners.items():
+        try:
+            formats.append((name, partner_format(agreement)))
+        except ConfigError as exc:
+            broken[name] = str(exc)
+    return formats, broken
+
+
+def _unmatched(reason: str, broken: dict[str, str]) -> DocumentError:
+    if not broken:
+        return DocumentError(reason)
+    details = "; ".join(f"{name}: {why}" for name, why in sorted(broken.items()))
+    return DocumentError(f"{reason} (formats not loaded, their configuration is broken: {details})")
+
+
 def locate(data: bytes, config: ExchangeConfig) -> Located:
     """Which partner format owns this document."""
-    formats = [(name, partner_format(a)) for name, a in config.partners.items()]
+    formats, broken = _loadable_formats(config)
     head = data.lstrip()[:1]
     if head == b"<":
         root = parse_bytes(data)
@@ -50,7 +70,7 @@ def locate(data: bytes, config: ExchangeConfig) -> Located:
         for name, fmt in formats:
             if fmt.suffix == ".xml" and namespace in fmt.namespaces():
                 return Located(name, fmt)
-        raise DocumentError(f"no partner format has the namespace {namespace!r}")
+        raise _unmatched(f"no partner format has the namespace {namespace!r}", broken)
     if head in (b"{", b"["):
         json_formats = [(n, f) for n, f in formats if f.suffix != ".xml"]
         last: DocumentError | None = None
@@ -61,7 +81,7 @@ def locate(data: bytes, config: ExchangeConfig) -> Located:
                 last = exc
                 continue
             return Located(name, fmt)
-        raise last or DocumentError("no partner format reads JSON documents")
+        raise last or _unmatched("no partner format reads JSON documents", broken)
     raise DocumentError("neither an XML nor a JSON document")
 
 

@@ -9,6 +9,9 @@ A manifest (`mappings/<partner>/format.toml`) names, per family, the template an
     schema = "eu/ccc-1.1.xsd"          # what we write (the template's version)
     accepted = ["eu/ccc-1.0.xsd"]      # older versions still read, during a transition
 
+A schema named `./x.xsd` (or `../x.xsd`) is found beside the manifest instead of under
+`schemas/`: a partner kept outside this repository is one folder (docs/mapping.md).
+
 Documents name their version in the root's `version` attribute; each is checked against
 the schema of that version. An older schema that declares no ds:Signature (1.0) is
 applied with the enveloped signature set aside, as before 1.1 (docs/signatures.md).
@@ -28,6 +31,7 @@ from exchange.errors import ConfigError, DocumentError, RecordError
 from exchange.formats.manifest import read_manifest
 from exchange.intake import CanonicalRecord
 from exchange.mapping.codes import CodeList
+from exchange.mapping.fields import record_type
 from exchange.mapping.template import Template
 from exchange.model import Kind
 from exchange.partner import PartnerFormat, build_record
@@ -71,6 +75,13 @@ class XmlFamily:
         schema.check(root)
 
 
+def _schema_file(base: Path, ref: str) -> Path:
+    """`./x.xsd` and `../x.xsd` beside the manifest; anything else under `schemas/`."""
+    if ref.startswith(("./", "../")):
+        return base / ref
+    return schema_path(*ref.split("/"))
+
+
 class XmlPartnerFormat(PartnerFormat):
     suffix = ".xml"
     media_type = "application/xml"
@@ -96,9 +107,9 @@ class XmlPartnerFormat(PartnerFormat):
         families = {
             kind: XmlFamily(
                 kind,
-                Template(m.base / fam["template"], m.codes, name),
-                load_schema(schema_path(*fam["schema"].split("/"))),
-                tuple(load_schema(schema_path(*older.split("/"))) for older in fam.get("accepted", ())),
+                Template(m.base / fam["template"], m.codes, name, record_type(kind)),
+                load_schema(_schema_file(m.base, fam["schema"])),
+                tuple(load_schema(_schema_file(m.base, older)) for older in fam.get("accepted", ())),
             )
             for kind, fam in m.families().items()
         }

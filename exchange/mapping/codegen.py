@@ -66,6 +66,8 @@ class _Compiler:
         self.consts: dict[str, Any] = {}
         self.counter = 0
         self.pending: list[str] = []  # f-string source pieces not yet appended
+        self.at = 0  # the template line being compiled
+        self.line_of: dict[int, int] = {}  # generated line -> template line
 
     def const(self, value: Any, prefix: str) -> str:
         self.counter += 1
@@ -79,6 +81,7 @@ class _Compiler:
 
     def emit(self, indent: int, line: str) -> None:
         self.lines.append("    " * indent + line)
+        self.line_of[len(self.lines)] = self.at
 
     def put(self, piece: str) -> None:
         """Output `piece`, f-string source (static text through _literal, values as {var})."""
@@ -141,6 +144,11 @@ class _Compiler:
         return indent
 
     def node(self, node: Node, ctx: str, indent: int) -> None:
+        outer, self.at = self.at, node.line
+        self._node(node, ctx, indent)
+        self.at = outer
+
+    def _node(self, node: Node, ctx: str, indent: int) -> None:
         if node.if_path is not None:
             self.flush(indent)
             tested = self.var("e")
@@ -246,9 +254,13 @@ def _fmt_factory(escape: Callable[[str], str] | None = None) -> Callable[[Any], 
     return fmt
 
 
-def compile_renderer(root: Node, nsmap: dict[str | None, str], partner: str) -> Renderer:
-    """One function: canonical record -> document text (with XML declaration)."""
+def compile_renderer(
+    root: Node, nsmap: dict[str | None, str], partner: str
+) -> tuple[Renderer, dict[int, int]]:
+    """One function: canonical record -> document text (with XML declaration), and which
+    template line each of its source lines came from (to name it when rendering fails)."""
     comp = _Compiler(partner)
+    comp.at = root.line
     comp.emit(0, "def render(c0):")
     comp.emit(1, "parts = []")
     comp.emit(1, "a = parts.append")
@@ -298,4 +310,4 @@ def compile_renderer(root: Node, nsmap: dict[str | None, str], partner: str) -> 
     exec(compile(source, f"<template {partner}>", "exec"), namespace)
     renderer: Renderer = namespace["render"]
     renderer.__doc__ = source  # keeps the generated code visible for debugging
-    return renderer
+    return renderer, comp.line_of

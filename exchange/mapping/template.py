@@ -21,7 +21,9 @@ Templates compile once into a tree of nodes; rendering is a walk of that tree.
 
 from __future__ import annotations
 
+import difflib
 import operator
+import sys
 from collections.abc import Callable
 from datetime import date
 from enum import Enum
@@ -31,15 +33,19 @@ from typing import Any
 from lxml import etree
 from pydantic.alias_generators import to_camel
 
-from exchange.errors import ConfigError, RecordError
+from exchange.errors import ConfigError, MappingError, RecordError
 from exchange.mapping.codegen import compile_renderer, escape_attr
 from exchange.mapping.codes import CodeList
+from exchange.mapping.fields import FieldType, UnknownPath, resolve
 from exchange.xml.safe import hardened_parser
 
 M_NS = "urn:mra-exchange:mapping:1"
 _VALUE, _WITH, _EACH, _IF, _OPTIONAL, _DIRECTION = (
     f"{{{M_NS}}}{name}" for name in ("value", "with", "each", "if", "optional", "direction")
 )
+
+DIRECTIVES = frozenset(("value", "with", "each", "if", "optional", "direction"))
+"""Every ``m:*`` attribute a template may carry; any other is a start-up error."""
 
 Getter = Callable[[Any], Any]
 
@@ -123,6 +129,7 @@ class Node:
         "each",
         "field",
         "if_path",
+        "line",
         "optional",
         "out_only",
         "qname",
@@ -135,24 +142,44 @@ class Node:
         "with_",
     )
 
-    def __init__(self, el: etree._Element, prefix: str, codes: dict[str, CodeList], partner: str, where: str):
+    def __init__(
+        self,
+        el: etree._Element,
+        prefix: str,
+        codes: dict[str, CodeList],
+        partner: str,
+        where: str,
+        context: FieldType | None = None,
+    ):
         self.tag = str(el.tag)
         self.qname = _qualified(el, self.tag)
+        self.line: int = el.sourceline if isinstance(el.sourceline, int) else 0
         loc = f"{where}:{el.sourceline}"
+        _check_directives(el, loc)
         self.optional = el.get(_OPTIONAL) == "true"
         self.out_only = el.get(_DIRECTION) == "out"
         self.if_path = el.get(_IF)
+        if self.if_path is not None:
+            _check_path(context, self.if_path.strip(), loc, "m:if")
         each_spec, with_spec = el.get(_EACH), el.get(_WITH)
         self.each = Expr(each_spec, prefix, codes, partner, loc) if each_spec else None
         self.with_ = Expr(with_spec, prefix, codes, partner, loc) if with_spec else None
         inner = prefix
+        inner_context = context
         if self.each is not None:
             inner = self.each.field + "[]"
+            found = _check_path(context, self.each.path, loc, "m:each")
+            if found is not None and not found.is_list:
+                raise ConfigError(f"{loc}: m:each={self.each.path!r} is a {found.describe()}, not a list")
+            inner_context = found.item() if found is not None else None
         elif self.with_ is not None:
             inner = self.with_.field
+            inner_context = _check_path(context, self.with_.path, loc, "m:with")
         self.field = inner
         value_spec = el.get(_VALUE)
         self.value = Expr(value_spec, inner, codes, partner, loc) if value_spec else None
+        if self.value is not None:
+            _check_scalar(_check_path(inner_context, self.value.path, loc, "m:value"), self.value.path, loc)
         self.scalar_each = self.each is not None and self.value is not None and self.value.path == "."
         self.static_attrs: dict[str, str] = {}
         self.attr_exprs: list[tuple[str, Expr]] = []
@@ -161,7 +188,9 @@ class Node:
             if name.startswith(f"{{{M_NS}}}"):
                 continue
             if raw.startswith("{") and raw.endswith("}"):
-                self.attr_exprs.append((name, Expr(raw[1:-1], inner, codes, partner, loc)))
+                expr = Expr(raw[1:-1], inner, codes, partner, loc)
+                _check_scalar(_check_path(inner_context, expr.path, loc, f"attribute {name}"), expr.path, loc)
+                self.attr_exprs.append((name, expr))
             else:
                 self.static_attrs[name] = raw
         self.attr_exprs_q = [(_qualified(el, name), expr) for name, expr in self.attr_exprs]
@@ -171,7 +200,9 @@ class Node:
         text = (el.text or "").strip()
         self.static_text = text or None
         self.children = [
-            Node(child, inner, codes, partner, where) for child in el if isinstance(child.tag, str)
+            Node(child, inner, codes, partner, where, inner_context)
+            for child in el
+            if isinstance(child.tag, str)
         ]
 
     # -- parsing back ------------------------------------------------------------
@@ -213,6 +244,44 @@ class Node:
             child.parse_in(el, out)
 
 
+def _check_directives(el: etree._Element, loc: str) -> None:
+    """A misspelt directive would silently do nothing: refuse it, and odd values too."""
+    for key in el.attrib:
+        qname = etree.QName(str(key))
+        if qname.namespace == M_NS and qname.localname not in DIRECTIVES:
+            hint = difflib.get_close_matches(qname.localname, sorted(DIRECTIVES), 1)
+            suggestion = f"; did you mean m:{hint[0]}?" if hint else ""
+            raise ConfigError(
+                f"{loc}: unknown directive m:{qname.localname} "
+                f"(known: {', '.join('m:' + d for d in sorted(DIRECTIVES))}){suggestion}"
+            )
+    for directive, allowed in ((_OPTIONAL, ("true", "false")), (_DIRECTION, ("out", "both"))):
+        value = el.get(directive)
+        if value is not None and value not in allowed:
+            local = etree.QName(directive).localname
+            raise ConfigError(f"{loc}: m:{local}={value!r} must be one of {', '.join(allowed)}")
+
+
+def _check_path(context: FieldType | None, path: str, loc: str, directive: str) -> FieldType | None:
+    """The path must name a canonical field (checked when the template knows its model)."""
+    if context is None:
+        return None
+    try:
+        return resolve(context, path)
+    except UnknownPath as exc:
+        raise ConfigError(f"{loc}: {directive}={path!r}: {exc}") from None
+
+
+def _check_scalar(found: FieldType | None, path: str, loc: str) -> None:
+    """Text needs one value: a part (use m:with) or a list (use m:each) cannot be written."""
+    if found is None:
+        return
+    if found.is_list:
+        raise ConfigError(f"{loc}: {path!r} is a {found.describe()}: repeat the element with m:each")
+    if found.model is not None:
+        raise ConfigError(f"{loc}: {path!r} is a {found.describe()}, not a value: use m:with for its fields")
+
+
 def _qualified(el: etree._Element, name: str) -> str:
     """Clark name -> prefix:local as the template spells it."""
     if not name.startswith("{"):
@@ -244,7 +313,9 @@ def _set_path(out: dict[str, Any], path: str, value: Any) -> None:
 class Template:
     """A compiled template: `render(record)` -> document bytes, `parse(root)` -> dict."""
 
-    def __init__(self, path: Path, codes: dict[str, CodeList], partner: str):
+    def __init__(
+        self, path: Path, codes: dict[str, CodeList], partner: str, context: FieldType | None = None
+    ):
         try:
             root = etree.parse(str(path), parser=hardened_parser()).getroot()
         except (OSError, etree.XMLSyntaxError) as exc:
@@ -253,14 +324,29 @@ class Template:
         self.tag = str(root.tag)
         self.namespace = etree.QName(root).namespace or ""
         self.nsmap = {k: v for k, v in root.nsmap.items() if v != M_NS}
-        self._root = Node(root, "", codes, partner, str(path))
-        self._renderer = compile_renderer(self._root, self.nsmap, partner)
+        self._root = Node(root, "", codes, partner, str(path), context)
+        self._renderer, self._lines = compile_renderer(self._root, self.nsmap, partner)
         self.code_lists_used = {
             expr.codes.name: expr for expr in _all_exprs(self._root) if expr.codes is not None
         }
 
     def render(self, record: Any) -> bytes:
-        return self._renderer(record).encode()
+        try:
+            return self._renderer(record).encode()
+        except RecordError:
+            raise
+        except Exception as exc:  # a template that does not fit the record: a reject, not a crash
+            raise MappingError(f"{self.path}:{self._failed_line()}: cannot render: {exc!r}") from None
+
+    def _failed_line(self) -> int:
+        """The template line whose generated code raised (0 when it cannot be told)."""
+        tb = sys.exc_info()[2]
+        line = 0
+        while tb is not None:
+            if tb.tb_frame.f_code.co_filename.startswith("<template "):
+                line = self._lines.get(tb.tb_lineno, line)
+            tb = tb.tb_next
+        return line
 
     def parse(self, root: etree._Element) -> dict[str, Any]:
         if root.tag != self.tag:
