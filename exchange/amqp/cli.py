@@ -137,6 +137,8 @@ def _serve_front(service: Any, store: Any, soap: Any, http: str) -> Any:
     from exchange.soap.settings import parse_address
 
     host, port = parse_address(http)
+    if soap is not None:  # refusals before authentication are counted, not audited each
+        service.metrics.registry.register(soap.app.refusals.counter)
     front = build_front(
         service.metrics,
         {"broker": service.ready.is_set, "audit": lambda: _answers(store.head),
