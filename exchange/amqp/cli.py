@@ -186,6 +186,7 @@ def publish(
     config: ConfigOption = None,
 ) -> None:
     """Publish domestic records to cn.domestic.in (one message a record), confirms pipelined."""
+    from exchange.amqp.properties import id_part
     from exchange.amqp.publish import Outgoing, publish_many
     from exchange.amqp.service import BrokerUnavailable
     from exchange.amqp.topology import DOMESTIC_IN
@@ -216,7 +217,7 @@ def publish(
                 props = pika.BasicProperties(
                     delivery_mode=2,
                     content_type="application/json",
-                    message_id=f"{path.stem}-{digest}",
+                    message_id=f"{id_part(path.stem)}-{digest}",
                     type=kind,
                     headers=headers,
                 )
