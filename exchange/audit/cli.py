@@ -206,6 +206,17 @@ _CSV_COLUMNS = (
 )
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """OWASP's rule for CSV injection: a text cell that a spreadsheet would take for a
+    formula (it starts with = + - @, tab or CR) is prefixed with a single quote."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _write_export(entries: Iterator[StoredEntry], fmt: ExportFormat, out: TextIO) -> int:
     n = 0
     if fmt is ExportFormat.csv:
@@ -214,7 +225,7 @@ def _write_export(entries: Iterator[StoredEntry], fmt: ExportFormat, out: TextIO
         for e in entries:
             d = e.as_dict()
             d["details"] = canonical_json(d["details"])
-            writer.writerow("" if d[c] is None else d[c] for c in _CSV_COLUMNS)
+            writer.writerow("" if d[c] is None else spreadsheet_safe(d[c]) for c in _CSV_COLUMNS)
             n += 1
     else:
         for e in entries:
@@ -236,7 +247,11 @@ def export(
     out: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
     audit: AuditOpt = None,
 ) -> None:
-    """Stream entries for auditors, in chain order."""
+    """Stream entries for auditors, in chain order.
+
+    CSV cells that begin with =, +, -, @, a tab or a carriage return are prefixed with a
+    single quote (OWASP's rule against CSV injection), so a spreadsheet shows them as text
+    instead of running them; JSON Lines are written as they are."""
     start, stop = _when(since, end=False), _when(until, end=True)
     if start and stop and start >= stop:
         raise typer.BadParameter("--since must be before --until")
