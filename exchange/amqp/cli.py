@@ -83,6 +83,7 @@ def run(
         raise _fail(str(exc)) from None
     except ExchangeError as exc:
         raise _fail(str(exc)) from None
+    sealer = _sealer(store)
     server = None
     soap = None
     if not no_http:
@@ -106,10 +107,25 @@ def run(
             server.stop()
         if soap is not None:
             soap.close()
+        if sealer is not None:
+            sealer.stop()
         store.close()
         state.close()
         soap_store.close()
         archive.close()
+
+
+def _sealer(store: Any) -> Any:
+    """Seals of the audit chain head while the service runs (exchange/audit/sealing.py)."""
+    from exchange.audit.sealing import PeriodicSealer, signer_from_env
+    from exchange.errors import ConfigError
+
+    try:
+        signer = signer_from_env()
+    except ConfigError as exc:
+        err.print(f"[yellow]warning:[/] the audit chain is not sealed: {exc}")
+        return None
+    return None if signer is None else PeriodicSealer(store, signer).start()
 
 
 def _signer_or_none() -> Any:
