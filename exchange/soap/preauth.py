@@ -63,6 +63,8 @@ def read_preamble(data: bytes, budget: HeaderBudget) -> Preamble:
                 if version is not None and depth == 1 and el.tag == ns.q(version.namespace, "Header"):
                     header = el
                 continue
+            if ":" in el.tag and not el.tag.startswith("{"):  # libxml2 only warns of these
+                raise _refuse(f"not well-formed XML: namespace prefix of {el.tag[:60]!r} is not defined")
             depth += 1
             elements += 1
             attributes += len(el.attrib)

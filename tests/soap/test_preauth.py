@@ -177,3 +177,11 @@ def test_four_concurrent_unauthenticated_8mb_envelopes_cost_under_150mb(tmp_path
     assert codes == [expected] * 4
     assert peak - baseline < 150 * MB
     assert after - baseline < 60 * MB  # returned, not kept
+
+
+def test_an_undefined_namespace_prefix_is_refused_not_a_crash() -> None:
+    """Found by tests/soap/test_fuzz_envelope.py: lxml's pull parser let it through as a tag
+    QName() then refused with a ValueError."""
+    data = envelope(VERIFY).replace(b"xmlns:s=", b"mlns:s=") + b" " * 70000
+    with pytest.raises(SoapFault, match="namespace prefix"):
+        read_preamble(data, HeaderBudget())
