@@ -27,10 +27,8 @@ from exchange.errors import ConfigError, DocumentError
 MAX_MESSAGES = 20
 Check = Callable[[Any], bool]
 
-# "format" is an annotation in Draft 2020-12 (as `jsonschema` treats it by default): our
-# schemas state it for readers and enforce the same shape with a pattern.
 ANNOTATIONS = frozenset(
-    {"$schema", "$id", "$defs", "$comment", "title", "description", "examples", "default", "format"}
+    {"$schema", "$id", "$defs", "$comment", "title", "description", "examples", "default"}
 )
 KEYWORDS = frozenset(
     {
