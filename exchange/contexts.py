@@ -2,16 +2,19 @@
 and the URL credentials name them by.
 
 Every `*.jsonld` file shipped under `schemas/<partner>/` is a context of ours (for
-instance `schemas/bri/mra-dcc-ext-1.0.jsonld`, the terms UNTP lacks). It is served at
-`/contexts/<file name>` and named `<public URL>/contexts/<file name>`, the public URL
-being `EXCHANGE_PUBLIC_URL` (where partners reach this service) or, unset, the
-placeholder base that matches the placeholder issuer `did:web:cnca.gov.cn`.
+instance `schemas/bri/mra-dcc-ext-1.0.jsonld`, the terms UNTP lacks). Credentials name
+it `<public URL>/contexts/<file name>`, the public URL being `EXCHANGE_PUBLIC_URL` (where
+verifiers reach this service, e.g. `https://mra.example.gov.cn` or
+`https://example.gov.cn/mra`) or, unset, `https://cnca.gov.cn`, a placeholder matching
+the placeholder issuer `did:web:cnca.gov.cn`. `exchange run` serves it at that URL's
+path (`/contexts/<file name>`, after the public URL's own path if it has one).
 """
 
 from __future__ import annotations
 
 import os
 from functools import cache
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from exchange.errors import ConfigError
@@ -39,13 +42,18 @@ def context_url(file_name: str, base: str | None = None) -> str:
     return f"{(base or public_url())}{ROUTE}{file_name}"
 
 
-@cache
-def served_contexts() -> dict[str, bytes]:
+def served_contexts(base: str | None = None) -> dict[str, bytes]:
     """Path on the HTTP front -> the context file's bytes, for every context we ship."""
     out: dict[str, bytes] = {}
-    for path in sorted(schema_path().glob("*/*.jsonld")):
-        route = ROUTE + path.name
+    for path in shipped_contexts():
+        route = urlsplit(context_url(path.name, base)).path
         if route in out:
             raise ConfigError(f"two contexts are named {path.name}: file names must be unique")
         out[route] = path.read_bytes()
     return out
+
+
+@cache
+def shipped_contexts() -> tuple[Path, ...]:
+    """Our context files (schemas/*/*.jsonld)."""
+    return tuple(sorted(schema_path().glob("*/*.jsonld")))

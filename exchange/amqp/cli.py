@@ -132,6 +132,7 @@ def _answers(query: Any) -> bool:
 
 def _serve_front(service: Any, store: Any, soap: Any, http: str) -> Any:
     """One HTTP server for the SOAP endpoint, metrics and health (see exchange/http.py)."""
+    from exchange.contexts import served_contexts
     from exchange.http import build_front
     from exchange.soap.server import serve
     from exchange.soap.settings import parse_address
@@ -143,6 +144,7 @@ def _serve_front(service: Any, store: Any, soap: Any, http: str) -> Any:
          "schemas": lambda: bool(service.converter.routes)},
         soap.app if soap is not None else None,
         console=_console(service, store),
+        contexts=served_contexts(),
     )  # fmt: skip
     return serve(front, host, port)
 

@@ -110,7 +110,10 @@ def test_the_credential_is_a_untp_conformity_credential() -> None:
     assert len({a["id"] for a in assessments}) == 2
     assessment = assessments[0]
     assert assessment["conformance"] is True
-    assert assessment["referenceStandard"]["issuingParty"]["name"] == "Standardization Administration of China (SAC)"
+    assert (
+        assessment["referenceStandard"]["issuingParty"]["name"]
+        == "Standardization Administration of China (SAC)"
+    )
     product = assessment["assessedProduct"][0]["product"]
     assert product["productCategory"][0]["code"] == "0907"
     assert product["productCategory"][0]["name"] == "Power supplies, adapters, chargers"
