@@ -39,7 +39,7 @@ def public_url() -> str:
 
 def context_url(file_name: str, base: str | None = None) -> str:
     """The URL a credential names our context `file_name` by."""
-    return f"{(base or public_url())}{ROUTE}{file_name}"
+    return f"{(base or public_url()).rstrip('/')}{ROUTE}{file_name}"
 
 
 def served_contexts(base: str | None = None) -> dict[str, bytes]:
