@@ -168,6 +168,11 @@ class JsonLdPartnerFormat(PartnerFormat):
             raise DocumentError(f"the credential cannot be written back: {exc}") from None
         if again != document:
             where = _first_difference(document, again, "$")
+            if where.startswith("$.@context"):
+                raise DocumentError(
+                    f"the credential names the contexts {_lookup(document, ['@context'])!r}, this "
+                    f"service {again['@context']!r} (issued under another EXCHANGE_PUBLIC_URL?)"
+                )
             raise DocumentError(
                 f"the credential is not self-consistent: {where} differs from what its "
                 "own values give (altered after issue?)"

@@ -128,6 +128,8 @@ def test_the_extension_context_follows_the_public_url(monkeypatch: pytest.Monkey
     doc = _doc(fmt.convert(samples.certificate()))
     assert doc["@context"][2] == "https://feed.example.org/mra/contexts/mra-dcc-ext-1.0.jsonld"
     assert fmt.check_bytes(json.dumps(doc).encode()) is Kind.CCC
+    with pytest.raises(DocumentError, match="another EXCHANGE_PUBLIC_URL"):
+        fmt.check_bytes(bri.convert(samples.certificate()))  # named under the default URL
     monkeypatch.setenv("EXCHANGE_PUBLIC_URL", "ftp://feed.example.org")
     with pytest.raises(ConfigError, match="EXCHANGE_PUBLIC_URL"):
         JsonLdPartnerFormat.from_manifest("bri")
