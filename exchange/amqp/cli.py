@@ -176,6 +176,7 @@ def _answers(query: Any) -> bool:
 
 def _serve_front(service: Any, store: Any, soap: Any, http: str) -> Any:
     """One HTTP server for the SOAP endpoint, metrics and health (see exchange/http.py)."""
+    from exchange.contexts import served_contexts
     from exchange.http import build_front
     from exchange.soap.server import serve
     from exchange.soap.settings import DEFAULT_PATH, parse_address
@@ -198,6 +199,7 @@ def _serve_front(service: Any, store: Any, soap: Any, http: str) -> Any:
         soap.settings.path if soap is not None else DEFAULT_PATH,
         console=console,
         partners=partners,
+        contexts=served_contexts(),
     )  # fmt: skip
     server = serve(front, host, port)
     if soap is not None:
