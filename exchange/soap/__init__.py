@@ -1,5 +1,6 @@
 """The SOAP endpoint for partners that exchange over SOAP (eu, nz): contract-first
-(schemas/soap/exchange-1.0.wsdl), a thin lxml layer behind cheroot.
+(schemas/soap/exchange-1.0.wsdl), a thin lxml layer behind
+the asyncio HTTP front (exchange/soap/server.py).
 
     app = build_app(config, audit=audit, store=SoapStore(url), handoff=AmqpHandoff(amqp, config),
                     signer=Signer.from_env())

@@ -2,8 +2,11 @@
 
 Per request, cheapest refusal first: size (Content-Length, then what is read, never
 more than the limit) -> hardened parse (DOCTYPE, depth) -> envelope -> mustUnderstand
-headers -> WS-Security -> operation -> request schema -> handler. Every fault is
-audited as REJECTED and the audit is durable before any response leaves.
+headers -> WS-Security -> operation -> request schema -> handler. A request larger than
+64 kB has only its SOAP Header parsed, within a small budget (preauth.py), until
+WS-Security has said who sent it. Every fault from an authenticated
+caller is audited as REJECTED, durably before any response leaves; refusals before
+authentication are counted, with one audit row per source and minute (refusals.py).
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from exchange.soap.envelope import (
 )
 from exchange.soap.faults import FaultCode, SoapFault, problems_of
 from exchange.soap.operations import OPERATIONS
+from exchange.soap.preauth import HeaderBudget, read_preamble
+from exchange.soap.refusals import UnauthenticatedRefusals
 from exchange.soap.settings import DEFAULT_HOST, DEFAULT_PORT, SoapSettings
 from exchange.soap.wsse import Authenticator
 
@@ -49,6 +54,8 @@ class SoapApp:
         self._schema = messages_schema()
         self._xsd_prefix = settings.path.rsplit("/", 1)[0] + "/"
         self._public = settings.public_url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+        self.header_budget = HeaderBudget()
+        self.refusals = UnauthenticatedRefusals(services.audit)
 
     @property
     def prefix(self) -> str:
@@ -91,13 +98,21 @@ class SoapApp:
         operation: str | None = None
         try:
             data = self._read_body(environ)
-            envelope = parse_envelope(data, self.settings.envelope_limits())
-            version = envelope.version
-            _check_headers(envelope)
-            credential = self.auth.authenticate(
-                envelope.header, tls=environ.get("wsgi.url_scheme") == "https"
-            )
-            caller = credential.partner
+            tls = environ.get("wsgi.url_scheme") == "https"
+            if len(data) <= self.header_budget.max_bytes:  # small: parsed whole, as cheap as its header
+                envelope = parse_envelope(data, self.settings.envelope_limits())
+                version = envelope.version
+                _check_headers(envelope)
+                credential = self.auth.authenticate(envelope.header, tls=tls)
+                caller = credential.partner
+            else:  # large: nothing past the Header is parsed before the caller is known
+                preamble = read_preamble(data, self.header_budget)
+                version = preamble.version
+                credential = self.auth.authenticate(preamble.header, tls=tls)
+                caller = credential.partner
+                envelope = parse_envelope(data, self.settings.envelope_limits())
+                _check_headers(envelope)
+            del data
             operation = etree.QName(envelope.payload).localname
             handler = OPERATIONS.get(envelope.payload.tag)
             if handler is None:
@@ -166,6 +181,10 @@ class SoapApp:
         if fault.problems:
             details["problems"] = [p.as_dict() for p in fault.problems[:5]]
         audit = self.services.audit
+        if caller is None and not self.refusals.note(str(details["remote"]), fault.code.value):
+            log.info("SOAP fault before authentication (counted)", request_id=request_id,
+                     code=fault.code.value)  # fmt: skip
+            return fault_response(version, fault, request_id)
         try:
             audit.append(
                 AuditEntry(

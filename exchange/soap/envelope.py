@@ -46,11 +46,8 @@ class VersionMismatch(SoapFault):
     """An Envelope in a namespace that is neither SOAP 1.1 nor 1.2."""
 
 
-def parse_envelope(data: bytes, limits: Limits) -> Envelope:
-    try:
-        root = parse_bytes(data, limits=limits)
-    except DocumentError as exc:
-        raise SoapFault(FaultCode.MALFORMED, f"the request is refused: {exc.reason}") from None
+def version_of_root(root: etree._Element) -> SoapVersion:
+    """The SOAP version an envelope's root names, or the fault for a root that is not one."""
     tag = etree.QName(root)
     versions = {v.namespace: v for v in SoapVersion}
     if tag.localname == "Envelope" and tag.namespace not in versions:
@@ -58,6 +55,15 @@ def parse_envelope(data: bytes, limits: Limits) -> Envelope:
     version = versions.get(tag.namespace or "")
     if version is None:
         raise SoapFault(FaultCode.MALFORMED, f"the request is not a SOAP envelope (root {tag.localname!r})")
+    return version
+
+
+def parse_envelope(data: bytes, limits: Limits) -> Envelope:
+    try:
+        root = parse_bytes(data, limits=limits)
+    except DocumentError as exc:
+        raise SoapFault(FaultCode.MALFORMED, f"the request is refused: {exc.reason}") from None
+    version = version_of_root(root)
     children = list(root)
     header = None
     if children and children[0].tag == ns.q(version.namespace, "Header"):

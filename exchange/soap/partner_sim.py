@@ -328,9 +328,8 @@ def _send(start_response: StartResponse, status: str, content_type: str, body: b
 
 class PartnerSimulator:
     """The app on a real port. DOWN closes the listening socket (connections are refused);
-    any other fault listens again on the same port. cheroot binds without SO_REUSEADDR, so
-    after a client used the port it may stay taken (TIME_WAIT) for a while: coming back up
-    retries for `rebind_s`, then raises OSError."""
+    any other fault listens again on the same port. Another process may have taken the
+    port meanwhile: coming back up retries for `rebind_s`, then raises OSError."""
 
     def __init__(self, app: PartnerEuApp, host: str = "127.0.0.1", port: int = 0, *, rebind_s: float = 3.0):
         self.app = app
