@@ -131,3 +131,8 @@ def fields_markdown(kind: Kind) -> str:
     lines = ["| path | type | required |", "|---|---|---|"]
     lines += [f"| `{p}` | {t} | {'yes' if r else ''} |" for p, t, r in canonical_fields(kind)]
     return "\n".join(lines)
+
+
+if __name__ == "__main__":  # python -m exchange.mapping.fields: the tables for docs/mapping.md
+    for family in Kind:
+        print(f"<!-- fields:{family.value} -->\n{fields_markdown(family)}\n<!-- /fields:{family.value} -->\n")
