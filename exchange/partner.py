@@ -25,6 +25,9 @@ class PartnerFormat(ABC):
     partner: str
     suffix: str
     media_type: str
+    not_carried: Mapping[Kind, frozenset[str]] = {}
+    """Canonical fields each family's documents leave out on purpose (the manifest's
+    `not_carried`, docs/mapping.md): the behaviour suite fails on any other loss."""
 
     @property
     @abstractmethod

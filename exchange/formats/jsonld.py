@@ -112,7 +112,9 @@ class JsonLdPartnerFormat(PartnerFormat):
             limits = JsonLimits(**spec.get("limits", {}))
         except TypeError as exc:
             raise ConfigError(f"{manifest}: [limits]: {exc}") from None
-        return cls(name, families, codes, profile_path=profile_path, limits=limits)
+        fmt = cls(name, families, codes, profile_path=profile_path, limits=limits)
+        fmt.not_carried = m.not_carried()
+        return fmt
 
     @property
     def families(self) -> frozenset[Kind]:

@@ -10,6 +10,7 @@ from typing import Any
 
 from exchange.errors import ConfigError
 from exchange.mapping.codes import CodeList, load_code_lists
+from exchange.mapping.fields import UnknownPath, resolve_listed
 from exchange.model import Kind
 from exchange.resources import mapping_path
 
@@ -32,6 +33,19 @@ class Manifest:
                 out[Kind(name)] = table
             except ValueError:
                 raise ConfigError(f"{self.path}: unknown family {name!r}") from None
+        return out
+
+    def not_carried(self) -> dict[Kind, frozenset[str]]:
+        """Each family's `not_carried` paths, every one checked against the model."""
+        out: dict[Kind, frozenset[str]] = {}
+        for kind, table in self.families().items():
+            paths = table.get("not_carried", []) if isinstance(table, dict) else []
+            for path in paths:
+                try:
+                    resolve_listed(kind, str(path))
+                except UnknownPath as exc:
+                    raise ConfigError(f"{self.path}: families.{kind.value}.not_carried: {exc}") from None
+            out[kind] = frozenset(str(p) for p in paths)
         return out
 
 

@@ -113,7 +113,9 @@ class XmlPartnerFormat(PartnerFormat):
             )
             for kind, fam in m.families().items()
         }
-        return cls(name, families, m.codes)
+        fmt = cls(name, families, m.codes)
+        fmt.not_carried = m.not_carried()
+        return fmt
 
     @property
     def families(self) -> frozenset[Kind]:

@@ -108,6 +108,18 @@ def resolve(context: FieldType, path: str) -> FieldType:
     return current
 
 
+def resolve_listed(kind: Kind, path: str) -> FieldType:
+    """A path as the field tables write it (`results[].u`): `[]` steps into a list's items."""
+    current = record_type(kind)
+    for part in path.split("."):
+        current = resolve(current, part.removesuffix("[]"))
+        if part.endswith("[]"):
+            if not current.is_list:
+                raise UnknownPath(f"{part!r} is a {current.describe()}, not a list")
+            current = current.item()
+    return current
+
+
 def canonical_fields(kind: Kind) -> list[tuple[str, str, bool]]:
     """Every path of a family, depth first: (path, type, required). Lists are marked []."""
     out: list[tuple[str, str, bool]] = []

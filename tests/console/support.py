@@ -100,7 +100,7 @@ def status_report() -> StatusReport:
         "mra.kr.work": QueueStatus("mra.kr.work", "quorum", 3, 1),
         "mra.kr.dead": QueueStatus("mra.kr.dead", "quorum", 1, 0),
     }
-    return StatusReport(datetime.now(UTC), queues, {p: None for p in ("bri", "eu", "kr", "nz")})
+    return StatusReport(datetime.now(UTC), queues, {p: None for p in load_config().partners})
 
 
 def make_console(tmp_path: Path, config: Path | None = None) -> Console:
