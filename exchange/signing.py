@@ -94,6 +94,13 @@ class Signer:
             )
         return cls.from_files(Path(key), Path(cert))
 
+    def key_pem(self) -> bytes:
+        """The private key as unencrypted PKCS#8 PEM, for libraries that read PEM (python-xmlsec
+        for WS-Security message signatures, exchange/soap/wss_signature.py)."""
+        return self._key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
     def sign(self, element: etree._Element) -> etree._Element:
         """A signed copy of `element`, ds:Signature as its last child. The input is untouched."""
         signer = XMLSigner(  # one per call: XMLSigner keeps per-signature state
