@@ -151,7 +151,7 @@ def _credential(agreement: Agreement, env: Mapping[str, str], base: Path) -> Par
     require = bool(opts.get("soap_require_signature", False))
     if require and cert is None:
         raise ConfigError(f"{where}.soap_require_signature needs soap_certificate")
-    wss = _wss_policy(opts, where, has_certificate=cert is not None)
+    wss = Policy.from_option(opts.get("soap_wss_signature"), where, has_certificate=cert is not None)
     return PartnerCredential(
         partner=agreement.partner,
         username=username_of(agreement),
@@ -161,20 +161,6 @@ def _credential(agreement: Agreement, env: Mapping[str, str], base: Path) -> Par
         require_signature=require,
         wss_signature=wss,
     )
-
-
-def _wss_policy(opts: Mapping[str, object], where: str, *, has_certificate: bool) -> Policy:
-    value = opts.get("soap_wss_signature")
-    if value is None:
-        return Policy.OPTIONAL if has_certificate else Policy.OFF
-    try:
-        policy = Policy(str(value))
-    except ValueError:
-        choices = ", ".join(p.value for p in Policy)
-        raise ConfigError(f"{where}.soap_wss_signature must be one of {choices}, not {value!r}") from None
-    if policy is not Policy.OFF and not has_certificate:
-        raise ConfigError(f"{where}.soap_wss_signature = {policy.value!r} needs soap_certificate")
-    return policy
 
 
 def _path(base: Path, value: object) -> Path:

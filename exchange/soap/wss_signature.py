@@ -82,6 +82,23 @@ class Policy(StrEnum):
     REQUIRED = "required"
     """Pushes are signed; a partner's request without a valid signature is refused."""
 
+    @classmethod
+    def from_option(cls, value: object, where: str, *, has_certificate: bool) -> Policy:
+        """An agreement's `soap_wss_signature` (None: optional when the partner's certificate
+        is configured, else off); ConfigError for anything else."""
+        if value is None:
+            return cls.OPTIONAL if has_certificate else cls.OFF
+        try:
+            policy = cls(str(value))
+        except ValueError:
+            choices = ", ".join(p.value for p in cls)
+            raise ConfigError(f"{where}.soap_wss_signature must be one of {choices}, not {value!r}") from None
+        if policy is not cls.OFF and not has_certificate:
+            raise ConfigError(
+                f"{where}.soap_wss_signature = {policy.value!r} needs the partner's certificate"
+            )
+        return policy
+
 
 class MessageSignatureError(ExchangeError):
     """The message signature is missing, does not verify, or does not cover what it must."""

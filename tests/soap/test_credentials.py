@@ -63,8 +63,8 @@ def test_a_password_hash_alone_is_enough(files: Path) -> None:
         (('soap_secret_file = "nz.secret"', 'soap_password_hash = "md5$abc"'), "not a scrypt hash"),
         (('soap_certificate = "nz-cert.pem"', 'soap_certificate = "nz.secret"'), "not a PEM certificate"),
         (('soap_certificate = "nz-cert.pem"', "soap_require_signature = true"), "needs soap_certificate"),
-        (('soap_certificate = "nz-cert.pem"', 'soap_wss_signature = "required"'), "needs soap_certificate"),
-        (('soap_certificate = "nz-cert.pem"', 'soap_wss_signature = "optional"'), "needs soap_certificate"),
+        (('soap_certificate = "nz-cert.pem"', 'soap_wss_signature = "required"'), "needs the partner's"),
+        (('soap_certificate = "nz-cert.pem"', 'soap_wss_signature = "optional"'), "needs the partner's"),
         (
             ("[partners.nz.options]", '[partners.nz.options]\nsoap_wss_signature = "yes"'),
             "one of off, optional",
