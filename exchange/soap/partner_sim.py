@@ -151,7 +151,7 @@ class PartnerEuApp:
         and so is a push whose WS-Security signature does not verify."""
         self.require_wss = require_wss
         """Refuse a push without a WS-Security signature (SIGNATURE_INVALID fault)."""
-        self._answer_signer = zeep_wss.ZeepAnswerSigner(signer.key_pem(), signer.cert_pem)
+        self._answer_signer = zeep_wss.ZeepSigner(signer.key_pem(), signer.cert_pem)
         self.reject_reason = reject_reason
         self.slow_s = slow_s
         self.stats = SimStats()
