@@ -2,8 +2,9 @@
 
 Per request, cheapest refusal first: size (Content-Length, then what is read, never
 more than the limit) -> hardened parse (DOCTYPE, depth) -> envelope -> mustUnderstand
-headers -> WS-Security -> operation -> request schema -> handler. Every fault is
-audited as REJECTED and the audit is durable before any response leaves.
+headers -> WS-Security (UsernameToken, then the message signature the agreement asks
+for) -> operation -> request schema -> handler; a signed request gets a signed answer.
+Every fault is audited as REJECTED and the audit is durable before any response leaves.
 """
 
 from __future__ import annotations
@@ -107,13 +108,15 @@ class SoapApp:
             data = self._read_body(environ)
             envelope = parse_envelope(data, self.settings.envelope_limits())
             version = envelope.version
-            if self.wss_signer is not None and carries_signature(envelope.header):
-                sign = self.wss_signer.sign  # a signed request gets a signed answer, faults included
             _check_headers(envelope)
             credential = self.auth.authenticate(
                 envelope.header, tls=environ.get("wsgi.url_scheme") == "https"
             )
             caller = credential.partner
+            if self.wss_signer is not None and carries_signature(envelope.header):
+                # A signed request gets a signed answer, faults included; only once the caller
+                # is authenticated: nobody else makes us spend a private-key operation.
+                sign = self.wss_signer.sign
             self._check_signature(envelope, credential)
             operation = etree.QName(envelope.payload).localname
             handler = OPERATIONS.get(envelope.payload.tag)

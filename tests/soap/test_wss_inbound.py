@@ -176,3 +176,18 @@ def test_zeep_refuses_an_answer_it_cannot_verify(
     partner = ZeepPartner(partner_keys["nz"], partner_keys["rogue"].certificate)
     with pytest.raises(zeep.exceptions.SignatureVerificationFailed):
         submit(endpoint.service("nz", wsse=partner), "n1")
+
+
+def test_an_unauthenticated_caller_gets_no_signature_from_us(
+    endpoint_factory: EndpointFactory, partner_keys: dict[str, KeyPairFiles], our_keys: KeyPairFiles
+) -> None:
+    """1 signed request with a wrong password digest: refused unsigned (no private-key work
+    for a caller we do not know)."""
+    endpoint = with_policy(endpoint_factory, "required")
+    message = _signed_request(endpoint, ZeepPartner(partner_keys["nz"], our_keys.certificate), "nz-anon")
+    password = message.find(".//{*}UsernameToken/{*}Password")
+    assert password is not None
+    password.text = base64.b64encode(b"x" * 20).decode()
+    refused = post(endpoint.url, etree.tostring(message), headers={"SOAPAction": f'"{MRA}#SubmitDocument"'})
+    assert refused.fault() == ("NOT_AUTHENTICATED", "wsse:FailedAuthentication")
+    assert b"Signature" not in refused.body
