@@ -1,6 +1,7 @@
 """The service's HTTP front: one WSGI app on the one server `exchange run` starts.
 
-/soap/v1   the SOAP endpoint (when it could be configured)
+/soap/v1   the SOAP endpoint (when it could be configured), and under /soap/ the XSDs its
+           WSDL imports (exchange/soap/contract.py)
 /metrics   Prometheus text format
 /healthz   the process is up
 /readyz    broker connected, audit store answering, schemas and mappings compiled
@@ -35,6 +36,7 @@ def build_front(
     console: WsgiApp | None = None,
 ) -> WsgiApp:
     scrape = make_wsgi_app(metrics.registry)
+    soap_prefix = soap_path.rsplit("/", 1)[0] + "/"  # the endpoint's folder: its contract's files
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -57,7 +59,7 @@ def build_front(
                 start_response("303 See Other", [("Location", "/ops/"), ("Content-Length", "0")])
                 return [b""]
             return console(environ, start_response)
-        if path.startswith(soap_path):
+        if path == soap_path or path.startswith(soap_prefix):
             if soap is None:
                 missing = {"error": "the SOAP endpoint is not configured (no signing key pair)"}
                 return _respond(start_response, "503 Service Unavailable", missing)

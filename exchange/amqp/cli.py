@@ -12,6 +12,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from exchange.amqp.settings import AmqpSettings
 from exchange.errors import ExchangeError, RecordError
@@ -59,7 +60,7 @@ def run(
     from exchange.config import load_config
     from exchange.logging import configure_logging
     from exchange.metrics import Metrics
-    from exchange.soap.endpoint import build_endpoint
+    from exchange.soap.endpoint import build_endpoint, contract_notice
     from exchange.soap.store import SoapStore
     from exchange.state import StateStore
 
@@ -97,6 +98,11 @@ def run(
         except ExchangeError as exc:  # e.g. an unreadable console users file
             raise _fail(str(exc)) from None
         err.print(f"serving http://{http}: /soap/v1, /ops, /metrics, /healthz, /readyz")
+        if soap is not None:
+            wsdl, warning = contract_notice(soap.app)
+            err.print(f"WSDL: {escape(wsdl)}")
+            if warning:
+                err.print(f"[yellow]warning:[/] {escape(warning)}")
     try:
         service.run()
     except ExchangeError as exc:  # e.g. the broker holds a queue with other arguments
@@ -134,7 +140,7 @@ def _serve_front(service: Any, store: Any, soap: Any, http: str) -> Any:
     """One HTTP server for the SOAP endpoint, metrics and health (see exchange/http.py)."""
     from exchange.http import build_front
     from exchange.soap.server import serve
-    from exchange.soap.settings import parse_address
+    from exchange.soap.settings import DEFAULT_PATH, parse_address
 
     host, port = parse_address(http)
     front = build_front(
@@ -142,9 +148,13 @@ def _serve_front(service: Any, store: Any, soap: Any, http: str) -> Any:
         {"broker": service.ready.is_set, "audit": lambda: _answers(store.head),
          "schemas": lambda: bool(service.converter.routes)},
         soap.app if soap is not None else None,
+        soap.settings.path if soap is not None else DEFAULT_PATH,
         console=_console(service, store),
     )  # fmt: skip
-    return serve(front, host, port)
+    server = serve(front, host, port)
+    if soap is not None:
+        soap.app.listening_at(server.base_url)
+    return server
 
 
 def _console(service: Any, store: Any) -> Any:

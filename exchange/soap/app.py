@@ -9,7 +9,6 @@ Every fault is audited as REJECTED and the audit is durable before any response 
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -33,7 +32,7 @@ from exchange.soap.envelope import (
 )
 from exchange.soap.faults import FaultCode, SecurityFault, SoapFault, problems_of
 from exchange.soap.operations import OPERATIONS
-from exchange.soap.settings import SoapSettings
+from exchange.soap.settings import DEFAULT_HOST, DEFAULT_PORT, SoapSettings
 from exchange.soap.wss_signature import (
     MessageSignatureError,
     Policy,
@@ -46,7 +45,6 @@ from exchange.soap.wsse import Authenticator
 log = structlog.get_logger("exchange.soap")
 
 StartResponse = Callable[..., Any]
-_HOST = re.compile(r"^(?:[A-Za-z0-9.\-]{1,253}|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$")
 _ULTIMATE = {None, "http://schemas.xmlsoap.org/soap/actor/next", "http://www.w3.org/2003/05/soap-envelope/role/next",
              "http://www.w3.org/2003/05/soap-envelope/role/ultimateReceiver"}  # fmt: skip
 _UNDERSTOOD = frozenset({ns.q(ns.WSSE, "Security")})
@@ -72,6 +70,23 @@ class SoapApp:
         )
         self._schema = messages_schema()
         self._xsd_prefix = settings.path.rsplit("/", 1)[0] + "/"
+        self._public = settings.public_url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+
+    @property
+    def prefix(self) -> str:
+        """The folder of the endpoint (/soap/): the contract's files are served under it."""
+        return self._xsd_prefix
+
+    @property
+    def public_url(self) -> str:
+        """Where partners reach the service: the base of every address in the contract."""
+        return self._public
+
+    def listening_at(self, base_url: str) -> None:
+        """The server's own address (scheme://host:port), once bound: the contract's
+        addresses unless the settings name a public URL."""
+        if self.settings.public_url is None:
+            self._public = base_url.rstrip("/")
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
@@ -80,21 +95,14 @@ class SoapApp:
             if method == "POST":
                 return self._soap(environ, start_response)
             if method in ("GET", "HEAD") and environ.get("QUERY_STRING", "").lower() == "wsdl":
-                return _send(start_response, 200, "text/xml; charset=utf-8", self._wsdl(environ), method)
+                wsdl = wsdl_for(self._public + self.settings.path, self._public + self._xsd_prefix)
+                return _send(start_response, 200, "text/xml; charset=utf-8", wsdl, method)
             return _send(start_response, 405, "text/plain", b"POST SOAP requests here; GET ?wsdl\n", method)
         if method in ("GET", "HEAD") and path.startswith(self._xsd_prefix):
-            xsd = served_xsd(path[len(self._xsd_prefix) :])
+            xsd = served_xsd(path[len(self._xsd_prefix) :], self._public + self._xsd_prefix)
             if xsd is not None:
                 return _send(start_response, 200, "text/xml; charset=utf-8", xsd, method)
         return _send(start_response, 404, "text/plain", b"not found\n", method)
-
-    def _wsdl(self, environ: dict[str, Any]) -> bytes:
-        if self.settings.public_url:
-            return wsdl_for(self.settings.public_url)
-        host = environ.get("HTTP_HOST", "")
-        if not _HOST.match(host):
-            host = f"{environ.get('SERVER_NAME', 'localhost')}:{environ.get('SERVER_PORT', '')}"
-        return wsdl_for(f"{environ.get('wsgi.url_scheme', 'http')}://{host}{self.settings.path}")
 
     # -- SOAP ----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from exchange.errors import ExchangeError
 
@@ -25,7 +26,7 @@ AmqpOption = Annotated[
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(f"[bold red]error:[/] {escape(message)}")  # messages quote configuration: no markup
     return typer.Exit(code)
 
 
@@ -50,7 +51,7 @@ def serve_soap(
     from exchange.logging import configure_logging
     from exchange.signing import Signer
     from exchange.soap import SoapStore, TlsSettings
-    from exchange.soap.endpoint import start_endpoint
+    from exchange.soap.endpoint import contract_notice, start_endpoint
     from exchange.soap.settings import parse_address
 
     try:
@@ -76,7 +77,10 @@ def serve_soap(
         store.close()
         soap_store.close()
         raise _fail(f"cannot serve on {http}: {exc}") from None
-    err.print(f"serving {endpoint.url} (WSDL: {endpoint.url}?wsdl)")
+    wsdl, warning = contract_notice(endpoint.soap.app)
+    err.print(f"serving {endpoint.url} (WSDL: {escape(wsdl)})")
+    if warning:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
     if endpoint.partners_without_credentials:
         names = ", ".join(endpoint.partners_without_credentials)
         err.print(f"[yellow]warning:[/] no SOAP credentials for {names}: their requests are refused")

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
 
 from exchange.audit import AuditStore
 from exchange.config import ExchangeConfig
-from exchange.errors import ExchangeError
+from exchange.errors import ConfigError, ExchangeError
 from exchange.signing import Signer
 from exchange.soap.app import SoapApp
 from exchange.soap.credentials import load_credentials
 from exchange.soap.handoff import AmqpHandoff
 from exchange.soap.server import RunningServer, TlsSettings, serve
-from exchange.soap.settings import SoapSettings, parse_address
+from exchange.soap.settings import PUBLIC_URL_ENV, SoapSettings, parse_address
 from exchange.soap.store import SoapStore
 
 
@@ -38,7 +41,10 @@ def build_endpoint(
 
     signer = Signer.from_env()
     credentials = load_credentials(config)
-    settings = SoapSettings()
+    try:
+        settings = SoapSettings()
+    except ValidationError as exc:  # e.g. EXCHANGE_PUBLIC_URL is not a URL
+        raise ConfigError("; ".join(str(e["msg"]) for e in exc.errors())) from None
     handoff = AmqpHandoff(amqp_url, config)
     try:
         app = build_app(
@@ -71,6 +77,16 @@ class Endpoint:
         self.soap.close()
 
 
+def contract_notice(app: SoapApp) -> tuple[str, str | None]:
+    """Where the WSDL is, and a warning when its addresses name a wildcard address nobody
+    can call (listening on 0.0.0.0 or :: without EXCHANGE_PUBLIC_URL)."""
+    wsdl = f"{app.public_url}{app.settings.path}?wsdl"
+    host = urlsplit(app.public_url).hostname or ""
+    if app.settings.public_url is None and host in ("0.0.0.0", "::"):
+        return wsdl, f"the WSDL names {app.public_url}: set {PUBLIC_URL_ENV} to where partners reach us"
+    return wsdl, None
+
+
 def start_endpoint(
     config: ExchangeConfig,
     *,
@@ -88,4 +104,5 @@ def start_endpoint(
     except OSError:
         soap.close()
         raise
+    soap.app.listening_at(server.base_url)
     return Endpoint(server, soap)

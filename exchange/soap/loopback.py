@@ -179,6 +179,7 @@ def start_endpoint(
     try:
         app = build_app(config, audit=audit, store=store, handoff=handoff, signer=signer, settings=settings)
         server = serve(app, "127.0.0.1", 0, tls, threads=threads)
+        app.listening_at(server.base_url)
     except BaseException:
         audit.close()
         store.close()

@@ -195,10 +195,10 @@ def test_a_partner_cannot_see_pull_or_acknowledge_another_partners_documents(
 ) -> None:
     nz = endpoint.service("nz")
     assert nz.ListPending().PendingDocument == []
-    exc = expect_fault("NOT_AUTHORISED", nz.PullDocument, MessageId=eu_message)
+    exc = expect_fault("UNKNOWN_DOCUMENT", nz.PullDocument, MessageId=eu_message)
     assert "eu" not in exc.message.replace(eu_message, "")  # the owner is not disclosed
-    expect_fault("NOT_AUTHORISED", nz.AcknowledgeDocument, MessageId=eu_message, Outcome="OK")
-    expect_fault("NOT_AUTHORISED", nz.GetDeliveryStatus, MessageId=eu_message)
+    expect_fault("UNKNOWN_DOCUMENT", nz.AcknowledgeDocument, MessageId=eu_message, Outcome="OK")
+    expect_fault("UNKNOWN_DOCUMENT", nz.GetDeliveryStatus, MessageId=eu_message)
 
     entry = endpoint.store.outbox_entry(eu_message)
     assert entry is not None and entry.state == "PENDING"
@@ -206,7 +206,7 @@ def test_a_partner_cannot_see_pull_or_acknowledge_another_partners_documents(
     assert len(refusals) == 3
     for refusal in refusals:
         assert refusal.partner is None and refusal.actor == "soap:nz"
-        assert refusal.details["code"] == "NOT_AUTHORISED" and refusal.details["caller"] == "nz"
+        assert refusal.details["code"] == "UNKNOWN_DOCUMENT" and refusal.details["caller"] == "nz"
     # The owner's view is untouched by the attempts.
     eu = endpoint.service("eu")
     assert eu.GetDeliveryStatus(MessageId=eu_message).State == "SEND_ENQUEUED"

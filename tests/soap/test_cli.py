@@ -10,17 +10,20 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 import typer
 import zeep
+from lxml import etree
 from typer.testing import CliRunner
 from zeep.wsse.username import UsernameToken
 
 from exchange.amqp.settings import with_vhost
 from exchange.signing import KeyPairFiles
 from exchange.soap.cli import register_soap
+from exchange.soap.contract import served_schemas
 from exchange.soap.credentials import check_password
 from tests.amqp.isolated import BROKER, Vhosts, require_broker
 from tests.soap.support import AGREEMENTS, SECRETS, fault_code
@@ -120,6 +123,47 @@ def test_serve_soap_serves_until_sigterm(tmp_path: Path, our_keys: KeyPairFiles,
             proc.kill()
             proc.wait()
     assert proc.stderr is not None and "stopped" in proc.stderr.read()
+
+
+@pytest.mark.rabbitmq
+def test_serve_soap_serves_the_whole_contract_with_the_configured_public_url(
+    tmp_path: Path, our_keys: KeyPairFiles, vhosts: Vhosts
+) -> None:
+    require_broker()
+    env = {
+        **_env(tmp_path, our_keys, with_vhost(BROKER, vhosts.vhost)),
+        "EXCHANGE_PUBLIC_URL": "https://mra.example.cn",
+    }
+    proc = _serve(env, "--http", "127.0.0.1:0")
+    try:
+        url = _wait_for_url(proc)
+        base = url.removesuffix("/soap/v1")
+        served = {}
+        for name, path in [("wsdl", "/soap/v1?wsdl"), *((n, f"/soap/{n}") for n in sorted(served_schemas()))]:
+            request = urllib.request.Request(base + path, headers={"Host": "evil.example.com"})
+            with urllib.request.urlopen(request, timeout=10) as answer:
+                served[name] = etree.fromstring(answer.read())
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    addresses = [el.get("location") for el in served["wsdl"].iter("{*}address")]
+    addresses += [el.get("schemaLocation") for doc in served.values() for el in doc.iter("{*}import")]
+    assert len(served) == 1 + len(served_schemas()) and len(addresses) >= 2 + len(served_schemas()), addresses
+    assert all(str(a).startswith("https://mra.example.cn/soap/") for a in addresses), addresses
+
+
+def test_serve_soap_with_a_bad_public_url_exits_2(tmp_path: Path, our_keys: KeyPairFiles) -> None:
+    env = {
+        **_env(tmp_path, our_keys, "amqp://guest:guest@127.0.0.1:1/"),
+        "EXCHANGE_PUBLIC_URL": "mra.example.cn",
+    }
+    env["EXCHANGE_AMQP_URL"] = "amqp://guest:guest@127.0.0.1:5672/"  # reached first: then the URL is checked
+    result = subprocess.run(
+        [sys.executable, "-m", "exchange.soap.cli", "serve-soap", "--http", "127.0.0.1:0"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "EXCHANGE_PUBLIC_URL" in result.stderr, result.stderr
 
 
 def test_serve_soap_without_signing_keys_exits_2(tmp_path: Path, our_keys: KeyPairFiles) -> None:

@@ -1,6 +1,8 @@
 """ListPending, PullDocument, AcknowledgeDocument: the pull side, in the manner of the
-ePhyto hub. A partner sees, pulls and acknowledges only its own documents; reaching for
-another partner's is NOT_AUTHORISED and audited under no partner (see SoapFault.foreign).
+ePhyto hub. A partner sees, pulls and acknowledges only its own documents; another
+partner's is answered exactly as an id that does not exist (UNKNOWN_DOCUMENT, same text,
+same work), so nobody learns which ids exist, and audited under no partner (see
+SoapFault.foreign) with the owner named for our own investigators.
 
 PENDING --pull--> DOWNLOADED (audited DOWNLOADED; may be pulled again) --acknowledge-->
 ACKNOWLEDGED (ACKNOWLEDGED or ACKNOWLEDGED_WITH_WARNING) or FAILED (SEND_FAILURE, reason).
@@ -49,17 +51,16 @@ def list_pending(svc: Services, call: Call) -> etree._Element:
 
 
 def own_entry(svc: Services, call: Call, message_id: str) -> OutboxEntry:
-    """The caller's waiting document, or UNKNOWN_DOCUMENT / NOT_AUTHORISED."""
+    """The caller's document, or UNKNOWN_DOCUMENT alike for none and another partner's."""
     entry = svc.store.outbox_entry(message_id)
-    if entry is None:
-        raise SoapFault(FaultCode.UNKNOWN_DOCUMENT, f"no document {message_id} waits to be pulled")
-    if entry.partner != call.partner:
+    if entry is None or entry.partner != call.partner:
+        foreign = entry is not None
         raise SoapFault(
-            FaultCode.NOT_AUTHORISED,
-            f"document {message_id} is not for {call.partner}",
-            message_id=message_id,
-            foreign=True,
-            details={"owner": entry.partner},
+            FaultCode.UNKNOWN_DOCUMENT,
+            f"no document {message_id} waits to be pulled by {call.partner}",
+            message_id=message_id if foreign else None,
+            foreign=foreign,
+            details={"owner": entry.partner} if entry is not None else {},
         )
     return entry
 

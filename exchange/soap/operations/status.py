@@ -1,5 +1,7 @@
 """GetDeliveryStatus: where a message we sent to the caller stands, from the audit trail
-(the same lifecycle for every transport). Another partner's message is NOT_AUTHORISED."""
+(the same lifecycle for every transport). Another partner's message is answered exactly
+as one that does not exist (UNKNOWN_DOCUMENT, same text, the same work done), so asking
+tells nobody which ids exist; the audit still records whose message was reached for."""
 
 from __future__ import annotations
 
@@ -15,17 +17,17 @@ MAX_EVENTS = 1000
 
 def get_delivery_status(svc: Services, call: Call) -> etree._Element:
     message_id = call.text("MessageId") or ""
-    entries = [e for e in svc.audit.trace(message_id) if e.message_id == message_id]
-    own = [e for e in entries if e.partner == call.partner]
-    if not own:
-        if any(e.partner not in (None, call.partner) for e in entries):
-            raise SoapFault(
-                FaultCode.NOT_AUTHORISED,
-                f"message {message_id} was not sent to {call.partner}",
-                message_id=message_id,
-                foreign=True,
-            )
-        raise SoapFault(FaultCode.UNKNOWN_DOCUMENT, f"no message {message_id} is known for {call.partner}")
+    # Two indexed look-ups whatever the id, before anything that depends on whose it is.
+    known = svc.audit.last_state(message_id) is not None
+    if svc.audit.last_state(message_id, call.partner) is None:
+        foreign = known  # for our audit only: whose it is stays out of the answer
+        raise SoapFault(
+            FaultCode.UNKNOWN_DOCUMENT,
+            f"no message {message_id} is known for {call.partner}",
+            message_id=message_id if foreign else None,
+            foreign=foreign,
+        )
+    own = [e for e in svc.audit.trace(message_id) if e.message_id == message_id and e.partner == call.partner]
     last = own[-1]
     response = element(
         "GetDeliveryStatusResponse",

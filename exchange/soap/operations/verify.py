@@ -1,5 +1,7 @@
 """VerifyCertificate: online verification of a CCC certificate for market surveillance,
-from the statuses the domestic pipeline recorded (never from partners' submissions)."""
+from the statuses the domestic pipeline recorded (never from partners' submissions).
+A certificate outside the caller's agreement is answered exactly as one we do not know
+(UNKNOWN_CERTIFICATE, same text): the scope is not a way to learn what we hold."""
 
 from __future__ import annotations
 
@@ -22,15 +24,17 @@ def verify_certificate(svc: Services, call: Call) -> etree._Element:
             record_id=number,
         )
     cert = svc.store.certificate(number)
-    if cert is None:
+    outside = (
+        cert is not None
+        and Kind.CCC in agreement.scope
+        and cert.category not in categories_in_scope(agreement)
+    )
+    if cert is None or outside:
         raise SoapFault(
-            FaultCode.UNKNOWN_CERTIFICATE, f"no CCC certificate {number} is known", record_id=number
-        )
-    if Kind.CCC in agreement.scope and cert.category not in categories_in_scope(agreement):
-        raise SoapFault(
-            FaultCode.NOT_AUTHORISED,
-            f"certificate {number} is outside the scope of the {call.partner} agreement",
+            FaultCode.UNKNOWN_CERTIFICATE,
+            f"no CCC certificate {number} is known under the {call.partner} agreement",
             record_id=number,
+            details={"outsideScope": True} if outside else {},
         )
     now = svc.now()
     state = element(

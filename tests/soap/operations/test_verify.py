@@ -45,11 +45,15 @@ def test_an_unknown_certificate_is_a_fault_and_audited(endpoint: Endpoint) -> No
     assert (rejected.record_id, rejected.partner) == ("2020010907000001", "nz")
 
 
-def test_a_certificate_outside_the_agreement_scope_is_not_for_that_partner(endpoint: Endpoint) -> None:
+def test_a_certificate_outside_the_agreement_scope_is_answered_as_unknown(endpoint: Endpoint) -> None:
     endpoint.store.record_certificate(samples.certificate(category="2203", certNo="2019012203123456"))
-    expect_fault(
-        "NOT_AUTHORISED", endpoint.service("nz").VerifyCertificate, CertificateNumber="2019012203123456"
-    )
+    nz = endpoint.service("nz")
+    outside = expect_fault("UNKNOWN_CERTIFICATE", nz.VerifyCertificate, CertificateNumber="2019012203123456")
+    unknown = expect_fault("UNKNOWN_CERTIFICATE", nz.VerifyCertificate, CertificateNumber="2019012203654321")
+    blank = outside.message.replace("2019012203123456", "N")
+    assert blank == unknown.message.replace("2019012203654321", "N")
+    *_, audited_outside, audited_unknown = endpoint.rejections()  # our own audit still tells them apart
+    assert audited_outside.details["outsideScope"] is True and "outsideScope" not in audited_unknown.details
     # The EU agreement has no sector restriction.
     assert endpoint.service("eu").VerifyCertificate(CertificateNumber="2019012203123456").Status == "EXPIRED"
 
