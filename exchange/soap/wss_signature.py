@@ -10,8 +10,8 @@ What we accept: the same, verified against the certificate the partner's agreeme
 (never against a certificate the message brings: a token that is not the partner's is
 refused), covering exactly the Body we process and the Timestamp in the header we read
 (by element, ids unique in the envelope: no signature wrapping), with only exclusive
-c14n transforms and SHA-2 algorithms, and a Timestamp that has not expired (clock skew
-allowed) and is not older than the accepted window.
+c14n (and the no-op enveloped-signature) transforms and SHA-2 algorithms, and a Timestamp
+that has not expired (clock skew allowed) and is not older than the accepted window.
 
 The envelope is signed and checked as the lxml tree already parsed: nothing is re-parsed.
 """
@@ -42,6 +42,10 @@ from exchange.soap import ns
 X509_TOKEN = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-x509-token-profile-1.0#X509v3"
 BASE64 = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary"
 EXC_C14N = "http://www.w3.org/2001/10/xml-exc-c14n#"
+ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+TRANSFORMS = frozenset({EXC_C14N, ENVELOPED})
+"""Reference transforms accepted. The enveloped-signature transform (node-soap's default) is
+a no-op here: the signature sits in the header, never inside the Body or the Timestamp."""
 SIGNATURE_METHODS = frozenset(
     {
         "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
@@ -337,8 +341,10 @@ class WssVerifier:
             if target is None:
                 raise MessageSignatureError(f"reference {uri[:100]!r} is not to the Body or the Timestamp")
             for transform in ref.iterfind("ds:Transforms/ds:Transform", namespaces=_DS):
-                if transform.get("Algorithm") != EXC_C14N:
-                    raise MessageSignatureError("references may only use the exclusive c14n transform")
+                if transform.get("Algorithm") not in TRANSFORMS:
+                    raise MessageSignatureError(
+                        "references may only use the exclusive c14n (and enveloped-signature) transforms"
+                    )
             digest = ref.find("ds:DigestMethod", namespaces=_DS)
             if digest is None or digest.get("Algorithm") not in DIGEST_METHODS:
                 raise MessageSignatureError("reference digests must be SHA-2")
