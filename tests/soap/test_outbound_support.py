@@ -11,8 +11,8 @@ from adapters.eu import format as eu_format
 from exchange.signing import KeyPairFiles, Signer
 from exchange.soap.outbound import CircuitBreaker, OutboundClient, OutboundSettings, ReceiptStore
 from exchange.soap.partner_sim import PartnerEuApp, PartnerSimulator
-from tests import canonical_samples as samples
 from exchange.soap.wss_signature import Policy
+from tests import canonical_samples as samples
 
 DOCUMENT = eu_format.convert(samples.certificate())
 """A real EU document: what is signed is checked again against the EU schema as sent."""
