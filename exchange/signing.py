@@ -108,6 +108,13 @@ class Signer:
             )
         return cls.from_files(Path(key), Path(cert))
 
+    def key_pem(self) -> bytes:
+        """The private key as unencrypted PKCS#8 PEM, for libraries that read PEM (python-xmlsec
+        for WS-Security message signatures, exchange/soap/wss_signature.py)."""
+        return self._key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
     def sign_bytes(self, data: bytes) -> bytes:
         """A detached signature over `data` (RSA PKCS#1 v1.5 or ECDSA, SHA-256): for small
         records of our own, such as the audit store's sealed checkpoints."""
