@@ -50,8 +50,8 @@ def test_a_missing_category_is_named_with_file_code_and_partner(
 def test_an_agreement_naming_a_missing_adapter_is_a_config_error(tmp_path: Path) -> None:
     config = tmp_path / "agreements.toml"
     config.write_text(
-        '[partners.no]\nname = "Norway"\nformat = "adapters.no:format"\nfamilies = ["ccc"]\n',
+        '[partners.zz]\nname = "Nowhere"\nformat = "adapters.zz:format"\nfamilies = ["ccc"]\n',
         encoding="utf-8",
     )
-    with pytest.raises(ConfigError, match=r"cannot import 'adapters\.no'"):
+    with pytest.raises(ConfigError, match=r"cannot import 'adapters\.zz'"):
         check_mappings(load_config(config))

@@ -42,3 +42,14 @@ def test_the_readme_points_here() -> None:
     readme = (DOC.parents[1] / "README.md").read_text("utf-8")
     section = readme.split("## Adding a partner", 1)[1].split("\n## ", 1)[0]
     assert "docs/mapping.md" in section
+
+
+def test_the_readme_partner_table_names_every_configured_partner() -> None:
+    from exchange.config import load_config
+
+    readme = (DOC.parents[1] / "README.md").read_text("utf-8")
+    table = readme.split("| family | kind | domestic export | partners |", 1)[1].split("\n\n", 1)[0]
+    for partner, agreement in load_config().partners.items():
+        for kind in agreement.families:
+            row = next(line for line in table.splitlines() if f"| `{kind.value}` |" in line)
+            assert re.search(rf"\b{partner}\b", row.rsplit("|", 2)[1]), (partner, kind.value)
