@@ -20,11 +20,13 @@ from typing import Any
 import jsonschema
 import pytest
 from lxml import etree
+from pydantic import TypeAdapter, ValidationError
 
 from adapters.domestic.source import DomesticSource
 from exchange.config import load_config
 from exchange.errors import RecordError
 from exchange.intake import Accepted
+from exchange.model.common import MultiLineStr, NonEmptyStr
 from exchange.pipeline import Converter
 from exchange.xml.safe import parse_bytes
 from tests.interop.tools import ROOT, SCHEMAS, xmllint_valid, xmlschema_valid
@@ -176,3 +178,73 @@ def test_a_name_with_a_line_break_is_one_reject_naming_the_field_for_every_partn
     assert "BUG" not in done.stdout + done.stderr + rejects[0]["reason"]
     written = [p.name for partner in PARTNERS if (out / partner).is_dir() for p in (out / partner).iterdir()]
     assert written == [], written
+
+
+EDGES = [
+    "A B", "深圳 示例", "A\tB", "A\nB", "A\r\nB", "A\u0085B", "A\u2028B", "A\u2029B", "A\u00a0B",
+    "A\u3000B", "\u3000A", "A\u3000", "\u00a0A", "A\u00a0", " A", "A ", "\tA", "A\n", "A\u1680", "\u202fA",
+]  # fmt: skip
+"""Characters where `\\s`, `.` and Unicode whitespace differ between regex dialects."""
+
+# Per family, a single-line and a multi-line value of the first sample record, to find in
+# each partner document the elements that carry them.
+CARRIERS = {
+    "ccc": {"applicant.name": NonEmptyStr, "applicant.address": MultiLineStr},
+    "glp": {"facility.name": NonEmptyStr, "facility.address": MultiLineStr},
+    "pt": {"provider.name": NonEmptyStr},
+}
+
+
+def _value(data: dict[str, Any], path: str) -> str:
+    node: Any = data
+    for step in _steps(path):
+        node = node[step]
+    assert isinstance(node, str)
+    return node
+
+
+def test_xmllint_xmlschema_and_the_canonical_model_agree_on_every_edge_character(
+    converter: Converter, tmp_path: Path
+) -> None:
+    """What a partner may send us too: each XSD (1.0 and 1.1) accepts exactly the text the
+    canonical model keeps unchanged, and both validators say the same, character by character."""
+    source = DomesticSource()
+    expected: dict[Path, bool] = {}
+    by_schema: dict[Path, list[Path]] = {}
+    for family, fields in CARRIERS.items():
+        record = RECORDS[family]
+        result = converter.convert(Accepted(source.parse_message(json.dumps(record).encode()), "test"))
+        for doc in (d for d in result.converted if d.suffix == ".xml"):
+            for path, text_type in fields.items():
+                original = _value(record, path)
+                keeps = TypeAdapter(text_type)
+                for n, edge in enumerate(EDGES):
+                    model_keeps = _kept(keeps, edge)
+                    for version in ("1.0", "1.1"):
+                        root = parse_bytes(doc.document)
+                        root.set("version", version)
+                        carrier = next(e for e in root.iter() if e.text == original)
+                        carrier.text = edge
+                        schema = _xml_schema(etree.tostring(root))
+                        file = tmp_path / f"{doc.partner}-{family}-{path}-{n}-{version}.xml"
+                        file.write_bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
+                        by_schema.setdefault(schema, []).append(file)
+                        expected[file] = model_keeps
+    assert len(by_schema) == 12  # eu ccc/glp/pt, kr ccc/pt, nz ccc; 1.0 and 1.1
+    for schema, files in sorted(by_schema.items()):
+        lint = xmllint_valid(schema, files)
+        library = xmlschema_valid(schema, files)
+        for file in files:
+            assert lint[file] == (library[file] is None), (
+                f"{file.name}: xmllint {lint[file]}, {library[file]}"
+            )
+            assert lint[file] == expected[file], f"{file.name}: schema {lint[file]}, model {expected[file]}"
+    print(f"\n{len(expected)} documents, {sum(expected.values())} valid: xmllint = xmlschema = model")
+
+
+def _kept(adapter: TypeAdapter[str], value: str) -> bool:
+    """The canonical model takes the value as it is (not refused, not trimmed)."""
+    try:
+        return adapter.validate_python(value) == value
+    except ValidationError:
+        return False
