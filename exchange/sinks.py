@@ -40,6 +40,26 @@ class FileSink:
         return target
 
 
+    def write_beside(self, doc: Converted, suffix: str, data: bytes) -> Path:
+        """Another form of the same document (e.g. `.jwt` beside `.jsonld`)."""
+        target = self.path_for(doc).with_suffix(suffix)
+        _atomic(target, data)
+        return target
+
+    def write_file(self, partner: str, relative: str, data: bytes) -> Path:
+        """A file the partner's documents refer to (status lists, the DID document)."""
+        target = self.out_dir / partner / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        _atomic(target, data)
+        return target
+
+
+def _atomic(target: Path, data: bytes) -> None:
+    tmp = target.with_name(target.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, target)
+
+
 class RejectLog:
     """DIR/rejects.jsonl: one line per reject, written as they happen."""
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from exchange.audit import AuditEntry, AuditEvent, AuditStore
 from exchange.config import ExchangeConfig
-from exchange.errors import Reject
+from exchange.credentials.issuer import CredentialIssuer, Issued
+from exchange.errors import RecordError, Reject
 from exchange.intake import Accepted
 from exchange.model import Kind
 from exchange.pipeline import Converter, OutOfScope
@@ -24,6 +27,9 @@ class ConvertReport:
     documents: Counter[str] = field(default_factory=Counter)
     rejects: int = 0
     skipped: list[OutOfScope] = field(default_factory=list)
+    signed: Counter[str] = field(default_factory=Counter)
+    """Credentials written as vc+jwt too, per partner."""
+    status_lists: list[Path] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -40,7 +46,11 @@ def convert_files(
     kind: Kind | None = None,
     encoding: str | None = None,
     on_record: Callable[[], None] | None = None,
+    issuing: CredentialIssuer | None = None,
 ) -> ConvertReport:
+    """`issuing` completes and secures the credentials of formats that issue them (their
+    drafts are never written without it: a partner format that needs it and has none is
+    refused by the caller)."""
     converter = Converter(config, partners)
     src = load_source(config)
     sink = FileSink(out_dir)
@@ -49,9 +59,11 @@ def convert_files(
     try:
         for path in paths:
             for item in src.read(path, kind=kind, encoding=encoding):
-                _handle(item, converter, sink, rejects, audit, report)
+                _handle(item, converter, sink, rejects, audit, report, issuing)
                 if on_record is not None:
                     on_record()
+        if issuing is not None:
+            report.status_lists = _write_issuer_files(issuing, sink, converter)
     finally:
         rejects.close()
         audit.flush()
@@ -66,6 +78,7 @@ def _handle(
     rejects: RejectLog,
     audit: AuditStore,
     report: ConvertReport,
+    issuing: CredentialIssuer | None = None,
 ) -> None:
     message_id = uuid.uuid4().hex
     if isinstance(item, Reject):
@@ -83,22 +96,71 @@ def _handle(
     )
     result = converter.convert(item)
     for doc in result.converted:
+        issued: Issued | None = None
+        if doc.standing and issuing is not None:
+            outcome = issuing.issue([doc])[0]
+            if isinstance(outcome, RecordError):
+                _reject(_as_reject(item, outcome, doc.partner), message_id, rejects, audit)
+                continue
+            issued = outcome
+            doc = replace(doc, document=issued.document, sha256=hashlib.sha256(issued.document).hexdigest())
         target = sink.write(doc)
         common = {"message_id": message_id, "record_id": record_id, "partner": doc.partner}
-        audit.append_many(
-            [
+        entries = [
+            AuditEntry(
+                AuditEvent.CONVERTED, doc_sha256=doc.sha256, details={"kind": doc.kind.value}, **common
+            ),
+            AuditEntry(AuditEvent.VALIDATED, doc_sha256=doc.sha256, details={"file": str(target)}, **common),
+        ]
+        if issued is not None and issued.jwt is not None:
+            jwt_path = sink.write_beside(doc, ".jwt", issued.jwt.encode("ascii"))
+            entries.append(
                 AuditEntry(
-                    AuditEvent.CONVERTED, doc_sha256=doc.sha256, details={"kind": doc.kind.value}, **common
-                ),
-                AuditEntry(
-                    AuditEvent.VALIDATED, doc_sha256=doc.sha256, details={"file": str(target)}, **common
-                ),
-            ]
-        )
+                    AuditEvent.SIGNED,
+                    doc_sha256=issued.sha256,
+                    details={"file": str(jwt_path), "credentialId": issued.credential_id},
+                    **common,
+                )
+            )
+            report.signed[doc.partner] += 1
+        audit.append_many(entries)
         report.documents[doc.partner] += 1
     report.skipped.extend(result.skipped)
     for reject in result.rejects:
         _reject(reject, message_id, rejects, audit)
+
+
+def _as_reject(item: Accepted, exc: RecordError, partner: str) -> Reject:
+    return Reject(
+        source=item.source,
+        location=item.location,
+        record_id=exc.record_id or item.record.record_id,
+        field=exc.field,
+        reason=exc.reason,
+        partner=partner,
+    )
+
+
+def _write_issuer_files(issuing: CredentialIssuer, sink: FileSink, converter: Converter) -> list[Path]:
+    """Beside the credentials: the status lists as published (every list, not only those
+    this run changed) and, when signing, the issuer's DID document, each a mirror of what
+    `exchange run` serves (status/<purpose>/<n>.json|.jwt, .well-known/did.json)."""
+    from exchange.credentials.did import did_document
+
+    issuing.publish_lists()
+    partners = [r.agreement.partner for r in converter.routes if r.format.issues_credentials]
+    written: list[Path] = []
+    for purpose, number, credential, jwt in issuing.store.all_published():
+        for partner in partners:
+            base = f"status/{purpose}/{number}"
+            written.append(sink.write_file(partner, base + ".json", credential.encode("utf-8")))
+            if jwt is not None:
+                written.append(sink.write_file(partner, base + ".jwt", jwt.encode("ascii")))
+    if issuing.key is not None:
+        data = json.dumps(did_document(issuing.issuer, issuing.key), indent=2).encode("utf-8")
+        for partner in partners:
+            sink.write_file(partner, ".well-known/did.json", data)
+    return written
 
 
 def _reject(reject: Reject, message_id: str, rejects: RejectLog, audit: AuditStore) -> None:

@@ -47,6 +47,8 @@ class JsonFamily:
     template: Node
     schema: CompiledJsonSchema
     source: Path
+    draft: CompiledJsonSchema
+    """The schema with the issued fields optional: what the template alone must give."""
 
     @property
     def profile(self) -> str:
@@ -73,6 +75,12 @@ class JsonLdPartnerFormat(PartnerFormat):
         self._limits = limits
         self._by_profile = {f.profile: f for f in self._families.values()}
         self._code_lists = {k: code_lists_of(f.template) for k, f in self._families.items()}
+        self.issues_credentials = any(
+            "credentialStatus" in f.schema.validator.schema.get("properties", {})
+            for f in self._families.values()
+        )
+        """Credentials whose schema has status entries: the issuing step completes them
+        (exchange/credentials/issuer.py); until then they are drafts."""
 
     @classmethod
     def from_manifest(cls, partner: str, manifest: Path | None = None) -> JsonLdPartnerFormat:
@@ -93,6 +101,7 @@ class JsonLdPartnerFormat(PartnerFormat):
             path = base / fam["template"]
             raw = load_template_json(path)
             schema = CompiledJsonSchema(schema_path(*fam["schema"].split("/")))
+            draft = CompiledJsonSchema(schema.path, unrequire=ISSUED_FIELDS)
             written = _lookup(raw, profile_path.split("."))
             if written != schema.id:
                 raise ConfigError(
@@ -100,7 +109,7 @@ class JsonLdPartnerFormat(PartnerFormat):
                     f"$id {schema.id!r}: the template must name its schema's profile"
                 )
             node = compiler.compile(raw, MODEL_BY_KIND[kind], str(path))
-            families[kind] = JsonFamily(kind, node, schema, path)
+            families[kind] = JsonFamily(kind, node, schema, path, draft)
         try:
             limits = JsonLimits(**spec.get("limits", {}))
         except TypeError as exc:
@@ -124,6 +133,12 @@ class JsonLdPartnerFormat(PartnerFormat):
         return document
 
     def validate(self, kind: Kind, document: Any) -> None:
+        """A mapped document; for a credential the issuer completes, as a draft."""
+        fam = self._family(kind)
+        (fam.draft if self.issues_credentials else fam.schema).check(document)
+
+    def validate_issued(self, kind: Kind, document: Any) -> None:
+        """An issued credential: the whole schema, status entries included."""
         self._family(kind).schema.check(document)
 
     def render(self, document: Any) -> bytes:
@@ -159,6 +174,8 @@ class JsonLdPartnerFormat(PartnerFormat):
             again = self.map(record)
         except RecordError as exc:  # e.g. a category code no code list knows
             raise DocumentError(f"the credential cannot be written back: {exc}") from None
+        if self.issues_credentials:
+            _take_issued(again, document)
         if again != document:
             where = _first_difference(document, again, "$")
             raise DocumentError(
@@ -196,6 +213,23 @@ class JsonLdPartnerFormat(PartnerFormat):
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False, separators=(",", ":"))
 """Compact (one line: fit for a stream), non-ASCII as UTF-8; documents are trees."""
+
+
+ISSUED_FIELDS = frozenset({"credentialStatus", "validFrom"})
+"""What the issuing step adds to a mapped credential (validFrom only where the template
+has none): a draft may lack them."""
+
+
+def _take_issued(again: dict[str, Any], document: dict[str, Any]) -> None:
+    """The fields the issuing step sets (version id, issuer DID, status entries, and the
+    issue time where the template has no date), taken from the document read: the proof
+    (vc+jwt) is what vouches for them, the template cannot derive them."""
+    for key in ("id", "credentialStatus", *(() if "validFrom" in again else ("validFrom",))):
+        if key in document:
+            again[key] = document[key]
+    issuer, theirs = again.get("issuer"), document.get("issuer")
+    if isinstance(issuer, dict) and isinstance(theirs, dict) and "id" in theirs:
+        again["issuer"] = {**issuer, "id": theirs["id"]}
 
 
 def _lookup(document: Any, keys: list[str]) -> Any:
