@@ -5,6 +5,8 @@
 /healthz   the process is up
 /readyz    broker connected, audit store answering, schemas and mappings compiled
 /ops       the operations console (exchange/console/), when given
+/.well-known/did.json, /status/<purpose>/<n>   the credential issuer's DID document and
+           status lists (exchange/credentials/web.py), when given
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ def build_front(
     soap: WsgiApp | None = None,
     soap_path: str = "/soap/v1",
     console: WsgiApp | None = None,
+    credentials: WsgiApp | None = None,
 ) -> WsgiApp:
     scrape = make_wsgi_app(metrics.registry)
 
@@ -57,6 +60,8 @@ def build_front(
                 start_response("303 See Other", [("Location", "/ops/"), ("Content-Length", "0")])
                 return [b""]
             return console(environ, start_response)
+        if credentials is not None and (path == "/.well-known/did.json" or path.startswith("/status/")):
+            return credentials(environ, start_response)
         if path.startswith(soap_path):
             if soap is None:
                 missing = {"error": "the SOAP endpoint is not configured (no signing key pair)"}

@@ -39,7 +39,6 @@ class FileSink:
         os.replace(tmp, target)
         return target
 
-
     def write_beside(self, doc: Converted, suffix: str, data: bytes) -> Path:
         """Another form of the same document (e.g. `.jwt` beside `.jsonld`)."""
         target = self.path_for(doc).with_suffix(suffix)

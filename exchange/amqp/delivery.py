@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from abc import abstractmethod
 from typing import Any
@@ -19,6 +20,10 @@ from exchange.amqp.topology import DLX, FEED_STREAM, RETRY, retry_key
 from exchange.archive import Archived, DocumentArchive, Kind
 from exchange.audit import AuditEntry, AuditEvent, AuditStore
 from exchange.config import Agreement
+from exchange.credentials.issuer import CredentialIssuer, Issued
+from exchange.errors import RecordError
+from exchange.model import Kind as ConvKind
+from exchange.pipeline import Converted
 from exchange.state import Delivery, State
 
 log = structlog.get_logger("exchange.amqp.delivery")
@@ -144,14 +149,73 @@ class PartnerDelivery(BatchConsumer):
 
 
 class FeedDelivery(PartnerDelivery):
-    """Belt-and-Road: append the credential to the bri.feed stream; appended = delivered."""
+    """Belt-and-Road: append the credential to the bri.feed stream; appended = delivered.
+
+    With an issuer (the partner's format issues credentials), each batch's drafts are
+    issued first (version ids, status entries, vc+jwt) and the lists they changed are
+    published once the batch is; the stream message carries message-id = credential id,
+    the issue time, app-id, the media type and the certificate it is a version of, so a
+    consumer keeps the latest per certificate."""
+
+    def __init__(self, *, issuer: CredentialIssuer | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.issuer = issuer
+        self._issued: dict[int, Issued | RecordError] = {}
+
+    def before_sending(self, works: list[Work]) -> None:
+        if self.issuer is None or not works:
+            return
+        drafts = [w for w in works if w.message.headers.get("x-mra-standing")]
+        if not drafts:
+            return
+        outcomes = self.issuer.issue([_draft_of(self.partner, w.message) for w in drafts])
+        for work, outcome in zip(drafts, outcomes, strict=True):
+            self._issued[work.message.tag] = outcome
+        try:
+            self.issuer.publish_lists()
+        except Exception as exc:  # the lists stay unpublished and go out with the next batch
+            log.error("status lists not published", partner=self.partner, error=str(exc))
 
     def deliver(self, work: Work, already_sent: bool) -> None:
         m = work.message
-        props = forward_properties(m, timestamp=None)
-        entry = self._entry(AuditEvent.ACKNOWLEDGED, m, stream=FEED_STREAM)
+        issued = self._issued.pop(m.tag, None)
+        if isinstance(issued, RecordError):  # our own output failing its schema: loud, parked
+            self.audit.append(self._entry(AuditEvent.REJECTED, m, reason=issued.reason))
+            self.dead_letter(work, DLX, self.partner, issued.reason, partner=self.partner,
+                             record_id=m.headers.get("record-id"))  # fmt: skip
+            return
+        if issued is None:
+            props = forward_properties(m, timestamp=None)
+            body = m.body
+            entry = self._entry(AuditEvent.ACKNOWLEDGED, m, stream=FEED_STREAM)
+        else:
+            headers = {k: v for k, v in m.headers.items() if k != "x-mra-standing"}
+            headers.update({"certificate": issued.subject, "x-mra-message-id": m.message_id or ""})
+            props = BasicProperties(
+                delivery_mode=2,
+                message_id=issued.credential_id,
+                correlation_id=m.message_id,
+                timestamp=int(time.time()),
+                app_id=APP_ID,
+                type=m.properties.type,
+                content_type=issued.media_type,
+                headers=headers,
+            )
+            body = issued.body
+            self.audit.append(
+                self._entry(
+                    AuditEvent.SIGNED,
+                    m,
+                    credentialId=issued.credential_id,
+                    sha256=issued.sha256,
+                    signed=issued.jwt is not None,
+                )
+            )
+            entry = self._entry(
+                AuditEvent.ACKNOWLEDGED, m, stream=FEED_STREAM, credentialId=issued.credential_id
+            )
         self.audit.append(self._entry(AuditEvent.SEND_IN_PROGRESS, m, stream=FEED_STREAM))
-        self.publish(work, "", FEED_STREAM, m.body, props, on_ok=lambda: self.audit.append(entry))
+        self.publish(work, "", FEED_STREAM, body, props, on_ok=lambda: self.audit.append(entry))
         work.states.append(
             Delivery(
                 self.partner,
@@ -161,6 +225,23 @@ class FeedDelivery(PartnerDelivery):
                 State.ACKNOWLEDGED,
             )
         )
+
+
+APP_ID = "mra-exchange"
+
+
+def _draft_of(partner: str, m: Message) -> Converted:
+    """The draft a work message carries, as the issuer takes it."""
+    return Converted(
+        partner,
+        ConvKind(m.properties.type or ""),
+        str(m.headers.get("record-id", "")),
+        m.body,
+        ".jsonld",
+        m.properties.content_type or "",
+        str(m.headers.get("sha256", "")),
+        str(m.headers.get("x-mra-standing", "")),
+    )
 
 
 class AmqpPartnerDelivery(PartnerDelivery):

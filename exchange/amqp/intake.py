@@ -258,7 +258,13 @@ class IntakeWorker(BatchConsumer):
                 message_id=mid,
                 type=kind.value,
                 content_type=doc.media_type,
-                headers={"partner": doc.partner, "record-id": record_id, "sha256": doc.sha256, "attempt": 0},
+                headers={
+                    "partner": doc.partner,
+                    "record-id": record_id,
+                    "sha256": doc.sha256,
+                    "attempt": 0,
+                    **({"x-mra-standing": doc.standing} if doc.standing else {}),
+                },
             )
             enqueued = entry(
                 AuditEvent.SEND_ENQUEUED, doc_sha256=doc.sha256, details={"queue": f"mra.{doc.partner}.work"}

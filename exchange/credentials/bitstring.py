@@ -60,9 +60,7 @@ def scrambled(position: int) -> int:
     return (position * 48_271 + 7_919) % SIZE
 
 
-def list_credential(
-    *, url: str, issuer: str, purpose: str, bits: bytes, valid_from: str
-) -> dict[str, Any]:
+def list_credential(*, url: str, issuer: str, purpose: str, bits: bytes, valid_from: str) -> dict[str, Any]:
     return {
         "@context": [VC_CONTEXT],
         "id": url,

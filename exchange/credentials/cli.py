@@ -27,7 +27,9 @@ def did_document_command() -> None:
         err.print(f"[bold red]error:[/] {exc}")
         raise typer.Exit(2) from None
     if key is None:
-        err.print(f"[bold red]error:[/] no credential key: set {ENV_CREDENTIAL_KEY} (`exchange keys generate`)")
+        err.print(
+            f"[bold red]error:[/] no credential key: set {ENV_CREDENTIAL_KEY} (`exchange keys generate`)"
+        )
         raise typer.Exit(2)
     typer.echo(json.dumps(did_document(issuer, key), indent=2))
 
@@ -40,10 +42,15 @@ def verify_credential(
     ] = None,
     status_dir: Annotated[
         Optional[Path],  # noqa: UP045
-        typer.Option("--status-dir", help="Status lists: DIR/<purpose>/<n>.jwt (default: status/ beside each file)."),
+        typer.Option(
+            "--status-dir", help="Status lists: DIR/<purpose>/<n>.jwt (default: status/ beside each file)."
+        ),
     ] = None,
     fetch: Annotated[
-        bool, typer.Option("--fetch", help="Fetch DID documents and status lists (loopback and --allow-host only).")
+        bool,
+        typer.Option(
+            "--fetch", help="Fetch DID documents and status lists (loopback and --allow-host only)."
+        ),
     ] = False,
     allow_host: Annotated[
         Optional[list[str]],  # noqa: UP045

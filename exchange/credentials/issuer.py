@@ -97,9 +97,7 @@ class CredentialIssuer:
             try:
                 out.append(self._complete(draft, cid, placed[cid]))
             except (DocumentError, ValueError) as exc:
-                out.append(
-                    RecordError(f"BUG: the issued {draft.partner} credential fails its schema: {exc}")
-                )
+                out.append(RecordError(f"BUG: the issued {draft.partner} credential fails its schema: {exc}"))
         return out
 
     def _complete(self, draft: Converted, cid: str, place: Placement) -> Issued:

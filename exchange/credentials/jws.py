@@ -47,12 +47,14 @@ def verify(token: str, did_doc: dict[str, Any]) -> tuple[dict[str, Any], dict[st
         raise CredentialInvalid(f"algorithm {alg!r} refused (ES256 or EdDSA)")
     kid = header.get("kid")
     method = _assertion_method(did_doc, kid)
-    jwk = method.get("publicKeyJwk")
+    jwk: dict[str, Any] = method["publicKeyJwk"]
     try:
-        key = (ECKey if jwk.get("kty") == "EC" else OKPKey).import_key(jwk)  # type: ignore[union-attr]
+        key = (ECKey if jwk.get("kty") == "EC" else OKPKey).import_key(jwk)
         obj = jws.deserialize_compact(token.encode("ascii"), key, algorithms=[alg])
     except (JoseError, ValueError, TypeError, AttributeError) as exc:
-        raise CredentialInvalid(f"the signature does not verify with {kid}: {type(exc).__name__}: {exc}") from None
+        raise CredentialInvalid(
+            f"the signature does not verify with {kid}: {type(exc).__name__}: {exc}"
+        ) from None
     try:
         credential = json.loads(obj.payload)
     except ValueError as exc:

@@ -112,7 +112,10 @@ class StatusStore:
                 rows = []
                 for offset, cid in enumerate(new):
                     position = start + offset
-                    number, index = position // bitstring.SIZE + 1, bitstring.scrambled(position % bitstring.SIZE)
+                    number, index = (
+                        position // bitstring.SIZE + 1,
+                        bitstring.scrambled(position % bitstring.SIZE),
+                    )
                     placed[cid] = Placement(number, index, now)
                     subject = next(r.subject for r in requests if r.credential_id == cid)
                     rows.append((cid, subject, number, index, now))
@@ -157,9 +160,7 @@ class StatusStore:
 
     def _apply(self, conn: Any, latest: dict[str, Standing], numbers: set[int], now: str) -> None:
         targets: list[tuple[int, int, Standing]] = []
-        sql = self._sql(
-            "SELECT list_number, list_index FROM {p}credential_status_entries WHERE subject = ?"
-        )
+        sql = self._sql("SELECT list_number, list_index FROM {p}credential_status_entries WHERE subject = ?")
         for subject, standing in latest.items():
             for number, index in conn.execute(sql, (subject,)).fetchall():
                 targets.append((int(number), int(index), standing))
@@ -197,8 +198,8 @@ class StatusStore:
             return bytearray(row[0])
         conn.execute(
             self._sql(
-                "INSERT INTO {p}credential_status_lists "
-                "(purpose, list_number, bits, version, published_version, updated_at) VALUES (?, ?, ?, 1, 0, ?)"
+                "INSERT INTO {p}credential_status_lists (purpose, list_number, bits, version, "
+                "published_version, updated_at) VALUES (?, ?, ?, 1, 0, ?)"
             ),
             (purpose, number, bytes(bitstring.BYTES), now),
         )

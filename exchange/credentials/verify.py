@@ -74,7 +74,7 @@ class Verifier:
         if parts.scheme != "https" and not (parts.scheme == "http" and parts.hostname in LOOPBACK):
             raise CredentialInvalid(f"not fetching {url}: https only (http on loopback)")
         try:
-            with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as resp:  # noqa: S310 - checked above
+            with urllib.request.urlopen(url, timeout=FETCH_TIMEOUT_S) as resp:
                 data: bytes = resp.read(MAX_FETCH_BYTES + 1)
         except OSError as exc:
             raise CredentialInvalid(f"cannot fetch {url}: {exc}") from None
@@ -165,16 +165,20 @@ class Verifier:
 
     def _check_schema(self, credential: dict[str, Any]) -> None:
         payload = json.dumps(credential, ensure_ascii=False).encode("utf-8")
-        profile = (credential.get("credentialSchema") or {}).get("id") if isinstance(
-            credential.get("credentialSchema"), dict
-        ) else None
+        profile = (
+            (credential.get("credentialSchema") or {}).get("id")
+            if isinstance(credential.get("credentialSchema"), dict)
+            else None
+        )
         for fmt in self.formats.values():
             if profile in fmt.namespaces():
                 try:
                     fmt.check_bytes(payload)
                 except DocumentError as exc:
                     detail = "; ".join(exc.messages[:3])
-                    raise CredentialInvalid(f"schema: {exc.reason}" + (f" ({detail})" if detail else "")) from None
+                    raise CredentialInvalid(
+                        f"schema: {exc.reason}" + (f" ({detail})" if detail else "")
+                    ) from None
                 return
         raise CredentialInvalid(f"no schema for profile {profile!r}")
 

@@ -324,6 +324,8 @@ class CompiledJsonSchema:
         if not self.id:
             raise ConfigError(f"schema {path} has no $id (the profile URI of its documents)")
         self.validator = Draft202012Validator(schema)
+        self.properties: frozenset[str] = frozenset(schema.get("properties", {}))
+        """The top-level properties the schema names."""
         self.is_valid: Check = _Compiler(schema, str(path)).compile(schema, "#")
 
     def check(self, document: Any) -> None:

@@ -76,8 +76,7 @@ class JsonLdPartnerFormat(PartnerFormat):
         self._by_profile = {f.profile: f for f in self._families.values()}
         self._code_lists = {k: code_lists_of(f.template) for k, f in self._families.items()}
         self.issues_credentials = any(
-            "credentialStatus" in f.schema.validator.schema.get("properties", {})
-            for f in self._families.values()
+            "credentialStatus" in f.schema.properties for f in self._families.values()
         )
         """Credentials whose schema has status entries: the issuing step completes them
         (exchange/credentials/issuer.py); until then they are drafts."""
