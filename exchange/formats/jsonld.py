@@ -161,7 +161,10 @@ class JsonLdPartnerFormat(PartnerFormat):
     def _read(self, data: bytes, limits: JsonLimits | None) -> tuple[JsonFamily, CanonicalRecord]:
         document = loads(data, limits=limits or self._limits)
         fam = self._family_of(document)
-        fam.schema.check(document)
+        if self.issues_credentials and "credentialStatus" not in document:
+            fam.draft.check(document)  # as mapped, not issued yet (what `convert` returns)
+        else:
+            fam.schema.check(document)
         values: dict[str, Any] = {}
         fam.template.read(document, values, values)
         values["kind"] = fam.kind.value
@@ -173,8 +176,8 @@ class JsonLdPartnerFormat(PartnerFormat):
             again = self.map(record)
         except RecordError as exc:  # e.g. a category code no code list knows
             raise DocumentError(f"the credential cannot be written back: {exc}") from None
-        if self.issues_credentials:
-            _take_issued(again, document)
+        if self.issues_credentials and "credentialStatus" in document:
+            _take_issued(again, document)  # issued: its proof vouches for these
         if again != document:
             where = _first_difference(document, again, "$")
             raise DocumentError(
