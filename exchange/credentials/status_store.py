@@ -119,7 +119,8 @@ class StatusStore:
                     placed[cid] = Placement(number, index, now)
                     subject = next(r.subject for r in requests if r.credential_id == cid)
                     rows.append((cid, subject, number, index, now))
-                conn.executemany(
+                _executemany(
+                    conn,
                     self._sql(
                         "INSERT INTO {p}credential_status_entries "
                         "(credential_id, subject, list_number, list_index, issued_at) VALUES (?, ?, ?, ?, ?)"
@@ -143,15 +144,17 @@ class StatusStore:
         return out
 
     def _reserve(self, conn: Any, count: int) -> int:
+        """`count` consecutive positions; the first. The row is made once (ON CONFLICT: two
+        first workers cannot both make it) and locked while this transaction lasts."""
+        conn.execute(
+            self._sql(
+                "INSERT INTO {p}credential_status_counter (name, next) VALUES ('position', 0) "
+                "ON CONFLICT (name) DO NOTHING"
+            )
+        )
         row = conn.execute(
             self._sql("SELECT next FROM {p}credential_status_counter WHERE name = 'position'{lock}")
         ).fetchone()
-        if row is None:
-            conn.execute(
-                self._sql("INSERT INTO {p}credential_status_counter (name, next) VALUES ('position', ?)"),
-                (count,),
-            )
-            return 0
         conn.execute(
             self._sql("UPDATE {p}credential_status_counter SET next = ? WHERE name = 'position'"),
             (int(row[0]) + count,),
@@ -188,22 +191,21 @@ class StatusStore:
             )
 
     def _bits(self, conn: Any, purpose: str, number: int, now: str) -> bytearray:
+        conn.execute(
+            self._sql(
+                "INSERT INTO {p}credential_status_lists (purpose, list_number, bits, version, "
+                "published_version, updated_at) VALUES (?, ?, ?, 1, 0, ?) "
+                "ON CONFLICT (purpose, list_number) DO NOTHING"
+            ),
+            (purpose, number, bytes(bitstring.BYTES), now),
+        )
         row = conn.execute(
             self._sql(
                 "SELECT bits FROM {p}credential_status_lists WHERE purpose = ? AND list_number = ?{lock}"
             ),
             (purpose, number),
         ).fetchone()
-        if row is not None:
-            return bytearray(row[0])
-        conn.execute(
-            self._sql(
-                "INSERT INTO {p}credential_status_lists (purpose, list_number, bits, version, "
-                "published_version, updated_at) VALUES (?, ?, ?, 1, 0, ?)"
-            ),
-            (purpose, number, bytes(bitstring.BYTES), now),
-        )
-        return bitstring.empty()
+        return bytearray(row[0])
 
     # -- publishing -------------------------------------------------------------------
 
@@ -251,3 +253,11 @@ class StatusStore:
                 )
             ).fetchall()
         return [(str(r[0]), int(r[1]), str(r[2]), None if r[3] is None else str(r[3])) for r in rows]
+
+
+def _executemany(conn: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
+    if isinstance(conn, sqlite3.Connection):
+        conn.executemany(sql, rows)
+    else:
+        with conn.cursor() as cur:
+            cur.executemany(sql, rows)
