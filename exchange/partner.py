@@ -40,7 +40,7 @@ class PartnerFormat(ABC):
     def validate(self, kind: Kind, document: Any) -> None:
         """Check a mapped document against its schema (raises DocumentError)."""
 
-    def validate_issued(self, kind: Kind, document: Any) -> None:
+    def validate_issued(self, kind: Kind, document: Any, *, draft_checked: bool = False) -> None:
         """Check an issued credential (only formats that issue credentials have them)."""
         self.validate(kind, document)
 

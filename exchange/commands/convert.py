@@ -13,10 +13,10 @@ from pathlib import Path
 from exchange.audit import AuditEntry, AuditEvent, AuditStore
 from exchange.config import ExchangeConfig
 from exchange.credentials.issuer import CredentialIssuer, Issued
-from exchange.errors import RecordError, Reject
+from exchange.errors import ConfigError, RecordError, Reject
 from exchange.intake import Accepted
 from exchange.model import Kind
-from exchange.pipeline import Converter, OutOfScope
+from exchange.pipeline import Converted, Converter, OutOfScope
 from exchange.registry import source as load_source
 from exchange.sinks import FileSink, RejectLog
 
@@ -48,10 +48,12 @@ def convert_files(
     on_record: Callable[[], None] | None = None,
     issuing: CredentialIssuer | None = None,
 ) -> ConvertReport:
-    """`issuing` completes and secures the credentials of formats that issue them (their
-    drafts are never written without it: a partner format that needs it and has none is
-    refused by the caller)."""
+    """`issuing` completes and secures the credentials of formats that issue them: their
+    drafts are never written, so converting for such a partner without it is refused."""
     converter = Converter(config, partners)
+    if issuing is None and any(r.format.issues_credentials for r in converter.routes):
+        raise ConfigError("credentials to issue and no issuer (exchange.credentials.issuer.issuer_from_env)")
+    drafts: list[_Draft] = []
     src = load_source(config)
     sink = FileSink(out_dir)
     rejects = RejectLog(out_dir / "rejects.jsonl")
@@ -59,10 +61,13 @@ def convert_files(
     try:
         for path in paths:
             for item in src.read(path, kind=kind, encoding=encoding):
-                _handle(item, converter, sink, rejects, audit, report, issuing)
+                _handle(item, converter, sink, rejects, audit, report, drafts)
+                if len(drafts) >= ISSUE_BATCH and issuing is not None:
+                    _issue(drafts, issuing, sink, rejects, audit, report)
                 if on_record is not None:
                     on_record()
         if issuing is not None:
+            _issue(drafts, issuing, sink, rejects, audit, report)
             report.status_lists = _write_issuer_files(issuing, sink, converter)
     finally:
         rejects.close()
@@ -78,8 +83,9 @@ def _handle(
     rejects: RejectLog,
     audit: AuditStore,
     report: ConvertReport,
-    issuing: CredentialIssuer | None = None,
+    drafts: list[_Draft] | None = None,
 ) -> None:
+    """One record: converted; documents written, credentials left in `drafts` to issue."""
     message_id = uuid.uuid4().hex
     if isinstance(item, Reject):
         _reject(item, message_id, rejects, audit)
@@ -96,38 +102,76 @@ def _handle(
     )
     result = converter.convert(item)
     for doc in result.converted:
-        issued: Issued | None = None
-        if doc.standing and issuing is not None:
-            outcome = issuing.issue([doc])[0]
-            if isinstance(outcome, RecordError):
-                _reject(_as_reject(item, outcome, doc.partner), message_id, rejects, audit)
-                continue
-            issued = outcome
-            doc = replace(doc, document=issued.document, sha256=hashlib.sha256(issued.document).hexdigest())
-        target = sink.write(doc)
-        common = {"message_id": message_id, "record_id": record_id, "partner": doc.partner}
-        entries = [
-            AuditEntry(
-                AuditEvent.CONVERTED, doc_sha256=doc.sha256, details={"kind": doc.kind.value}, **common
-            ),
-            AuditEntry(AuditEvent.VALIDATED, doc_sha256=doc.sha256, details={"file": str(target)}, **common),
-        ]
-        if issued is not None and issued.jwt is not None:
-            jwt_path = sink.write_beside(doc, ".jwt", issued.jwt.encode("ascii"))
-            entries.append(
-                AuditEntry(
-                    AuditEvent.SIGNED,
-                    doc_sha256=issued.sha256,
-                    details={"file": str(jwt_path), "credentialId": issued.credential_id},
-                    **common,
-                )
-            )
-            report.signed[doc.partner] += 1
-        audit.append_many(entries)
-        report.documents[doc.partner] += 1
+        if doc.standing and drafts is not None:  # a credential: written once issued
+            drafts.append(_Draft(item, message_id, doc))
+            continue
+        _write(doc, None, message_id, sink, audit, report)
     report.skipped.extend(result.skipped)
     for reject in result.rejects:
         _reject(reject, message_id, rejects, audit)
+
+
+ISSUE_BATCH = 256
+"""Credentials issued together: one status-store transaction for so many."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Draft:
+    item: Accepted
+    message_id: str
+    doc: Converted
+
+
+def _issue(
+    drafts: list[_Draft],
+    issuing: CredentialIssuer,
+    sink: FileSink,
+    rejects: RejectLog,
+    audit: AuditStore,
+    report: ConvertReport,
+) -> None:
+    """Issue the waiting drafts (in order) and write each as .jsonld and .jwt."""
+    if not drafts:
+        return
+    outcomes = issuing.issue([d.doc for d in drafts])
+    for draft, outcome in zip(drafts, outcomes, strict=True):
+        if isinstance(outcome, RecordError):
+            _reject(_as_reject(draft.item, outcome, draft.doc.partner), draft.message_id, rejects, audit)
+            continue
+        doc = replace(
+            draft.doc, document=outcome.document, sha256=hashlib.sha256(outcome.document).hexdigest()
+        )
+        _write(doc, outcome, draft.message_id, sink, audit, report)
+    drafts.clear()
+
+
+def _write(
+    doc: Converted,
+    issued: Issued | None,
+    message_id: str,
+    sink: FileSink,
+    audit: AuditStore,
+    report: ConvertReport,
+) -> None:
+    target = sink.write(doc)
+    common = {"message_id": message_id, "record_id": doc.record_id, "partner": doc.partner}
+    entries = [
+        AuditEntry(AuditEvent.CONVERTED, doc_sha256=doc.sha256, details={"kind": doc.kind.value}, **common),
+        AuditEntry(AuditEvent.VALIDATED, doc_sha256=doc.sha256, details={"file": str(target)}, **common),
+    ]
+    if issued is not None and issued.jwt is not None:
+        jwt_path = sink.write_beside(doc, ".jwt", issued.jwt.encode("ascii"))
+        entries.append(
+            AuditEntry(
+                AuditEvent.SIGNED,
+                doc_sha256=issued.sha256,
+                details={"file": str(jwt_path), "credentialId": issued.credential_id},
+                **common,
+            )
+        )
+        report.signed[doc.partner] += 1
+    audit.append_many(entries)
+    report.documents[doc.partner] += 1
 
 
 def _as_reject(item: Accepted, exc: RecordError, partner: str) -> Reject:

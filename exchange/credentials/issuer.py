@@ -113,7 +113,7 @@ class CredentialIssuer:
         document["credentialStatus"] = bitstring.entries(
             self.issuer.status_list_url, place.list_number, place.index
         )
-        fmt.validate_issued(draft.kind, document)
+        fmt.validate_issued(draft.kind, document, draft_checked=True)  # the Converter checked the rest
         data = fmt.render(document)
         token = jws.sign(data, self.key, self._kid) if self.key is not None else None
         body = token.encode("ascii") if token is not None else data

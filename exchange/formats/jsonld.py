@@ -49,6 +49,8 @@ class JsonFamily:
     source: Path
     draft: CompiledJsonSchema
     """The schema with the issued fields optional: what the template alone must give."""
+    issued_part: CompiledJsonSchema
+    """The schema of just the fields the issuing step sets."""
 
     @property
     def profile(self) -> str:
@@ -101,6 +103,7 @@ class JsonLdPartnerFormat(PartnerFormat):
             raw = load_template_json(path)
             schema = CompiledJsonSchema(schema_path(*fam["schema"].split("/")))
             draft = CompiledJsonSchema(schema.path, unrequire=ISSUED_FIELDS)
+            part = CompiledJsonSchema(schema.path, only=ISSUING_SETS)
             written = _lookup(raw, profile_path.split("."))
             if written != schema.id:
                 raise ConfigError(
@@ -108,7 +111,7 @@ class JsonLdPartnerFormat(PartnerFormat):
                     f"$id {schema.id!r}: the template must name its schema's profile"
                 )
             node = compiler.compile(raw, MODEL_BY_KIND[kind], str(path))
-            families[kind] = JsonFamily(kind, node, schema, path, draft)
+            families[kind] = JsonFamily(kind, node, schema, path, draft, part)
         try:
             limits = JsonLimits(**spec.get("limits", {}))
         except TypeError as exc:
@@ -136,9 +139,15 @@ class JsonLdPartnerFormat(PartnerFormat):
         fam = self._family(kind)
         (fam.draft if self.issues_credentials else fam.schema).check(document)
 
-    def validate_issued(self, kind: Kind, document: Any) -> None:
-        """An issued credential: the whole schema, status entries included."""
-        self._family(kind).schema.check(document)
+    def validate_issued(self, kind: Kind, document: Any, *, draft_checked: bool = False) -> None:
+        """An issued credential: the whole schema, status entries included. When the rest
+        was checked as a draft (`validate`) and only the issuing step changed it since,
+        `draft_checked` checks just what that step set (a fifth of the time)."""
+        fam = self._family(kind)
+        if draft_checked:
+            fam.issued_part.check({k: document[k] for k in ISSUING_SETS if k in document})
+        else:
+            fam.schema.check(document)
 
     def render(self, document: Any) -> bytes:
         """Compact UTF-8 JSON, keys in template order (the same record, the same bytes)."""
@@ -220,6 +229,10 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=
 ISSUED_FIELDS = frozenset({"credentialStatus", "validFrom"})
 """What the issuing step adds to a mapped credential (validFrom only where the template
 has none): a draft may lack them."""
+
+
+ISSUING_SETS = frozenset({"id", "issuer", "validFrom", "credentialStatus"})
+"""Every top-level field the issuing step writes (exchange/credentials/issuer.py)."""
 
 
 def _take_issued(again: dict[str, Any], document: dict[str, Any]) -> None:
