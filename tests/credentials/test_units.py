@@ -144,3 +144,26 @@ def test_the_verifier_fetches_only_from_allowed_hosts() -> None:
         fetching.get("http://cnca.example/.well-known/did.json")
     with pytest.raises(CredentialInvalid, match="cannot fetch"):
         fetching.get("http://127.0.0.1:9/.well-known/did.json")  # loopback: allowed, nobody there
+
+
+def test_feed_tail_shows_a_jws_payload_and_its_properties(tmp_path: Path) -> None:
+    from pika.spec import BasicProperties
+
+    from exchange.amqp.ops import feed_record
+
+    key = make_key(tmp_path)
+    token = sign(b'{"id":"urn:uuid:x"}', key, ISSUER.kid(key))
+    props = BasicProperties(
+        message_id="urn:uuid:x",
+        content_type="application/vc+jwt",
+        timestamp=1_700_000_000,
+        headers={"record-id": "R", "certificate": "ccc:R"},
+    )
+    line = feed_record(4, props, token.encode())
+    assert line["credential"] == {"id": "urn:uuid:x"} and line["jwt"] == token
+    assert (line["offset"], line["messageId"], line["certificate"], line["timestamp"]) == (
+        4,
+        "urn:uuid:x",
+        "ccc:R",
+        1_700_000_000,
+    )
