@@ -21,7 +21,8 @@ from exchange.errors import ConfigError
 ENV_ISSUER_DID = "EXCHANGE_ISSUER_DID"
 ENV_PUBLIC_URL = "EXCHANGE_PUBLIC_URL"
 DEFAULT_PUBLIC_URL = "http://localhost:8080"
-DID_CONTEXTS = ["https://www.w3.org/ns/did/v1", "https://w3id.org/security/jwk/v1"]
+DID_CONTEXTS = ["https://www.w3.org/ns/did/v1", "https://www.w3.org/ns/security/jwk/v1"]
+"""DID core and the JsonWebKey verification method type (W3C security vocabulary)."""
 _DID_WEB = re.compile(r"^did:web:([A-Za-z0-9.\-]+(?:%3[Aa][0-9]{1,5})?)((?::[A-Za-z0-9._\-~%]+)*)$")
 LOOPBACK = frozenset({"localhost", "127.0.0.1", "::1"})
 
