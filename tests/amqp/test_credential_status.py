@@ -122,6 +122,7 @@ def test_suspended_and_reinstated_through_exchange_run(world: World, tmp_path: P
     publish_domestic(world.url, [("cert-v3", _record("有效", reinstated))])
     took_reinstate = _wait_for(first, verifier_env, "active", sent)
     assert took_suspend < WITHIN_S and took_reinstate < WITHIN_S
+    print(f"verifier saw: suspended after {took_suspend:.1f} s, active again after {took_reinstate:.1f} s")
 
     messages = _feed(world, 3)
     ids = [p.message_id for p, _ in messages]
