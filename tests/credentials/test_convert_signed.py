@@ -9,6 +9,7 @@ import base64
 import gzip
 import json
 import os
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -19,8 +20,25 @@ import pytest
 from jwcrypto import jwk, jws
 
 ROOT = Path(__file__).resolve().parents[2]
-README_PARTNERS = ["--partner", "eu", "--partner", "kr", "--partner", "nz", "--partner", "bri"]
 SAMPLES = ["samples/ccc.jsonl", "samples/ccc-export-gb18030.csv", "samples/glp.json", "samples/pt-round.json"]
+
+
+def readme_commands() -> dict[str, list[str]]:
+    """The README's first code block, command by command (the test runs what it says)."""
+    text = (ROOT / "README.md").read_text("utf-8")
+    block = text.split("```bash\n", 1)[1].split("```", 1)[0]
+    commands: dict[str, list[str]] = {}
+    for line in block.splitlines():
+        for part in line.split("#", 1)[0].replace("&&", ";").split(";"):
+            words = shlex.split(part)
+            if len(words) >= 2 and words[0] == "exchange":
+                commands[words[1]] = words[2:]
+            elif words and words[0] == "export":
+                commands["export"] = words[1:]
+    return commands
+
+
+README = readme_commands()
 EXPECTED_STATUS = {  # what the samples say: 暂停 = suspended, 撤销/注销 = withdrawn/cancelled
     "ccc-2019010907123456": "active",
     "ccc-2020011608000123": "suspended",
@@ -48,15 +66,18 @@ def converted(
     tmp = tmp_path_factory.mktemp("signed")
     env = {k: v for k, v in os.environ.items() if not k.startswith("EXCHANGE_")}
     env["PYTHONPATH"] = str(ROOT)
-    keys = run("keys", "generate", "--out", str(tmp / "keys"), env=env)
+    assert README["keys"] == ["generate", "--out", "keys/"]
+    assert README["export"] == ["EXCHANGE_CREDENTIAL_KEY=$PWD/keys/credential-key.pem"]
+    keys = run("keys", "generate", "--out", str(tmp / "keys"), env=env, cwd=tmp)
     assert keys.returncode == 0, keys.stderr
-    for line in keys.stdout.splitlines():  # the README: eval the exports it prints
-        name, _, value = line.removeprefix("export ").partition("=")
-        env[name] = value
-    assert "EXCHANGE_CREDENTIAL_KEY" in env
+    assert f"export EXCHANGE_CREDENTIAL_KEY={tmp / 'keys' / 'credential-key.pem'}" in keys.stdout
+    env["EXCHANGE_CREDENTIAL_KEY"] = str(tmp / "keys" / "credential-key.pem")  # as the README exports it
     env["EXCHANGE_AUDIT_URL"] = f"sqlite:///{tmp / 'audit.db'}"
     out = tmp / "out"
-    result = run("convert", *SAMPLES, *README_PARTNERS, "--out", str(out), env=env)
+    args = README["convert"]
+    assert args[args.index("--out") + 1] == "out" and [a for a in args if a.startswith("samples/")] == SAMPLES
+    args[args.index("--out") + 1] = str(out)
+    result = run("convert", *args, env=env)
     assert result.returncode == 1, result.stderr  # the 15-digit CSV row, as the README says
     return out, env, result
 
@@ -132,7 +153,8 @@ def test_status_lists_decode_independently_and_say_what_the_samples_say(converte
 
 def test_verify_credential_says_valid_for_each_and_names_the_suspended_one(converted: Any) -> None:
     out, env, _ = converted
-    files = sorted(str(p) for p in (out / "bri").glob("*.jwt"))
+    assert README["verify-credential"] == ["out/bri/*.jwt"]
+    files = sorted(str(p) for p in (out / "bri").glob("*.jwt"))  # the shell's expansion of it
     result = run("verify-credential", *files, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = result.stdout.splitlines()
