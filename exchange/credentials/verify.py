@@ -24,7 +24,8 @@ from exchange.credentials.jws import CredentialInvalid
 from exchange.errors import ConfigError, DocumentError, ExchangeError
 from exchange.partner import PartnerFormat
 
-MAX_FETCH_BYTES = 2 * 1024 * 1024
+MAX_FETCH_BYTES = 16 * 1024 * 1024
+"""A credential (a PT round's can reach 8 MB, base64 adds a third) or a list, at most."""
 FETCH_TIMEOUT_S = 10.0
 
 
@@ -224,4 +225,8 @@ def read_source(source: str, verifier: Verifier) -> tuple[bytes, Path | None]:
     if source.startswith(("http://", "https://")):
         return verifier.get(source), None
     path = Path(source)
-    return path.read_bytes(), path.parent
+    with path.open("rb") as fh:
+        data = fh.read(MAX_FETCH_BYTES + 1)
+    if len(data) > MAX_FETCH_BYTES:
+        raise CredentialInvalid(f"larger than {MAX_FETCH_BYTES} bytes: not one of our credentials")
+    return data, path.parent
