@@ -157,9 +157,17 @@ class FeedDelivery(PartnerDelivery):
     the issue time, app-id, the media type and the certificate it is a version of, so a
     consumer keeps the latest per certificate."""
 
-    def __init__(self, *, issuer: CredentialIssuer | None = None, **kwargs: Any):
+    def __init__(
+        self,
+        *,
+        issuer: CredentialIssuer | None = None,
+        archive: DocumentArchive | None = None,
+        **kwargs: Any,
+    ):
         super().__init__(**kwargs)
         self.issuer = issuer
+        self.archive = archive
+        """Keeps the issued credential as sent (the intake archived the draft)."""
         self._issued: dict[int, Issued | RecordError] = {}
 
     def before_sending(self, works: list[Work]) -> None:
@@ -171,6 +179,14 @@ class FeedDelivery(PartnerDelivery):
         outcomes = self.issuer.issue([_draft_of(self.partner, w.message) for w in drafts])
         for work, outcome in zip(drafts, outcomes, strict=True):
             self._issued[work.message.tag] = outcome
+        if self.archive is not None:  # the evidence of what goes out, before it does
+            self.archive.put_many(
+                Archived(
+                    self.partner, w.message.message_id or "", Kind.DOCUMENT, o.sha256, o.media_type, o.body
+                )
+                for w, o in zip(drafts, outcomes, strict=True)
+                if isinstance(o, Issued)
+            )
         try:
             self.issuer.publish_lists()
         except Exception as exc:  # the lists stay unpublished and go out with the next batch

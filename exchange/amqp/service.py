@@ -335,7 +335,10 @@ class Service:
                         f"deliver-{agreement.partner}", work_queue(agreement.partner), ch, pub
                     )
                     self._start(
-                        session, FeedDelivery(agreement=agreement, issuer=self.credential_issuer, **kw)
+                        session,
+                        FeedDelivery(
+                            agreement=agreement, issuer=self.credential_issuer, archive=self.archive, **kw
+                        ),
                     )
 
                 self._open_channel(session, conn, feed)

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from exchange.archive import DocumentArchive
 from exchange.credentials.keys import generate_credential_key
 from tests.amqp.isolated import World, publish_domestic
 
@@ -111,6 +112,12 @@ def test_suspended_and_reinstated_through_exchange_run(world: World, tmp_path: P
     assert props.type == "ccc" and props.correlation_id == "cert-v1"
     assert credential["issuer"]["id"] == f"did:web:127.0.0.1%3A{port}"
     assert ": valid; active;" in _verify(first, verifier_env)
+    archive = DocumentArchive(world.audit_url)
+    try:  # the evidence: what went out on the feed, byte for byte, beside the intake's draft
+        kept = {a.content_type: a.body for a in archive.for_message("cert-v1")}
+    finally:
+        archive.close()
+    assert kept["application/vc+jwt"] == body and "application/ld+json" in kept
 
     suspended = [*issued, {"date": "2026-01-10", "status": "暂停", "reason": "监督抽查不合格"}]
     sent = time.monotonic()
