@@ -32,6 +32,8 @@ class Converted(PickledAsFields):
     standing: str = ""
     """For a credential the issuing step completes: what the record says of its subject
     (exchange.credentials.standing), which sets its status bits; "" otherwise."""
+    credential_id: str = ""
+    """Once issued: the credential's (version) id; the document is then what is sent."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,10 +20,6 @@ from exchange.amqp.topology import DLX, FEED_STREAM, RETRY, retry_key
 from exchange.archive import Archived, DocumentArchive, Kind
 from exchange.audit import AuditEntry, AuditEvent, AuditStore
 from exchange.config import Agreement
-from exchange.credentials.issuer import CredentialIssuer, Issued
-from exchange.errors import RecordError
-from exchange.model import Kind as ConvKind
-from exchange.pipeline import Converted
 from exchange.state import Delivery, State
 
 log = structlog.get_logger("exchange.amqp.delivery")
@@ -151,87 +147,33 @@ class PartnerDelivery(BatchConsumer):
 class FeedDelivery(PartnerDelivery):
     """Belt-and-Road: append the credential to the bri.feed stream; appended = delivered.
 
-    With an issuer (the partner's format issues credentials), each batch's drafts are
-    issued first (version ids, status entries, vc+jwt) and the lists they changed are
-    published once the batch is; the stream message carries message-id = credential id,
-    the issue time, app-id, the media type and the certificate it is a version of, so a
-    consumer keeps the latest per certificate."""
-
-    def __init__(
-        self,
-        *,
-        issuer: CredentialIssuer | None = None,
-        archive: DocumentArchive | None = None,
-        **kwargs: Any,
-    ):
-        super().__init__(**kwargs)
-        self.issuer = issuer
-        self.archive = archive
-        """Keeps the issued credential as sent (the intake archived the draft)."""
-        self._issued: dict[int, Issued | RecordError] = {}
-
-    def before_sending(self, works: list[Work]) -> None:
-        if self.issuer is None or not works:
-            return
-        drafts = [w for w in works if w.message.headers.get("x-mra-standing")]
-        if not drafts:
-            return
-        outcomes = self.issuer.issue([_draft_of(self.partner, w.message) for w in drafts])
-        for work, outcome in zip(drafts, outcomes, strict=True):
-            self._issued[work.message.tag] = outcome
-        if self.archive is not None:  # the evidence of what goes out, before it does
-            self.archive.put_many(
-                Archived(
-                    self.partner, w.message.message_id or "", Kind.DOCUMENT, o.sha256, o.media_type, o.body
-                )
-                for w, o in zip(drafts, outcomes, strict=True)
-                if isinstance(o, Issued)
-            )
-        try:
-            self.issuer.publish_lists()
-        except Exception as exc:  # the lists stay unpublished and go out with the next batch
-            log.error("status lists not published", partner=self.partner, error=str(exc))
+    An issued credential (the intake issued and signed it: header credential-id) goes out
+    as one version: message-id = the credential id, the time it is appended, app-id, its
+    media type (application/vc+jwt) and the certificate it is a version of, so a consumer
+    keeps the latest per certificate."""
 
     def deliver(self, work: Work, already_sent: bool) -> None:
         m = work.message
-        issued = self._issued.pop(m.tag, None)
-        if isinstance(issued, RecordError):  # our own output failing its schema: loud, parked
-            self.audit.append(self._entry(AuditEvent.REJECTED, m, reason=issued.reason))
-            self.dead_letter(work, DLX, self.partner, issued.reason, partner=self.partner,
-                             record_id=m.headers.get("record-id"))  # fmt: skip
-            return
-        if issued is None:
-            props = forward_properties(m, timestamp=None)
-            body = m.body
-            entry = self._entry(AuditEvent.ACKNOWLEDGED, m, stream=FEED_STREAM)
-        else:
-            headers = {k: v for k, v in m.headers.items() if k != "x-mra-standing"}
-            headers.update({"certificate": issued.subject, "x-mra-message-id": m.message_id or ""})
+        credential_id = m.headers.get("credential-id")
+        if credential_id:
             props = BasicProperties(
                 delivery_mode=2,
-                message_id=issued.credential_id,
+                message_id=str(credential_id),
                 correlation_id=m.message_id,
                 timestamp=int(time.time()),
                 app_id=APP_ID,
                 type=m.properties.type,
-                content_type=issued.media_type,
-                headers=headers,
+                content_type=m.properties.content_type,
+                headers={
+                    **m.headers,
+                    "certificate": f"{m.properties.type}:{_text(m.headers.get('record-id'))}",
+                },
             )
-            body = issued.body
-            self.audit.append(
-                self._entry(
-                    AuditEvent.SIGNED,
-                    m,
-                    credentialId=issued.credential_id,
-                    sha256=issued.sha256,
-                    signed=issued.jwt is not None,
-                )
-            )
-            entry = self._entry(
-                AuditEvent.ACKNOWLEDGED, m, stream=FEED_STREAM, credentialId=issued.credential_id
-            )
+        else:
+            props = forward_properties(m, timestamp=None)
+        entry = self._entry(AuditEvent.ACKNOWLEDGED, m, stream=FEED_STREAM)
         self.audit.append(self._entry(AuditEvent.SEND_IN_PROGRESS, m, stream=FEED_STREAM))
-        self.publish(work, "", FEED_STREAM, body, props, on_ok=lambda: self.audit.append(entry))
+        self.publish(work, "", FEED_STREAM, m.body, props, on_ok=lambda: self.audit.append(entry))
         work.states.append(
             Delivery(
                 self.partner,
@@ -246,18 +188,8 @@ class FeedDelivery(PartnerDelivery):
 APP_ID = "mra-exchange"
 
 
-def _draft_of(partner: str, m: Message) -> Converted:
-    """The draft a work message carries, as the issuer takes it."""
-    return Converted(
-        partner,
-        ConvKind(m.properties.type or ""),
-        str(m.headers.get("record-id", "")),
-        m.body,
-        ".jsonld",
-        m.properties.content_type or "",
-        str(m.headers.get("sha256", "")),
-        str(m.headers.get("x-mra-standing", "")),
-    )
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
 
 
 class AmqpPartnerDelivery(PartnerDelivery):

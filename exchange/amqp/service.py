@@ -285,7 +285,7 @@ class Service:
                 max_workers=self.settings.convert_workers,
                 mp_context=multiprocessing.get_context("spawn"),  # no threads of ours in the child
                 initializer=init_worker,
-                initargs=(path, self.partners),
+                initargs=(path, self.partners, self.audit_url if self.credential_issuer else None),
             )
         return self._executor
 
@@ -318,6 +318,7 @@ class Service:
                         certificates=self.soap_store,
                         pool=self._pool(),
                         archive=self.archive,
+                        issuer=self.credential_issuer,
                         **self._worker_kwargs("intake", INTAKE_QUEUE, ch, pub),
                     ),
                 )
@@ -336,9 +337,7 @@ class Service:
                     )
                     self._start(
                         session,
-                        FeedDelivery(
-                            agreement=agreement, issuer=self.credential_issuer, archive=self.archive, **kw
-                        ),
+                        FeedDelivery(agreement=agreement, **kw),
                     )
 
                 self._open_channel(session, conn, feed)

@@ -16,7 +16,7 @@ import hashlib
 import json
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,9 +25,9 @@ from exchange.credentials.did import Issuer
 from exchange.credentials.keys import CredentialKey
 from exchange.credentials.standing import Standing
 from exchange.credentials.status_store import Placement, StatusRequest, StatusStore
-from exchange.errors import DocumentError, RecordError
+from exchange.errors import DocumentError, RecordError, Reject
 from exchange.partner import PartnerFormat
-from exchange.pipeline import Converted
+from exchange.pipeline import Conversion, Converted
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +140,42 @@ class CredentialIssuer:
             if self.store.publish(item, data.decode("utf-8"), token):
                 published.append(PublishedList(item.purpose, item.list_number, data, token))
         return published
+
+
+def issue_conversions(issuer: CredentialIssuer, conversions: Sequence[Conversion]) -> None:
+    """Issue, in place, every credential draft of these conversions (one batch): each
+    becomes what is sent (the vc+jwt, or the issued JSON-LD without a key); one that
+    cannot be issued becomes a reject of its record. Changed lists are then published."""
+    drafts = [(c, d) for c in conversions for d in c.converted if d.standing and d.partner in issuer.formats]
+    if not drafts:
+        return
+    outcomes = issuer.issue([d for _, d in drafts])
+    for (conversion, draft), outcome in zip(drafts, outcomes, strict=True):
+        at = conversion.converted.index(draft)
+        if isinstance(outcome, RecordError):
+            del conversion.converted[at]
+            conversion.rejects.append(
+                Reject(
+                    source=SOURCE_ISSUING,
+                    location=draft.kind.value,
+                    record_id=draft.record_id,
+                    field=None,
+                    reason=outcome.reason,
+                    partner=draft.partner,
+                )
+            )
+            continue
+        conversion.converted[at] = replace(
+            draft,
+            document=outcome.body,
+            media_type=outcome.media_type,
+            sha256=outcome.sha256,
+            credential_id=outcome.credential_id,
+        )
+    issuer.publish_lists()
+
+
+SOURCE_ISSUING = "issuing"
 
 
 def issuer_from_env(formats: Mapping[str, PartnerFormat], audit_url: str | None) -> CredentialIssuer | None:
