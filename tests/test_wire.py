@@ -11,8 +11,9 @@ from exchange.pipeline import Conversion, Converted, OutOfScope
 
 def _outcome() -> Outcome:
     doc = Converted(
-        "bri", Kind.CCC, "2019010907000001", b"{}", ".jsonld", "application/ld+json", "ab" * 32, "suspended"
-    )
+        "bri", Kind.CCC, "2019010907000001", b"a.b.c", ".jsonld", "application/vc+jwt", "ab" * 32,
+        "suspended", "urn:uuid:00000000-0000-5000-8000-000000000000",
+    )  # fmt: skip
     skipped = OutOfScope("kr", Kind.CCC, "2019010907000001", "not an E&E category")
     conversion = Conversion("2019010907000001", [doc], [skipped], [])
     return Outcome(conversion=conversion, ledger_row=("2019010907000001", "VALID"), record_id="x")
@@ -33,9 +34,10 @@ def test_pickling_goes_through_the_constructor() -> None:
         "bri",
         Kind.CCC,
         "2019010907000001",
-        b"{}",
+        b"a.b.c",
         ".jsonld",
-        "application/ld+json",
+        "application/vc+jwt",
         "ab" * 32,
         "suspended",
+        "urn:uuid:00000000-0000-5000-8000-000000000000",
     )
