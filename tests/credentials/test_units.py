@@ -133,6 +133,28 @@ def test_the_http_app_serves_the_did_document_and_published_lists(tmp_path: Path
         store.close()
 
 
+def test_under_a_public_url_with_a_path_the_app_serves_where_the_urls_point(tmp_path: Path) -> None:
+    """EXCHANGE_PUBLIC_URL https://example.gov.cn/mra: did:web:example.gov.cn:mra resolves to
+    /mra/did.json, the lists are <url>/status/...; the root paths are not ours then."""
+    key = make_key(tmp_path)
+    store = StatusStore(f"sqlite:///{tmp_path / 'a.db'}")
+    try:
+        issuer = Issuer.from_env({"EXCHANGE_PUBLIC_URL": "https://example.gov.cn/mra/"})
+        assert issuer.did == "did:web:example.gov.cn:mra"
+        assert issuer.status_list_url("revocation", 1) == "https://example.gov.cn/mra/status/revocation/1"
+        app = CredentialsApp(issuer, key, store)
+        store.place([StatusRequest("id-1", "ccc:A", Standing.SUSPENDED)])
+        for item in store.unpublished():
+            store.publish(item, json.dumps({"list": item.purpose}), f"h.{item.purpose}.s")
+        assert app.handles("/mra/did.json") and app.handles("/mra/status/revocation/1")
+        assert not app.handles("/.well-known/did.json") and not app.handles("/status/revocation/1")
+        assert json.loads(_get(app, "/mra/did.json")[2])["id"] == issuer.did
+        assert _get(app, "/mra/status/suspension/1")[2] == b"h.suspension.s"
+        assert _get(app, "/mra/status/suspension/../../x")[0] == "404 Not Found"
+    finally:
+        store.close()
+
+
 def test_the_verifier_fetches_only_from_allowed_hosts() -> None:
     quiet = Verifier({})
     with pytest.raises(CredentialInvalid, match="host not allowed"):
