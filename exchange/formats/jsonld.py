@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exchange.contexts import context_url
+from exchange.contexts import ROUTE, context_url, public_url
 from exchange.errors import ConfigError, DocumentError, RecordError
 from exchange.formats.json_schema import CompiledJsonSchema
 from exchange.formats.manifest import read_manifest
@@ -266,13 +266,32 @@ ISSUING_SETS = frozenset({"id", "issuer", "validFrom", "credentialStatus"})
 def _take_issued(again: dict[str, Any], document: dict[str, Any]) -> None:
     """The fields the issuing step sets (version id, issuer DID, status entries, issue
     time), taken from the document read: the proof (vc+jwt) is what vouches for them, the
-    template cannot derive them."""
+    template cannot derive them. Our contexts are expected under the issuer's public URL,
+    the base its status lists are under (one base for both): a verifier elsewhere, with
+    another EXCHANGE_PUBLIC_URL or none, reads our credentials all the same."""
     for key in ("id", "credentialStatus", "validFrom"):
         if key in document:
             again[key] = document[key]
     issuer, theirs = again.get("issuer"), document.get("issuer")
     if isinstance(issuer, dict) and isinstance(theirs, dict) and "id" in theirs:
         again["issuer"] = {**issuer, "id": theirs["id"]}
+    base = _issuer_base(document.get("credentialStatus"))
+    ours = public_url() + ROUTE
+    if base is not None and isinstance(again.get("@context"), list):
+        again["@context"] = [
+            base + ROUTE + url.removeprefix(ours) if isinstance(url, str) and url.startswith(ours) else url
+            for url in again["@context"]
+        ]
+
+
+def _issuer_base(entries: Any) -> str | None:
+    """The public URL an issued credential's status lists are under (<base>/status/...)."""
+    if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
+        return None
+    url = entries[0].get("statusListCredential")
+    if not isinstance(url, str) or "/status/" not in url:
+        return None
+    return url.rsplit("/status/", 1)[0]
 
 
 def _lookup(document: Any, keys: list[str]) -> Any:

@@ -246,3 +246,27 @@ def test_did_document_prints_the_key(converted: Any) -> None:
     other = run("did-document", env={**env, "EXCHANGE_ISSUER_DID": "did:web:cnca.example"})
     assert json.loads(other.stdout)["id"] == "did:web:cnca.example"
     assert run("did-document", env={**env, "EXCHANGE_ISSUER_DID": "did:key:z6Mk"}).returncode == 2
+
+
+def test_a_version_moved_aside_takes_its_jwt_with_it(converted: Any) -> None:
+    """The CSV version read first, then the JSON Lines one with the later status change:
+    the first moves to .v1, its .jwt with it; each .jwt signs exactly its .jsonld."""
+    out, env, _ = converted
+    again = out.parent / "moved"
+    csv, jsonl = ROOT / "samples" / "ccc-export-gb18030.csv", ROOT / "samples" / "ccc.jsonl"
+    result = run("convert", str(csv), str(jsonl), "--partner", "bri", "--out", str(again), env=env)
+    assert result.returncode == 1, result.stderr
+    _, key = did_key(again)
+    stems = {p.stem for p in (again / "bri").glob("ccc-2019010907123456*")}
+    assert stems == {"ccc-2019010907123456", "ccc-2019010907123456.v1"}
+    ids = set()
+    for stem in stems:
+        jsonld, token = again / "bri" / f"{stem}.jsonld", (again / "bri" / f"{stem}.jwt").read_text()
+        verifier = jws.JWS()
+        verifier.deserialize(token)
+        verifier.verify(key, alg="ES256")
+        assert json.loads(verifier.payload) == json.loads(jsonld.read_bytes()), stem
+        ids.add(json.loads(jsonld.read_bytes())["id"])
+    assert len(ids) == 2
+    current = json.loads((again / "bri" / "ccc-2019010907123456.jsonld").read_bytes())
+    assert current["credentialSubject"]["assessment"][0]["assessedProduct"][0]["product"]["nameEn"]
