@@ -25,6 +25,8 @@ class PartnerFormat(ABC):
     partner: str
     suffix: str
     media_type: str
+    issues_credentials: bool = False
+    """Verifiable credentials the issuing step completes (version id, status) and secures."""
 
     @property
     @abstractmethod
@@ -37,6 +39,10 @@ class PartnerFormat(ABC):
     @abstractmethod
     def validate(self, kind: Kind, document: Any) -> None:
         """Check a mapped document against its schema (raises DocumentError)."""
+
+    def validate_issued(self, kind: Kind, document: Any, *, draft_checked: bool = False) -> None:
+        """Check an issued credential (only formats that issue credentials have them)."""
+        self.validate(kind, document)
 
     @abstractmethod
     def render(self, document: Any) -> bytes:

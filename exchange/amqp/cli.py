@@ -76,10 +76,11 @@ def run(
         archive = DocumentArchive(url)
         metrics = Metrics()
         held = _partners_that_cannot_deliver(cfg, settings.url, partner or sorted(cfg.partners))
+        issuing = _credential_issuer(cfg, partner, url)
         service = Service(
             cfg, store, state, settings, ServiceOptions(partners=partner or None, held=held),
             soap_store=soap_store, metrics=metrics, audit_url=url, archive=archive,
-            signer=_signer_or_none(),
+            signer=_signer_or_none(), credential_issuer=issuing,
         )  # fmt: skip
     except BrokerUnavailable as exc:
         raise _fail(str(exc)) from None
@@ -99,7 +100,10 @@ def run(
             raise _fail(f"cannot serve on {http}: {exc}") from None
         except ExchangeError as exc:  # e.g. an unreadable console users file
             raise _fail(str(exc)) from None
-        err.print(f"serving http://{http}: /soap/v1, /ops, /metrics, /healthz, /readyz")
+        err.print(
+            f"serving http://{http}: /soap/v1, /ops, /metrics, /healthz, /readyz, /contexts/, "
+            "/.well-known/did.json, /status/"
+        )
         if soap is not None:
             wsdl, warning = contract_notice(soap.app)
             err.print(f"WSDL: {escape(wsdl)}")
@@ -120,6 +124,25 @@ def run(
         state.close()
         soap_store.close()
         archive.close()
+        if issuing is not None:
+            issuing.store.close()
+
+
+def _credential_issuer(cfg: Any, partners: list[str] | None, url: str) -> Any:
+    """The issuing step for stream partners whose format issues credentials; says once
+    when there is no key (their credentials then go out unsigned, as JSON-LD)."""
+    from exchange.credentials.issuer import NO_KEY_NOTE, issuer_from_env
+    from exchange.registry import partner_format
+
+    names = partners or sorted(cfg.partners)
+    formats = {p: partner_format(cfg.partners[p]) for p in names if p in cfg.partners}
+    issuing = issuer_from_env(formats, url)
+    if issuing is not None and issuing.key is None:
+        err.print(
+            "[yellow]warning:[/] "
+            + NO_KEY_NOTE.replace("only .jsonld is written", "the feed carries JSON-LD")
+        )
+    return issuing
 
 
 def _partners_that_cannot_deliver(cfg: Any, url: str, partners: list[str]) -> frozenset[str]:
@@ -200,11 +223,22 @@ def _serve_front(service: Any, store: Any, soap: Any, http: str) -> Any:
         console=console,
         partners=partners,
         contexts=served_contexts(),
+        credentials=_credentials_app(service),
     )  # fmt: skip
     server = serve(front, host, port)
     if soap is not None:
         soap.app.listening_at(server.base_url)
     return server
+
+
+def _credentials_app(service: Any) -> Any:
+    """/.well-known/did.json and /status/... from the issuer's own store (None: no issuing)."""
+    from exchange.credentials.web import CredentialsApp
+
+    issuing = service.credential_issuer
+    if issuing is None:
+        return None
+    return CredentialsApp(issuing.issuer, issuing.key, issuing.store)
 
 
 def _console(service: Any, store: Any) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from abc import abstractmethod
 from typing import Any
@@ -144,11 +145,32 @@ class PartnerDelivery(BatchConsumer):
 
 
 class FeedDelivery(PartnerDelivery):
-    """Belt-and-Road: append the credential to the bri.feed stream; appended = delivered."""
+    """Belt-and-Road: append the credential to the bri.feed stream; appended = delivered.
+
+    An issued credential (the intake issued and signed it: header credential-id) goes out
+    as one version: message-id = the credential id, the time it is appended, app-id, its
+    media type (application/vc+jwt) and the certificate it is a version of, so a consumer
+    keeps the latest per certificate."""
 
     def deliver(self, work: Work, already_sent: bool) -> None:
         m = work.message
-        props = forward_properties(m, timestamp=None)
+        credential_id = m.headers.get("credential-id")
+        if credential_id:
+            props = BasicProperties(
+                delivery_mode=2,
+                message_id=str(credential_id),
+                correlation_id=m.message_id,
+                timestamp=int(time.time()),
+                app_id=APP_ID,
+                type=m.properties.type,
+                content_type=m.properties.content_type,
+                headers={
+                    **m.headers,
+                    "certificate": f"{m.properties.type}:{_text(m.headers.get('record-id'))}",
+                },
+            )
+        else:
+            props = forward_properties(m, timestamp=None)
         entry = self._entry(AuditEvent.ACKNOWLEDGED, m, stream=FEED_STREAM)
         self.audit.append(self._entry(AuditEvent.SEND_IN_PROGRESS, m, stream=FEED_STREAM))
         self.publish(work, "", FEED_STREAM, m.body, props, on_ok=lambda: self.audit.append(entry))
@@ -161,6 +183,13 @@ class FeedDelivery(PartnerDelivery):
                 State.ACKNOWLEDGED,
             )
         )
+
+
+APP_ID = "mra-exchange"
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
 
 
 class AmqpPartnerDelivery(PartnerDelivery):

@@ -13,12 +13,13 @@ import structlog
 from pika.spec import BasicProperties
 
 from exchange.amqp.consumer import Batch, BatchConsumer, Disposition, Work
-from exchange.amqp.offload import SOURCE, Job, Outcome, convert_jobs, run_job
+from exchange.amqp.offload import SOURCE, Job, Outcome, convert_jobs, issue_outcomes, run_job
 from exchange.amqp.properties import check_properties
 from exchange.amqp.topology import DLX, OUTBOUND
 from exchange.archive import Archived, DocumentArchive
 from exchange.archive import Kind as ArchiveKind
 from exchange.audit import AuditEntry, AuditEvent
+from exchange.credentials.issuer import CredentialIssuer
 from exchange.intake import CanonicalRecord, Source
 from exchange.model import Kind
 from exchange.pipeline import Converter
@@ -68,9 +69,12 @@ class IntakeWorker(BatchConsumer):
         certificates: CertificateLedger | None = None,
         pool: Executor | None = None,
         archive: DocumentArchive | None = None,
+        issuer: CredentialIssuer | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.issuer = issuer
+        """Issues credentials when conversion runs inline (a pool process has its own)."""
         self.archive = archive
         self._documents: dict[int, list[Archived]] = {}
         """Delivery tag -> the documents made from it, archived with its batch."""
@@ -106,7 +110,8 @@ class IntakeWorker(BatchConsumer):
         jobs = [Job(p.mid, p.kind.value, p.wanted, p.work.message.body) for p in pending]
         if self.pool is None:
             row = self.certificates.certificate_row if self.certificates is not None else None
-            self._apply_all(pending, [run_job(self.converter, self.source, job, row) for job in jobs])
+            outcomes = [run_job(self.converter, self.source, job, row) for job in jobs]
+            self._apply_all(pending, issue_outcomes(self.issuer, outcomes))
             return
         # Parsing and conversion are the CPU-heavy part: another process does them, so
         # this loop keeps serving the broker (heartbeats, confirms, acks) meanwhile.
@@ -255,6 +260,12 @@ class IntakeWorker(BatchConsumer):
                 entry(AuditEvent.CONVERTED, doc_sha256=doc.sha256, details={"kind": kind.value})
             )
             self.audit.append(entry(AuditEvent.VALIDATED, doc_sha256=doc.sha256))
+            if doc.credential_id:
+                self.audit.append(
+                    entry(
+                        AuditEvent.SIGNED, doc_sha256=doc.sha256, details={"credentialId": doc.credential_id}
+                    )
+                )
             if doc.partner in self.soap_partners:
                 self.audit.append(entry(AuditEvent.READY_TO_SEND, doc_sha256=doc.sha256))
             props = BasicProperties(
@@ -262,7 +273,13 @@ class IntakeWorker(BatchConsumer):
                 message_id=mid,
                 type=kind.value,
                 content_type=doc.media_type,
-                headers={"partner": doc.partner, "record-id": record_id, "sha256": doc.sha256, "attempt": 0},
+                headers={
+                    "partner": doc.partner,
+                    "record-id": record_id,
+                    "sha256": doc.sha256,
+                    "attempt": 0,
+                    **({"credential-id": doc.credential_id} if doc.credential_id else {}),
+                },
             )
             enqueued = entry(
                 AuditEvent.SEND_ENQUEUED, doc_sha256=doc.sha256, details={"queue": f"mra.{doc.partner}.work"}

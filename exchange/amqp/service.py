@@ -30,6 +30,7 @@ from exchange.amqp.topology import INTAKE_QUEUE, build_topology, declare, work_q
 from exchange.archive import DocumentArchive
 from exchange.audit import AuditStore
 from exchange.config import ExchangeConfig
+from exchange.credentials.issuer import CredentialIssuer
 from exchange.errors import ExchangeError
 from exchange.metrics import Metrics
 from exchange.pipeline import Converter
@@ -117,8 +118,11 @@ class Service:
         audit_url: str | None = None,
         archive: DocumentArchive | None = None,
         signer: Signer | None = None,
+        credential_issuer: CredentialIssuer | None = None,
     ):
         self.config = config
+        self.credential_issuer = credential_issuer
+        """Completes and secures the credentials of stream partners whose format issues them."""
         self.signer = signer
         """Signs the documents pull partners fetch (push clients sign with their agreement's key)."""
         self.archive = archive
@@ -307,7 +311,7 @@ class Service:
                 max_workers=self.settings.convert_workers,
                 mp_context=multiprocessing.get_context("spawn"),  # no threads of ours in the child
                 initializer=init_worker,
-                initargs=(path, self.partners),
+                initargs=(path, self.partners, self.audit_url if self.credential_issuer else None),
             )
         return self._executor
 
@@ -340,6 +344,7 @@ class Service:
                         certificates=self.soap_store,
                         pool=self._pool(),
                         archive=self.archive,
+                        issuer=self.credential_issuer,
                         **self._worker_kwargs("intake", INTAKE_QUEUE, ch, pub),
                     ),
                 )
@@ -356,7 +361,10 @@ class Service:
                     kw = self._worker_kwargs(
                         f"deliver-{agreement.partner}", work_queue(agreement.partner), ch, pub
                     )
-                    self._start(session, FeedDelivery(agreement=agreement, **kw))
+                    self._start(
+                        session,
+                        FeedDelivery(agreement=agreement, **kw),
+                    )
 
                 self._open_channel(session, conn, feed)
             elif agreement.transport == "amqp" and partner not in self._held:

@@ -90,10 +90,14 @@ class World:
             conn.close()
         return got
 
-    def start_service(self, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def start_service(
+        self, *extra: str, env: dict[str, str] | None = None, http: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        """`exchange run` in the world; workers only unless `http` (HOST:PORT) is given."""
         log = (self.root / f"run-{len(self.processes)}.log").open("wb")
+        front = ["--http", http] if http else ["--no-http"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "exchange.cli", "run", "--no-http", *extra],
+            [sys.executable, "-m", "exchange.cli", "run", *front, *extra],
             env={**self.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
