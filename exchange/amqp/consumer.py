@@ -1,10 +1,12 @@
 """Batch consumer: the shape every worker shares.
 
-Deliveries are gathered into batches (size or a few milliseconds, whichever first) and
-handled together: one state query per batch, publishes pipelined with confirms, then,
-batch by batch in delivery order, one audit flush and one state write, and only then
-the acks. So an entry is durable before the step it records is acknowledged, and no
-step costs a network round trip per message.
+Deliveries are gathered into batches and handled together. A batch is whatever arrived
+before the I/O loop found nothing more ready to read (or `batch_size`, whichever first),
+so a lone record goes through at once and batches grow only when records queue up.
+Per batch: one state query, publishes pipelined with confirms, then, batch by batch in
+delivery order, one audit flush and one state write, and only then the acks. So an
+entry is durable before the step it records is acknowledged, and no step costs a
+network round trip per message.
 
 A delivery ends ACK (done), REQUEUE (try again; at the last allowed delivery it is
 dead-lettered instead), or HOLD (settled later, e.g. when a partner's receipt comes).
@@ -49,6 +51,8 @@ class Message:
     body: bytes
     received: float = 0.0
     """perf_counter() when it arrived: latency is measured from here to its ack."""
+    arrived_us: int = 0
+    """Wall clock (µs since the epoch) when it arrived: audit entries of this step say so."""
 
     @property
     def headers(self) -> dict[str, Any]:
@@ -175,11 +179,14 @@ class BatchConsumer(ABC):
                 properties,
                 body,
                 time.perf_counter(),
+                time.time_ns() // 1000,
             )
         )
         if len(self._buffer) >= self.batch_size:
             self._flush_buffer()
         elif self._timer is None:
+            # Timers run once the loop has handled every socket event that was ready: with
+            # no linger, the batch is what had arrived by then, not what a timer waited for.
             self._timer = self.channel.connection.ioloop.call_later(self.linger, self._flush_buffer)
 
     def _flush_buffer(self) -> None:

@@ -238,21 +238,24 @@ class IntakeWorker(BatchConsumer):
                         "partners": wanted or "all",
                         "unknownPartners": item.unknown,
                     },
-                )
+                ),
+                at_us=work.message.arrived_us or None,
             )
         if outcome.crash is not None:
             self._poisoned(work, outcome.crash)
             return
         result = outcome.conversion
         assert result is not None and record_id is not None
+        converted = outcome.converted_us or None  # stamped where it happened, in the pool
         for doc in result.converted:
             entry = partial(AuditEntry, message_id=mid, record_id=record_id, partner=doc.partner)
             self.audit.append(
-                entry(AuditEvent.CONVERTED, doc_sha256=doc.sha256, details={"kind": kind.value})
+                entry(AuditEvent.CONVERTED, doc_sha256=doc.sha256, details={"kind": kind.value}),
+                at_us=converted,
             )
-            self.audit.append(entry(AuditEvent.VALIDATED, doc_sha256=doc.sha256))
+            self.audit.append(entry(AuditEvent.VALIDATED, doc_sha256=doc.sha256), at_us=converted)
             if doc.partner in self.soap_partners:
-                self.audit.append(entry(AuditEvent.READY_TO_SEND, doc_sha256=doc.sha256))
+                self.audit.append(entry(AuditEvent.READY_TO_SEND, doc_sha256=doc.sha256), at_us=converted)
             props = BasicProperties(
                 delivery_mode=2,
                 message_id=mid,

@@ -54,9 +54,13 @@ class AuditStore(ABC):
 
     # -- writing -------------------------------------------------------------------
 
-    def append(self, entry: AuditEntry) -> None:
-        """Buffer one entry; writes a batch when the buffer is full."""
-        prepared = prepare(entry, self.clock())
+    def append(self, entry: AuditEntry, at_us: int | None = None) -> None:
+        """Buffer one entry; writes a batch when the buffer is full.
+
+        `at_us` (µs since the epoch) is when the step happened, when that was earlier than
+        now (a message's arrival, a conversion in another process): the trail is then a
+        latency record of each step, not of the batch that wrote it."""
+        prepared = prepare(entry, self.clock() if at_us is None else at_us)
         for observe in self.observers:
             observe(entry)
         with self._buffer_lock:
