@@ -34,7 +34,9 @@ from typing import Any
 import pika
 from pika.spec import BasicProperties
 
+from exchange.amqp.bench import sample_certificate
 from exchange.amqp.confirm import ConfirmingPublisher
+from exchange.amqp.cpu import CpuMeter, broker_pid, children
 from exchange.amqp.provision import PartnerVhost, _ctl, provision
 from exchange.amqp.settings import with_vhost
 from exchange.amqp.topology import DOMESTIC_IN
@@ -52,7 +54,6 @@ STEPS = (
     AuditEvent.WAITING_FOR_RECEIPT,
     AuditEvent.ACKNOWLEDGED,
 )
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 WARMUP = 20
 """Records through the whole path before the measured ones."""
 
@@ -62,60 +63,6 @@ def percentile(values: list[float], p: float) -> float:
         return float("nan")
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))]
-
-
-# -- CPU from /proc ------------------------------------------------------------------------
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (its own, not its children's), 0 when it is gone."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.append(int(stat.parent.name))
-    return found
-
-
-def broker_pid() -> int | None:
-    """The RabbitMQ node (beam.smp) on this machine, if we can see it."""
-    for comm in Path("/proc").glob("[0-9]*/comm"):
-        try:
-            if comm.read_text().strip() == "beam.smp":
-                return int(comm.parent.name)
-        except OSError:
-            continue
-    return None
-
-
-@dataclass
-class CpuMeter:
-    """CPU seconds of named processes between start() and stop()."""
-
-    pids: dict[str, list[int]]
-    _start: dict[str, float] = field(default_factory=dict)
-    used: dict[str, float] = field(default_factory=dict)
-
-    def _sample(self) -> dict[str, float]:
-        return {name: sum(cpu_seconds(p) for p in pids) for name, pids in self.pids.items()}
-
-    def start(self) -> None:
-        self._start = self._sample()
-
-    def stop(self) -> None:
-        end = self._sample()
-        self.used = {name: end[name] - self._start.get(name, 0.0) for name in end}
 
 
 # -- the world -----------------------------------------------------------------------------
@@ -295,8 +242,6 @@ def publish(url: str, bodies: list[tuple[str, bytes]], rate: float | None, windo
 
 def domestic_bodies(count: int) -> list[tuple[str, bytes]]:
     """`count` distinct CCC certificates (E&E, so every partner of the shipped agreements takes them)."""
-    from exchange.amqp.bench import sample_certificate
-
     sample = sample_certificate()
     run = uuid.uuid4().hex[:8]
     out = []

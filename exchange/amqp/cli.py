@@ -509,6 +509,8 @@ def bench_pipeline(
         f"ratio    {result['ratio']:.2f}   documents {result['documentBytes']} bytes   "
         f"peak memory {result['peakMemoryMiB']} MiB"
     )
+    for name, cpu in result["cpuMicrosPerRecord"].items():
+        typer.echo(f"CPU µs per record, {name:<8} " + ", ".join(f"{k} {v:,.0f}" for k, v in cpu.items()))
     typer.echo(json.dumps(result))
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 from pika.spec import Basic, BasicProperties
 
+from exchange.amqp.commit import Committer
 from exchange.amqp.confirm import ConfirmingPublisher
 from exchange.amqp.topology import DELIVERY_LIMIT
 from exchange.audit import AuditEntry, AuditEvent, AuditStore
@@ -115,6 +116,7 @@ class BatchConsumer(ABC):
         prefetch: int,
         batch_size: int,
         linger_ms: int,
+        committer: Committer | None = None,
     ):
         self.name = name
         self.queue = queue
@@ -132,6 +134,10 @@ class BatchConsumer(ABC):
         self.alive = True
         self.consumer_tag: str | None = None
         self.handled = 0
+        self.committer = committer
+        self._committing = 0
+        self._settled_early: dict[int, bool] = {}
+        """Held deliveries whose outcome came before their batch was settled."""
         self.on_acked: Callable[[list[Message]], None] | None = None
         """Observer of acknowledged deliveries (benchmarks measure latency with it)."""
 
@@ -149,13 +155,13 @@ class BatchConsumer(ABC):
 
     @property
     def idle(self) -> bool:
-        return not self._buffer and not self._batches and not self._held
+        return not self._buffer and not self._batches and not self._held and not self._committing
 
     @property
     def idle_except_held(self) -> bool:
         """Nothing in flight but deliveries waiting for a partner's receipt (those return
         to the queue at close, and their receipts wait in the reply queue)."""
-        return not self._buffer and not self._batches
+        return not self._buffer and not self._batches and not self._committing
 
     def dead(self) -> None:
         """The channel or connection is gone; unacked deliveries come back by themselves."""
@@ -164,6 +170,7 @@ class BatchConsumer(ABC):
         self._buffer.clear()
         self._batches.clear()
         self._held.clear()
+        self._settled_early.clear()
 
     def forget(self) -> None:
         """Hook: drop what the worker keeps about deliveries it will never finish."""
@@ -306,12 +313,41 @@ class BatchConsumer(ABC):
         if batch.pending:  # handling a failure published more: finish when that is confirmed
             self._batches.appendleft(batch)
             return
-        self.audit.flush()
-        self.keep(batch)
         rows = [row for w in batch.works if w.failure is None for row in w.states]
-        self.state.put_many(rows)
-        self.finished(batch)
-        self._settle_batch(batch)
+
+        def write() -> None:
+            self.audit.flush()
+            self.keep(batch)
+            self.state.put_many(rows)
+
+        def then() -> None:
+            self.finished(batch)
+            self._settle_batch(batch)
+
+        self.durably(write, then)
+
+    def durably(self, write: Callable[[], None], then: Callable[[], None]) -> None:
+        """`write` (audit flush, states...), then `then` (the acks): on the commit thread when
+        there is one, so the loop serves the broker meanwhile; here and now otherwise. A write
+        that fails closes the channel: nothing of it is acknowledged, the broker redelivers."""
+        if self.committer is None:
+            write()
+            then()
+            return
+        self._committing += 1
+
+        def done(error: BaseException | None) -> None:
+            self._committing -= 1
+            if not self.alive:
+                return
+            if error is not None:
+                log.error("durable write failed: redelivery", worker=self.name, error=str(error))
+                if self.channel.is_open:
+                    self.channel.close()
+                return
+            then()
+
+        self.committer.submit(write, done, self.channel.connection.ioloop)
 
     def keep(self, batch: Batch) -> None:
         """Hook: write what must be kept with the batch before its states say "done" (a crash
@@ -346,6 +382,9 @@ class BatchConsumer(ABC):
                     "dead-lettered", worker=self.name, message_id=w.message.message_id, reason=w.failure
                 )
                 ch.basic_reject(tag, requeue=False)
+            elif tag in self._settled_early:  # its receipt was quicker than this batch
+                self._held[tag] = w.message
+                self.settle_held(tag, self._settled_early.pop(tag))
             else:
                 self._held[tag] = w.message
         if acked and self.on_acked is not None:
@@ -353,7 +392,11 @@ class BatchConsumer(ABC):
 
     def settle_held(self, tag: int, ack: bool = True) -> None:
         """Finish a held delivery (its audit entries must be flushed first)."""
-        if tag not in self._held or not self.channel.is_open:
+        if tag not in self._held:
+            if self.alive:  # its batch is not settled yet (being committed): settled with it
+                self._settled_early[tag] = ack
+            return
+        if not self.channel.is_open:
             return
         message = self._held.pop(tag)
         if ack:

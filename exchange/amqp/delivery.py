@@ -295,11 +295,17 @@ class AmqpPartnerDelivery(PartnerDelivery):
                 self.audit.append(self._entry(ack, first, warnings=item.warnings), at_us=item.arrived_us)
             sha = first.headers.get("sha256", "")
             rows.append(Delivery(self.partner, mid, sha, attempt_of(first), State.ACKNOWLEDGED))
-        self.audit.flush()
-        self.state.put_many(rows)
-        for item in items:
-            for w in item.works:
-                self.settle_held(w.message.tag)
+
+        def write() -> None:
+            self.audit.flush()
+            self.state.put_many(rows)
+
+        def then() -> None:
+            for item in items:
+                for w in item.works:
+                    self.settle_held(w.message.tag)
+
+        self.durably(write, then)
 
     def _resolve(
         self,

@@ -73,6 +73,8 @@ class IntakeWorker(BatchConsumer):
         self.archive = archive
         self._documents: dict[int, list[Archived]] = {}
         """Delivery tag -> the documents made from it, archived with its batch."""
+        self._ledger: dict[int, list[tuple[Any, ...]]] = {}
+        """Batch (by id) -> its certificate-status rows, written with the batch."""
         self.converter = converter
         self.source = source
         self.certificates = certificates
@@ -128,6 +130,9 @@ class IntakeWorker(BatchConsumer):
                 archived.extend(docs)
         if self.archive is not None and archived:
             self.archive.put_many(archived)  # one write for the whole batch, before its states
+        rows = self._ledger.pop(id(batch), None)
+        if rows and self.certificates is not None:
+            self.certificates.record_certificate_rows(rows)
 
     def finished(self, batch: Batch) -> None:
         for work in batch.works:
@@ -137,6 +142,7 @@ class IntakeWorker(BatchConsumer):
     def forget(self) -> None:
         self._in_flight.clear()
         self._documents.clear()
+        self._ledger.clear()
 
     def _converted(self, batch: Batch, pending: list[_Pending], done: Future[list[Outcome]]) -> None:
         if not self.alive:
@@ -215,8 +221,9 @@ class IntakeWorker(BatchConsumer):
                 continue
             if outcome.ledger_row is not None:
                 rows.append(outcome.ledger_row)
-        if self.certificates is not None and rows:
-            self.certificates.record_certificate_rows(rows)
+        if self.certificates is not None and rows:  # written with the batch, off the loop
+            batch = pending[0].work.batch
+            self._ledger.setdefault(id(batch), []).extend(rows)
 
     def _apply(self, item: _Pending, outcome: Outcome) -> None:
         work, mid, sha, kind, wanted = item.work, item.mid, item.sha, item.kind, item.wanted
