@@ -138,6 +138,8 @@ class BatchConsumer(ABC):
         self._committing = 0
         self._settled_early: dict[int, bool] = {}
         """Held deliveries whose outcome came before their batch was settled."""
+        self.taken_over: set[int] = set()
+        """Deliveries another batch settles now (a retry made before their batch finished)."""
         self.on_acked: Callable[[list[Message]], None] | None = None
         """Observer of acknowledged deliveries (benchmarks measure latency with it)."""
 
@@ -171,6 +173,7 @@ class BatchConsumer(ABC):
         self._batches.clear()
         self._held.clear()
         self._settled_early.clear()
+        self.taken_over.clear()
 
     def forget(self) -> None:
         """Hook: drop what the worker keeps about deliveries it will never finish."""
@@ -314,6 +317,12 @@ class BatchConsumer(ABC):
             self._batches.appendleft(batch)
             return
         rows = [row for w in batch.works if w.failure is None for row in w.states]
+        for w in batch.works:  # held from now on: their receipts may come before the commit ends
+            if w.disposition is Disposition.HOLD:
+                if w.message.tag in self.taken_over:
+                    self.taken_over.discard(w.message.tag)
+                else:
+                    self._held[w.message.tag] = w.message
 
         def write() -> None:
             self.audit.flush()
@@ -363,7 +372,11 @@ class BatchConsumer(ABC):
         if not ch.is_open:
             return
         works = batch.works
-        if all(w.disposition is Disposition.ACK for w in works) and not self._held:
+        if (
+            all(w.disposition is Disposition.ACK for w in works)
+            and not self._held
+            and not self._settled_early
+        ):
             ch.basic_ack(works[-1].message.tag, multiple=True)
             if self.on_acked is not None:
                 self.on_acked([w.message for w in works])
@@ -385,16 +398,14 @@ class BatchConsumer(ABC):
             elif tag in self._settled_early:  # its receipt was quicker than this batch
                 self._held[tag] = w.message
                 self.settle_held(tag, self._settled_early.pop(tag))
-            else:
-                self._held[tag] = w.message
         if acked and self.on_acked is not None:
             self.on_acked(acked)
 
     def settle_held(self, tag: int, ack: bool = True) -> None:
         """Finish a held delivery (its audit entries must be flushed first)."""
         if tag not in self._held:
-            if self.alive:  # its batch is not settled yet (being committed): settled with it
-                self._settled_early[tag] = ack
+            if self.alive and any(w.message.tag == tag for b in self._batches for w in b.works):
+                self._settled_early[tag] = ack  # its batch is not finished yet: settled with it
             return
         if not self.channel.is_open:
             return

@@ -15,7 +15,7 @@ import structlog
 from pika.spec import BasicProperties
 
 from exchange.amqp.confirm import ConfirmingPublisher
-from exchange.amqp.consumer import BatchConsumer, Disposition, Message, Work
+from exchange.amqp.consumer import Batch, BatchConsumer, Disposition, Message, Work
 from exchange.amqp.topology import DLX, FEED_STREAM, RETRY, retry_key
 from exchange.archive import Archived, DocumentArchive, Kind
 from exchange.audit import AuditEntry, AuditEvent, AuditStore
@@ -321,13 +321,14 @@ class AmqpPartnerDelivery(PartnerDelivery):
         # A rejection: one retry for the message, the other copies are just settled.
         self._resent.discard(works[0].message.message_id or "")
         head, *rest = works
-        self._held.pop(head.message.tag, None)
-        retry_batch = [head]
-        self.failed_attempt(head, reason or "rejected by the partner")
-        head.disposition = Disposition.ACK
-        from exchange.amqp.consumer import Batch
-
-        self._batches.append(Batch(retry_batch))
+        if self._held.pop(head.message.tag, None) is None:
+            self.taken_over.add(head.message.tag)  # its batch is still open: it must not hold it
+        self._settled_early.pop(head.message.tag, None)
+        # A work of its own: the batch it came in may still be settling (HOLD, left alone)
+        retry = Work(head.message)
+        self.failed_attempt(retry, reason or "rejected by the partner")
+        retry.disposition = Disposition.ACK
+        self._batches.append(Batch([retry]))
         for w in rest:
             self.settle_held(w.message.tag)
         self._drain()
