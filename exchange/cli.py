@@ -89,6 +89,7 @@ def convert(
     """Convert domestic exports into partners' validated documents: OUT/<partner>/<kind>-<id>.xml."""
     from exchange.archive import DocumentArchive
     from exchange.audit import open_store, resolve_audit_url
+    from exchange.audit.sealing import seal_if_configured
     from exchange.commands.convert import convert_files
 
     paths = _inputs(paths, DOMESTIC_SUFFIXES, recursive)
@@ -113,6 +114,10 @@ def convert(
                 encoding=encoding,
                 on_record=lambda: progress.advance(task),
             )
+            try:  # the head, signed, kept apart: see exchange/audit/sealing.py
+                seal_if_configured(store)
+            except (ExchangeError, OSError) as exc:
+                err.print(f"[yellow]warning:[/] the audit chain head was not sealed: {exc}")
     except RecordError as exc:  # pragma: no cover - per-record errors become rejects
         raise _fail(str(exc), 1) from None
     except ExchangeError as exc:

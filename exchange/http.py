@@ -8,6 +8,7 @@
            information, each partner's health with its reason (checks.partners): a partner
            that cannot deliver does not take the service out of rotation, the others flow
 /ops       the operations console (exchange/console/), when given
+/contexts/<name>.jsonld   our JSON-LD contexts, where credentials name them (exchange/contexts.py)
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from prometheus_client import make_wsgi_app
 
+from exchange.contexts import MEDIA_TYPE as CONTEXT_MEDIA_TYPE
 from exchange.metrics import Metrics
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -37,7 +39,12 @@ def build_front(
     soap_path: str = "/soap/v1",
     console: WsgiApp | None = None,
     partners: Callable[[], Mapping[str, Any]] | None = None,
+    contexts: Mapping[str, bytes] | None = None,
 ) -> WsgiApp:
+    """`contexts`: path -> JSON-LD context bytes, served to anyone (verifiers expanding a
+    credential fetch them, browsers too: hence CORS), cacheable since a context URL is
+    versioned and never changes meaning."""
+    documents = dict(contexts or {})
     scrape = make_wsgi_app(metrics.registry)
     soap_prefix = soap_path.rsplit("/", 1)[0] + "/"  # the endpoint's folder: its contract's files
 
@@ -45,6 +52,13 @@ def build_front(
         path = environ.get("PATH_INFO", "")
         if path == "/metrics":
             return scrape(environ, start_response)  # type: ignore[no-any-return]
+        if path in documents:
+            body = documents[path]
+            start_response("200 OK", [
+                ("Content-Type", CONTEXT_MEDIA_TYPE), ("Content-Length", str(len(body))),
+                ("Access-Control-Allow-Origin", "*"), ("Cache-Control", "public, max-age=86400"),
+            ])  # fmt: skip
+            return [body]
         if path == "/healthz":
             return _respond(start_response, "200 OK", {"status": "up"})
         if path == "/readyz":

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 from lxml import etree
 from signxml.algorithms import (
@@ -107,6 +108,20 @@ class Signer:
             )
         return cls.from_files(Path(key), Path(cert))
 
+    def key_pem(self) -> bytes:
+        """The private key as unencrypted PKCS#8 PEM, for libraries that read PEM (python-xmlsec
+        for WS-Security message signatures, exchange/soap/wss_signature.py)."""
+        return self._key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+
+    def sign_bytes(self, data: bytes) -> bytes:
+        """A detached signature over `data` (RSA PKCS#1 v1.5 or ECDSA, SHA-256): for small
+        records of our own, such as the audit store's sealed checkpoints."""
+        if isinstance(self._key, rsa.RSAPrivateKey):
+            return self._key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        return self._key.sign(data, ec.ECDSA(hashes.SHA256()))
+
     def sign(self, element: etree._Element, *, id_value: str | None = None) -> etree._Element:
         """A signed copy of `element`, ds:Signature as its last child, referencing the
         element by its Id: the one it has, else `id_value` (made an xs:ID), else a random
@@ -144,6 +159,20 @@ def xml_id(value: str) -> str:
     that does not start with a letter or "_" gets an "id-" prefix."""
     out = _NOT_NCNAME.sub("_", value)
     return out if out[:1].isalpha() or out[:1] == "_" else f"id-{out}"
+
+
+def verify_bytes(cert_pem: bytes, data: bytes, signature: bytes) -> None:
+    """SignatureInvalid unless `signature` is the certificate's key's over `data` (sign_bytes)."""
+    try:
+        key = x509.load_pem_x509_certificate(cert_pem).public_key()
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, data, padding.PKCS1v15(), hashes.SHA256())
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            key.verify(signature, data, ec.ECDSA(hashes.SHA256()))
+        else:
+            raise SignatureInvalid("the certificate's key is neither RSA nor EC")
+    except (InvalidSignature, ValueError) as exc:
+        raise SignatureInvalid(f"the signature does not verify: {type(exc).__name__}") from None
 
 
 def has_signature(root: etree._Element) -> bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -63,8 +64,22 @@ class Written:
     moved: list[Moved]
 
 
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+
+
+def _no_link(path: Path) -> None:
+    """OSError when `path` is a symbolic link: a folder we write into is never followed."""
+    if path.is_symlink():
+        raise OSError(f"{path} is a symbolic link; it is not followed")
+
+
 class FileSink:
-    """Writes each document atomically (temp file + rename): no half-written outputs."""
+    """Writes each document atomically (temp file + rename): no half-written outputs.
+
+    The temporary file has a random name and is created with O_EXCL | O_NOFOLLOW, so a
+    link planted beside the output (say `out/eu/<doc>.xml.tmp`) is never followed and
+    never written through; the rename replaces a link at the target itself, not what it
+    points to."""
 
     def __init__(self, out_dir: Path):
         self.out_dir = out_dir
@@ -120,6 +135,7 @@ class FileSink:
         if partner not in self._made:
             folder = self.out_dir / partner
             try:
+                _no_link(folder)
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise _unwritable(folder, exc) from None
@@ -127,10 +143,17 @@ class FileSink:
 
     @staticmethod
     def _put(target: Path, body: bytes) -> Path:
-        tmp = target.with_name(target.name + ".tmp")
+        # a fresh random name, created exclusively and never through a link planted there
+        tmp = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
         try:
-            tmp.write_bytes(body)
-            os.replace(tmp, target)
+            fd = os.open(tmp, _CREATE, 0o644)
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(body)
+                os.replace(tmp, target)
+            except BaseException:
+                tmp.unlink(missing_ok=True)
+                raise
         except OSError as exc:
             raise _unwritable(target, exc) from None
         return target
@@ -142,7 +165,8 @@ class RejectLog:
     def __init__(self, path: Path):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            self._fh: IO[str] = path.open("w", encoding="utf-8")
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644)
+            self._fh: IO[str] = os.fdopen(fd, "w", encoding="utf-8")
         except OSError as exc:
             raise _unwritable(path, exc) from None
         self.path = path

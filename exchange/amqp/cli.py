@@ -85,6 +85,7 @@ def run(
         raise _fail(str(exc)) from None
     except ExchangeError as exc:
         raise _fail(str(exc)) from None
+    sealer = _sealer(store)
     server = None
     soap = None
     if not no_http:
@@ -113,6 +114,8 @@ def run(
             server.stop()
         if soap is not None:
             soap.close()
+        if sealer is not None:
+            sealer.stop()
         store.close()
         state.close()
         soap_store.close()
@@ -140,6 +143,19 @@ def _partners_that_cannot_deliver(cfg: Any, url: str, partners: list[str]) -> fr
     return frozenset(held)
 
 
+def _sealer(store: Any) -> Any:
+    """Seals of the audit chain head while the service runs (exchange/audit/sealing.py)."""
+    from exchange.audit.sealing import PeriodicSealer, signer_from_env
+    from exchange.errors import ConfigError
+
+    try:
+        signer = signer_from_env()
+    except ConfigError as exc:
+        err.print(f"[yellow]warning:[/] the audit chain is not sealed: {exc}")
+        return None
+    return None if signer is None else PeriodicSealer(store, signer).start()
+
+
 def _signer_or_none() -> Any:
     """Our key pair (EXCHANGE_SIGNING_KEY / _CERT), which signs what pull partners fetch;
     without one the SOAP endpoint is not served either, so nobody pulls."""
@@ -160,6 +176,7 @@ def _answers(query: Any) -> bool:
 
 def _serve_front(service: Any, store: Any, soap: Any, http: str) -> Any:
     """One HTTP server for the SOAP endpoint, metrics and health (see exchange/http.py)."""
+    from exchange.contexts import served_contexts
     from exchange.http import build_front
     from exchange.soap.server import serve
     from exchange.soap.settings import DEFAULT_PATH, parse_address
@@ -172,6 +189,8 @@ def _serve_front(service: Any, store: Any, soap: Any, http: str) -> Any:
         return {r["partner"]: {"health": r["health"], "reason": r["reason"]} for r in rows}
 
     service.metrics.watch_health(lambda: {p: str(v["health"]) for p, v in partners().items()})
+    if soap is not None:  # refusals before authentication are counted, not audited each
+        service.metrics.registry.register(soap.app.refusals.counter)
     front = build_front(
         service.metrics,
         {"broker": service.ready.is_set, "audit": lambda: _answers(store.head),
@@ -180,6 +199,7 @@ def _serve_front(service: Any, store: Any, soap: Any, http: str) -> Any:
         soap.settings.path if soap is not None else DEFAULT_PATH,
         console=console,
         partners=partners,
+        contexts=served_contexts(),
     )  # fmt: skip
     server = serve(front, host, port)
     if soap is not None:
@@ -232,6 +252,7 @@ def publish(
     ] = False,
 ) -> None:
     """Publish domestic records to cn.domestic.in (one message a record), confirms pipelined."""
+    from exchange.amqp.properties import id_part
     from exchange.amqp.publish import Outgoing, publish_many
     from exchange.amqp.service import BrokerUnavailable
     from exchange.amqp.topology import DOMESTIC_IN
@@ -264,7 +285,7 @@ def publish(
                 props = pika.BasicProperties(
                     delivery_mode=2,
                     content_type="application/json",
-                    message_id=f"{path.stem}-{digest}",
+                    message_id=f"{id_part(path.stem)}-{digest}",
                     type=kind,
                     headers=headers,
                 )

@@ -1,9 +1,12 @@
 """Outbound SOAP delivery: one signed document to a push partner, one verified receipt back.
 
 zeep speaks the partner's WSDL (strict, with timeouts); every document leaves with our
-enveloped XML Signature; the partner's receipt counts only once its signature verifies
-against the certificate its agreement names, it names our message and the digest of what
-we sent; it is then stored (non-repudiation) before the outcome is returned. A circuit
+enveloped XML Signature, and the message with a WS-Security signature over Body and
+Timestamp unless the agreement's soap_wss_signature is "off" (the partner's answer is then
+verified when it is signed, and must be when the option says "required"); the partner's
+receipt counts only once its signature verifies against the certificate its agreement
+names, it names our message and the digest of what we sent; it is then stored
+(non-repudiation) before the outcome is returned. A circuit
 breaker per partner stops hammering a partner that keeps failing: after N consecutive
 failures calls are refused until a cool-down has passed, then one trial call decides.
 
@@ -37,6 +40,13 @@ from exchange.registry import partner_format
 from exchange.signing import SignatureInvalid, Signer, load_certificate, sign_document, verify_enveloped
 from exchange.soap import ns
 from exchange.soap.contract import contract_path
+from exchange.soap.wss_signature import (
+    MessageSignatureError,
+    Policy,
+    WssSigner,
+    WssVerifier,
+    carries_signature,
+)
 from exchange.xml.safe import Limits, parse_bytes
 
 log = structlog.get_logger("exchange.soap.outbound")
@@ -232,12 +242,16 @@ class OutboundSettings:
     timeout_s: float = 10.0
     breaker_failures: int = 5
     breaker_cooldown_s: float = 30.0
+    wss_signature: Policy = Policy.OPTIONAL
+    """WS-Security message signatures: pushes signed unless OFF; answers checked against
+    `receipt_cert_pem` when signed (REQUIRED: they must be)."""
 
     @classmethod
     def from_agreement(cls, agreement: Agreement, base: Path | None = None) -> OutboundSettings:
         """Options: soap_outbound_url (required), soap_receipt_certificate (default
         soap_certificate, the partner's signing certificate), soap_timeout_s,
-        soap_breaker_failures, soap_breaker_cooldown_s. Paths relative to `base`."""
+        soap_breaker_failures, soap_breaker_cooldown_s, soap_wss_signature. Paths relative
+        to `base`."""
         opts = agreement.options
         url = opts.get("soap_outbound_url")
         cert = opts.get("soap_receipt_certificate", opts.get("soap_certificate"))
@@ -254,6 +268,9 @@ class OutboundSettings:
             timeout_s=float(opts.get("soap_timeout_s", 10.0)),
             breaker_failures=int(opts.get("soap_breaker_failures", 5)),
             breaker_cooldown_s=float(opts.get("soap_breaker_cooldown_s", 30.0)),
+            wss_signature=Policy.from_option(
+                opts.get("soap_wss_signature"), f"partners.{agreement.partner}.options", has_certificate=True
+            ),
         )
 
 
@@ -285,7 +302,10 @@ class OutboundClient:
         self.transport = z.Transport(timeout=30, operation_timeout=settings.timeout_s, session=self.session)
         zsettings = z.Settings(strict=True, xml_huge_tree=False, forbid_dtd=True, forbid_entities=True)
         wsdl = str(contract_path(WSDLS[self.partner]))
-        self.client: Any = z.Client(wsdl, transport=self.transport, settings=zsettings)
+        wsse = None
+        if settings.wss_signature is not Policy.OFF:
+            wsse = _MessageSecurity(WssSigner.from_signer(signer), settings)
+        self.client: Any = z.Client(wsdl, transport=self.transport, settings=zsettings, wsse=wsse)
         self.service: Any = self.client.create_service(SERVICE_BINDINGS[self.partner], settings.url)
 
     def sign(self, document: bytes, message_id: str | None = None) -> bytes:
@@ -331,6 +351,10 @@ class OutboundClient:
         self.recorder.reset()
         try:
             self.service.ReceiveDocument(Document=signed, _soapheaders={"header": header})
+        except MessageSignatureError as exc:
+            return SendResult(
+                Outcome.FAILED, f"the answer's WS-Security signature is refused: {exc.reason}", answered=True
+            )
         except zeep.exceptions.Fault as exc:
             code = _fault_code(exc)
             return SendResult(Outcome.FAILED, f"SOAP fault from the partner ({code}): {exc.message}"[:1000])
@@ -385,6 +409,27 @@ class OutboundClient:
 
     def close(self) -> None:
         self.session.close()
+
+
+class _MessageSecurity:
+    """zeep's wsse hook: signs each push (WS-Security) and checks the partner's answer."""
+
+    def __init__(self, signer: WssSigner, settings: OutboundSettings):
+        self.signer = signer
+        self.required = settings.wss_signature is Policy.REQUIRED
+        self.cert_pem = settings.receipt_cert_pem
+        self.verifier = WssVerifier()
+
+    def apply(
+        self, envelope: etree._Element, headers: dict[str, Any]
+    ) -> tuple[etree._Element, dict[str, Any]]:
+        self.signer.sign(envelope)
+        return envelope, headers
+
+    def verify(self, envelope: etree._Element) -> None:
+        header = envelope.find(ns.q(etree.QName(envelope).namespace or "", "Header"))
+        if self.required or carries_signature(header):
+            self.verifier.verify(envelope, self.cert_pem)
 
 
 def build_client(
