@@ -125,6 +125,14 @@ class DocumentArchive:
         found = [a for a in self.for_message(message_id) if a.partner == partner and a.kind is kind]
         return found[-1] if found else None
 
+    def purge(self, before: datetime) -> int:
+        """Retention: remove what was stored before `before`; returns how many rows went."""
+        with self._lock:
+            cur = self._conn.execute(
+                f"DELETE FROM {self._table} WHERE stored_at < {self._ph}", [format_time(before)]
+            )
+            return int(cur.rowcount)
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()
