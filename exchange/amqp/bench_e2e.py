@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import tempfile
@@ -289,12 +290,17 @@ def bench_e2e(
     count = records if records is not None else int((rate or 0) * seconds)
     if count <= 0:
         raise ExchangeError("nothing to publish: give --records, or --rate and --seconds")
+    def stopped(_signo: int, _frame: Any) -> None:
+        raise SystemExit(143)  # SIGTERM (a timeout): still stop the processes, remove the world
+
+    previous = signal.signal(signal.SIGTERM, stopped)
     with tempfile.TemporaryDirectory(prefix="mra-e2e-") as tmp:
         world = make_world(config, chosen, amqp_url, Path(tmp))
         procs: list[subprocess.Popen[bytes]] = []
         try:
             return _run(world, procs, count, rate, timeout_s)
         finally:
+            signal.signal(signal.SIGTERM, previous)
             for proc in procs:
                 if proc.poll() is None:
                     proc.terminate()
@@ -372,6 +378,7 @@ def _run(
         time.sleep(0.25)
         acked = _acknowledged(state, world.partners)
     acked = {p: n - WARMUP for p, n in acked.items()}
+    timed_out = min(acked.values()) < count
     meter.stop()
     load_after = os.getloadavg()
     state.close()
@@ -380,7 +387,9 @@ def _run(
     for s in sims.values():
         s.terminate()
         s.wait(timeout=30)
-    return _report(world, published, acked, meter, count, rate, load_before, load_after)
+    report = _report(world, published, acked, meter, count, rate, load_before, load_after)
+    report["timedOut"] = timed_out  # then "lost" counts the records still unacknowledged
+    return report
 
 
 def _report(
