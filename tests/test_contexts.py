@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
+from typing import Any
 
 import pytest
 
@@ -18,12 +19,17 @@ from exchange.soap.server import serve
 SHIPPED = schema_path("bri", "mra-dcc-ext-1.0.jsonld").read_bytes()
 
 
+def _lower(headers: Any) -> dict[str, str]:
+    """Header names are case-insensitive (HTTP/1.1); servers differ in how they spell them."""
+    return {k.lower(): v for k, v in headers.items()}
+
+
 def _get(url: str) -> tuple[int, dict[str, str], bytes]:
     try:
         with urllib.request.urlopen(url, timeout=10) as response:
-            return response.status, dict(response.headers), response.read()
+            return response.status, _lower(response.headers), response.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+        return exc.code, _lower(exc.headers), exc.read()
 
 
 @pytest.mark.parametrize("public", ["https://mra.example.gov.cn", "https://example.gov.cn/mra/"])
@@ -33,8 +39,8 @@ def test_the_front_serves_each_context_at_its_url_path(public: str) -> None:
         url = context_url("mra-dcc-ext-1.0.jsonld", public.rstrip("/"))
         path = url.split("example.gov.cn", 1)[1]
         status, headers, body = _get(server.base_url + path)
-        assert (status, headers["Content-Type"], body) == (200, "application/ld+json", SHIPPED)
-        assert headers["Access-Control-Allow-Origin"] == "*"
+        assert (status, headers["content-type"], body) == (200, "application/ld+json", SHIPPED)
+        assert headers["access-control-allow-origin"] == "*"
         assert _get(server.base_url + "/contexts/other.jsonld")[0] == 404
     finally:
         server.stop()

@@ -10,7 +10,7 @@ import pytest
 from exchange.errors import Reject
 from exchange.model import Kind
 from exchange.pipeline import Converted
-from exchange.sinks import FileSink, RejectLog
+from exchange.sinks import FileSink, OutputError, RejectLog
 
 
 def _doc() -> Converted:
@@ -45,7 +45,7 @@ def test_a_partner_folder_that_is_a_link_is_refused(tmp_path: Path) -> None:
     (tmp_path / "out").mkdir()
     (tmp_path / "elsewhere").mkdir()
     os.symlink(tmp_path / "elsewhere", tmp_path / "out" / "eu")
-    with pytest.raises(OSError, match="symbolic link"):
+    with pytest.raises(OutputError, match="symbolic link"):
         FileSink(tmp_path / "out").write(_doc())
     assert list((tmp_path / "elsewhere").iterdir()) == []
 
@@ -54,7 +54,7 @@ def test_a_rejects_log_that_is_a_link_is_refused(tmp_path: Path) -> None:
     victim = tmp_path / "victim.txt"
     victim.write_text("precious")
     os.symlink(victim, tmp_path / "rejects.jsonl")
-    with pytest.raises(OSError):
+    with pytest.raises(OutputError, match="symbolic links"):
         RejectLog(tmp_path / "rejects.jsonl")
     assert victim.read_text() == "precious"
     log = RejectLog(tmp_path / "fresh.jsonl")

@@ -34,9 +34,9 @@ def _free_port() -> int:
 def _get(url: str) -> tuple[int, dict[str, str], bytes]:
     try:
         with urllib.request.urlopen(url, timeout=5) as r:
-            return r.status, dict(r.headers), r.read()
+            return r.status, {k.lower(): v for k, v in r.headers.items()}, r.read()
     except urllib.error.HTTPError as exc:
-        return exc.code, dict(exc.headers), exc.read()
+        return exc.code, {k.lower(): v for k, v in exc.headers.items()}, exc.read()
 
 
 def _start(world: World, base: str, port: int) -> None:
@@ -91,7 +91,7 @@ def test_the_running_front_serves_the_context_its_credentials_name(world: World)
     status, headers, body = _get(f"{base}/contexts/{CONTEXT}")
     shipped = schema_path("bri", CONTEXT).read_bytes()
     assert status == 200, body[:200]
-    assert headers["Content-Type"] == "application/ld+json"
+    assert headers["content-type"] == "application/ld+json"
     assert body == shipped, f"served {len(body)} bytes, schemas/bri/{CONTEXT} has {len(shipped)}"
     assert _get(f"{base}/contexts/nothing.jsonld")[0] == 404
 
