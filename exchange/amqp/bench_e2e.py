@@ -290,6 +290,7 @@ def bench_e2e(
     count = records if records is not None else int((rate or 0) * seconds)
     if count <= 0:
         raise ExchangeError("nothing to publish: give --records, or --rate and --seconds")
+
     def stopped(_signo: int, _frame: Any) -> None:
         raise SystemExit(143)  # SIGTERM (a timeout): still stop the processes, remove the world
 
@@ -429,7 +430,7 @@ def _report(
     lost = {p: count - len({m for (m, q) in seen if q == p}) for p in world.partners}
     span_s = max(1e-9, (last_ack_us - published.first_us) / 1e6)
     db = world.root / "audit.db"
-    _checkpoint(db)
+    tables = _checkpoint(db)
     size = sum(f.stat().st_size for f in world.root.glob("audit.db*")) / (count + WARMUP)
     ack_keys = [f"{AuditEvent.ACKNOWLEDGED.value} ({p})" for p in world.partners]
     return {
@@ -459,21 +460,30 @@ def _report(
         },
         "cpuMicrosPerRecord": {name: round(sec * 1e6 / count, 1) for name, sec in meter.used.items()},
         "auditBytesPerRecord": round(size),
+        "auditBytesPerRecordByTable": {
+            name: round(n / (count + WARMUP)) for name, n in sorted(tables.items(), key=lambda t: -t[1]) if n
+        },
         "loadAverage": {"before": round(load_before[0], 2), "after": round(load_after[0], 2)},
         "cpuCores": os.cpu_count(),
         "note": "RabbitMQ is the machine's shared broker: its CPU includes anything else it served meanwhile",
     }
 
 
-def _checkpoint(db: Path) -> None:
-    """Fold the WAL into the file, so its size is what the data takes."""
+def _checkpoint(db: Path) -> dict[str, int]:
+    """Fold the WAL into the file, so its size is what the data takes; bytes per table and
+    index (SQLite's dbstat), to say where they go."""
     import sqlite3
 
     conn = sqlite3.connect(db)
     try:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        try:
+            rows = conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name").fetchall()
+        except sqlite3.OperationalError:  # built without dbstat
+            rows = []
     finally:
         conn.close()
+    return {str(name): int(size) for name, size in rows}
 
 
 def _tail(path: Path) -> str:
