@@ -32,14 +32,17 @@ def children(pid: int) -> list[int]:
 
 
 def broker_pid() -> int | None:
-    """The RabbitMQ node (beam.smp) on this machine, if we can see it."""
+    """The RabbitMQ node on this machine, if we can see it: of the Erlang VMs (`beam.smp`;
+    every `rabbitmqctl` runs one too, briefly), the one that has used the most CPU."""
+    found = []
     for comm in Path("/proc").glob("[0-9]*/comm"):
         try:
             if comm.read_text().strip() == "beam.smp":
-                return int(comm.parent.name)
-        except OSError:
+                pid = int(comm.parent.name)
+                found.append((cpu_seconds(pid), pid))
+        except (OSError, ValueError):
             continue
-    return None
+    return max(found)[1] if found else None
 
 
 @dataclass

@@ -50,4 +50,5 @@ def test_e2e_every_partner_acknowledges_every_record_once_with_a_step_by_step_re
     assert {"service", "conversion", "simulator"} <= set(report["cpuMicrosPerRecord"])
     assert report["cpuMicrosPerRecord"]["service"] > 0
     assert report["auditBytesPerRecord"] > 0
-    assert set(_ctl("list_vhosts").stdout.split()) == before  # its world is gone
+    left = {v for v in _ctl("list_vhosts").stdout.split() if v.startswith("mra-e2e-")}
+    assert left <= before  # its world is gone (other runs' vhosts may come and go meanwhile)
