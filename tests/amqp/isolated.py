@@ -206,7 +206,7 @@ def world(tmp_path: Path, vhosts: Vhosts) -> Iterator[World]:
         "EXCHANGE_AMQP_RECONNECT_MAX_S": "2",
     }
     w = World(tmp_path, vhosts.suffix, vhosts.vhost, url, config_path, audit_url, kr, vhosts.kr_password, env)
-    _purge(w, cfg)
+    reset_topology(w, cfg)
     try:
         yield w
     finally:
@@ -222,20 +222,18 @@ def world(tmp_path: Path, vhosts: Vhosts) -> Iterator[World]:
 _provisioned: dict[str, bool] = {}
 
 
-def _purge(w: World, cfg: Any) -> None:
-    """Declare everything (so the queues exist) and empty it: a clean broker per test."""
+def reset_topology(w: World, cfg: Any) -> None:
+    """Declare everything afresh: a clean broker per test. Queues are deleted, not purged:
+    the vhost lives for the session and another test's agreement may have declared the same
+    queue with other arguments (a retry queue's TTL), which a redeclare would refuse."""
     from exchange.amqp.topology import build_topology, declare
 
     topology = build_topology(cfg)
     conn, ch = w.channel()
     try:
-        declare(ch, topology)
         for q in topology.queues:
-            if q.arguments.get("x-queue-type") == "stream":
-                ch.queue_delete(q.name)  # a stream cannot be purged
-                ch.queue_declare(q.name, durable=True, arguments=q.arguments)
-            else:
-                ch.queue_purge(q.name)
+            ch.queue_delete(q.name)  # deleting a queue that is not there is fine
+        declare(ch, topology)
     finally:
         conn.close()
     conn = pika.BlockingConnection(pika.URLParameters(with_vhost(BROKER, w.kr.vhost)))
