@@ -564,7 +564,58 @@ def bench_pipeline(
         f"ratio    {result['ratio']:.2f}   documents {result['documentBytes']} bytes   "
         f"peak memory {result['peakMemoryMiB']} MiB"
     )
+    for name, cpu in result["cpuMicrosPerRecord"].items():
+        typer.echo(f"CPU µs per record, {name:<8} " + ", ".join(f"{k} {v:,.0f}" for k, v in cpu.items()))
     typer.echo(json.dumps(result))
+
+
+def bench_e2e(
+    rate: Annotated[
+        float | None, typer.Option(help="Records per second, steady (default: all at once).", min=0.1)
+    ] = None,
+    seconds: Annotated[float, typer.Option(help="With --rate: for how long.", min=0.1)] = 60.0,
+    records: Annotated[
+        int | None, typer.Option("--records", "-n", help="How many records (default: rate x seconds).", min=1)
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Only the JSON result.")] = False,
+    amqp: AmqpOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """`exchange run` with a simulator per AMQP partner on vhosts of its own: records/s
+    acknowledged by every partner, p50/p99 per step from the audit trail, CPU per record."""
+    from exchange.amqp.bench_e2e import bench_e2e as run_bench
+    from exchange.config import load_config
+
+    if rate is None and records is None:
+        records = 20_000
+    try:
+        result = run_bench(
+            load_config(config), _settings(amqp).url, rate=rate, seconds=seconds, records=records
+        )
+    except ExchangeError as exc:
+        raise _fail(str(exc)) from None
+    if not as_json:
+        typer.echo(
+            f"{result['records']:,} records ({result['mode']}), acknowledged by "
+            f"{', '.join(result['partners'])}: {result['recordsPerSecond']:,} records/s; "
+            f"lost {sum(result['lost'].values())}, duplicated {result['duplicated']}"
+        )
+        for step, q in result["stepsMs"].items():
+            typer.echo(f"  {step:<34} p50 {q['p50']:>9,.1f} ms   p99 {q['p99']:>9,.1f} ms")
+        c = result["brokerConfirmMs"]
+        typer.echo(
+            f"  broker publish-confirm round trip  p50 {c['p50']:>9,.2f} ms   p99 {c['p99']:>9,.2f} ms"
+        )
+        cpu = ", ".join(f"{k} {v:,.0f}" for k, v in result["cpuMicrosPerRecord"].items())
+        typer.echo(f"  CPU µs per record: {cpu}")
+        typer.echo(
+            f"  audit database {result['auditBytesPerRecord']:,} bytes per record; "
+            f"load average {result['loadAverage']['before']} -> {result['loadAverage']['after']}"
+        )
+    typer.echo(json.dumps(result))
+    lost = sum(result["lost"].values())
+    if lost or result["duplicated"]:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -577,3 +628,4 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     topology.command("export")(topology_export)
     app.add_typer(topology, name="topology")
     bench.command("pipeline")(bench_pipeline)
+    bench.command("e2e")(bench_e2e)

@@ -6,6 +6,7 @@ notes) and, for certificates, the row for the certificate-status ledger."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,10 @@ class Outcome(PickledAsFields):
     ledger_row: tuple[Any, ...] | None = None
     record_id: str | None = None
     """Set whenever the record parsed (also when converting it then crashed)."""
+    parsed_us: int = 0
+    """Wall clock (µs) when it had parsed: when it was RECEIVED as a record."""
+    converted_us: int = 0
+    """Wall clock (µs) when its documents were converted and validated."""
 
 
 LedgerRow = Callable[[CanonicalRecord], "tuple[Any, ...] | None"]
@@ -51,12 +56,19 @@ def run_job(converter: Converter, source: Source, job: Job, ledger_row: LedgerRo
         return Outcome(error=(exc.record_id, exc.field, exc.reason))
     except Exception as exc:
         return Outcome(crash=f"{type(exc).__name__}: {exc}")
+    parsed = time.time_ns() // 1000
     try:
         conversion = converter.convert(Accepted(record, SOURCE, job.message_id), only=job.wanted)
         row = ledger_row(record) if ledger_row is not None else None
     except Exception as exc:
-        return Outcome(crash=f"{type(exc).__name__}: {exc}", record_id=record.record_id)
-    return Outcome(conversion=conversion, ledger_row=row, record_id=record.record_id)
+        return Outcome(crash=f"{type(exc).__name__}: {exc}", record_id=record.record_id, parsed_us=parsed)
+    return Outcome(
+        conversion=conversion,
+        ledger_row=row,
+        record_id=record.record_id,
+        parsed_us=parsed,
+        converted_us=time.time_ns() // 1000,
+    )
 
 
 _worker: dict[str, Any] = {}

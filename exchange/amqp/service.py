@@ -19,6 +19,7 @@ import pika
 import pika.exceptions
 import structlog
 
+from exchange.amqp.commit import Committer
 from exchange.amqp.confirm import ConfirmingPublisher
 from exchange.amqp.consumer import BatchConsumer
 from exchange.amqp.delivery import AmqpPartnerDelivery, FeedDelivery, ReceiptConsumer
@@ -133,6 +134,8 @@ class Service:
         self.options = options or ServiceOptions()
         self.soap_store = soap_store
         self._executor: Any = None
+        self._committer = Committer()
+        """Audit flushes and state writes run on its thread, off the I/O loop."""
         self._soap_clients: dict[str, Any] = {}
         self.audit_url = audit_url
         self.metrics = metrics or Metrics()
@@ -175,6 +178,7 @@ class Service:
             self.reconnects += 1
             self._stopping.wait(backoff)
             backoff = min(backoff * 2, self.settings.reconnect_max_s)
+        self._committer.stop()
         self.audit.flush()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
@@ -294,6 +298,7 @@ class Service:
             "prefetch": s.prefetch,
             "batch_size": s.batch_size,
             "linger_ms": s.linger_ms,
+            "committer": self._committer,
         }
 
     def _pool(self) -> Any:
