@@ -20,6 +20,7 @@ from exchange.audit.cli import app as audit_app
 from exchange.commands.inputs import DOCUMENT_SUFFIXES, DOMESTIC_SUFFIXES
 from exchange.config import ExchangeConfig, load_config
 from exchange.console.cli import register_console
+from exchange.credentials.cli import register as register_credentials
 from exchange.errors import DocumentError, ExchangeError, RecordError
 from exchange.model import Kind
 from exchange.pipeline import OutOfScope
@@ -45,6 +46,7 @@ register_amqp(app, bench_app)
 register_ops(app)
 register_soap(app, bench_app)
 register_console(app)
+register_credentials(app)
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -91,14 +93,21 @@ def convert(
     from exchange.audit import open_store, resolve_audit_url
     from exchange.audit.sealing import seal_if_configured
     from exchange.commands.convert import convert_files
+    from exchange.credentials.issuer import NO_KEY_NOTE, issuer_from_env
+    from exchange.registry import partner_format
 
     paths = _inputs(paths, DOMESTIC_SUFFIXES, recursive)
     try:
         cfg = load_config(config)
-        store = open_store(resolve_audit_url(audit))
-        archive = DocumentArchive(resolve_audit_url(audit))
+        url = resolve_audit_url(audit)
+        store = open_store(url)
+        formats = {p: partner_format(cfg.partners[p]) for p in partner if p in cfg.partners}
+        issuing = issuer_from_env(formats, url)
+        archive = DocumentArchive(url)
     except ExchangeError as exc:
         raise _fail(str(exc), 2) from None
+    if issuing is not None and issuing.key is None:
+        err.print(f"[yellow]note:[/] {NO_KEY_NOTE}")
     progress = _progress()
     try:
         with store, progress, closing(archive):
@@ -113,6 +122,7 @@ def convert(
                 kind=kind,
                 encoding=encoding,
                 on_record=lambda: progress.advance(task),
+                issuing=issuing,
             )
             try:  # the head, signed, kept apart: see exchange/audit/sealing.py
                 seal_if_configured(store)
@@ -122,6 +132,9 @@ def convert(
         raise _fail(str(exc), 1) from None
     except ExchangeError as exc:
         raise _fail(str(exc), 2) from None
+    finally:
+        if issuing is not None:
+            issuing.store.close()
     for note, count in _skipped_lines(report.skipped):
         err.print(f"not converted: {note}" + (f" ({count} records)" if count > 1 else ""))
     for warning in report.warnings:
@@ -131,6 +144,12 @@ def convert(
     err.print(
         f"{report.records} records read{versions}; documents written: {docs}; rejected: {report.rejects}"
     )
+    if issuing is not None:
+        signed = ", ".join(f"{p}: {n}" for p, n in sorted(report.signed.items())) or "none"
+        err.print(
+            f"credentials signed as vc+jwt ({issuing.issuer.did}): {signed}; "
+            f"status lists written: {len(report.status_lists)}"
+        )
     if not report.ok:
         err.print(f"rejects are listed in {out / 'rejects.jsonl'}")
         raise typer.Exit(1)

@@ -5,14 +5,16 @@ Every `*.jsonld` file shipped under `schemas/<partner>/` is a context of ours (f
 instance `schemas/bri/mra-dcc-ext-1.0.jsonld`, the terms UNTP lacks). Credentials name
 it `<public URL>/contexts/<file name>`, the public URL being `EXCHANGE_PUBLIC_URL` (where
 verifiers reach this service, e.g. `https://mra.example.gov.cn` or
-`https://example.gov.cn/mra`) or, unset, `https://cnca.gov.cn`, a placeholder matching
-the placeholder issuer `did:web:cnca.gov.cn`. `exchange run` serves it at that URL's
+`https://example.gov.cn/mra`) or, unset, `https://cnca.gov.cn`, a placeholder; the default
+issuer `did:web:cnca.gov.cn` and the status list URLs derive from the same base
+(exchange/credentials/did.py). `exchange run` serves it at that URL's
 path (`/contexts/<file name>`, after the public URL's own path if it has one).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -25,10 +27,11 @@ DEFAULT_PUBLIC_URL = "https://cnca.gov.cn"
 MEDIA_TYPE = "application/ld+json"
 
 
-def public_url() -> str:
+def public_url(env: Mapping[str, str] | None = None) -> str:
     """The service's public base URL (no trailing slash), checked: https or http, a host,
-    no query or fragment, because it becomes part of every credential."""
-    raw = os.environ.get("EXCHANGE_PUBLIC_URL", "").strip() or DEFAULT_PUBLIC_URL
+    no query or fragment, because it becomes part of every credential: the context URL,
+    the default did:web issuer and the status list URLs all derive from it."""
+    raw = (os.environ if env is None else env).get("EXCHANGE_PUBLIC_URL", "").strip() or DEFAULT_PUBLIC_URL
     parts = urlsplit(raw)
     if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
         raise ConfigError(f"EXCHANGE_PUBLIC_URL {raw!r} is not an http(s) base URL without query or fragment")

@@ -9,18 +9,24 @@
            that cannot deliver does not take the service out of rotation, the others flow
 /ops       the operations console (exchange/console/), when given
 /contexts/<name>.jsonld   our JSON-LD contexts, where credentials name them (exchange/contexts.py)
+/.well-known/did.json, /status/<purpose>/<n>   the credential issuer's DID document and
+           status lists (exchange/credentials/web.py), when given; under the public URL's
+           path when it has one
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import make_wsgi_app
 
 from exchange.contexts import MEDIA_TYPE as CONTEXT_MEDIA_TYPE
 from exchange.metrics import Metrics
+
+if TYPE_CHECKING:
+    from exchange.credentials.web import CredentialsApp
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 Check = Callable[[], bool]
@@ -40,6 +46,7 @@ def build_front(
     console: WsgiApp | None = None,
     partners: Callable[[], Mapping[str, Any]] | None = None,
     contexts: Mapping[str, bytes] | None = None,
+    credentials: CredentialsApp | None = None,
 ) -> WsgiApp:
     """`contexts`: path -> JSON-LD context bytes, served to anyone (verifiers expanding a
     credential fetch them, browsers too: hence CORS), cacheable since a context URL is
@@ -81,6 +88,8 @@ def build_front(
                 start_response("303 See Other", [("Location", "/ops/"), ("Content-Length", "0")])
                 return [b""]
             return console(environ, start_response)
+        if credentials is not None and credentials.handles(path):
+            return credentials(environ, start_response)
         if path == soap_path or path.startswith(soap_prefix):
             if soap is None:
                 missing = {"error": "the SOAP endpoint is not configured (no signing key pair)"}

@@ -63,6 +63,8 @@ class Metrics:
             registry=self.registry,
         )  # fmt: skip
         self._sending: OrderedDict[tuple[str, str], float] = OrderedDict()
+        self._steps: dict[tuple[str, str], Any] = {}
+        """(partner, event) -> its counter child: `labels()` costs more than the increment."""
 
     def watch_audit(self, store: AuditStore) -> None:
         store.observers.append(self._count)
@@ -70,7 +72,10 @@ class Metrics:
 
     def _count(self, entry: AuditEntry) -> None:
         event, partner = entry.event, entry.partner or "-"
-        self.messages.labels(partner, event.value).inc()
+        step = self._steps.get((partner, event.value))
+        if step is None:
+            step = self._steps[(partner, event.value)] = self.messages.labels(partner, event.value)
+        step.inc()
         if event is AuditEvent.SEND_IN_PROGRESS and entry.message_id:
             self._sending[(partner, entry.message_id)] = time.perf_counter()
             if len(self._sending) > SENDS_TRACKED:

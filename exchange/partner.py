@@ -28,6 +28,8 @@ class PartnerFormat(ABC):
     not_carried: Mapping[Kind, frozenset[str]] = {}
     """Canonical fields each family's documents leave out on purpose (the manifest's
     `not_carried`, docs/mapping.md): the behaviour suite fails on any other loss."""
+    issues_credentials: bool = False
+    """Verifiable credentials the issuing step completes (version id, status) and secures."""
 
     @property
     @abstractmethod
@@ -40,6 +42,10 @@ class PartnerFormat(ABC):
     @abstractmethod
     def validate(self, kind: Kind, document: Any) -> None:
         """Check a mapped document against its schema (raises DocumentError)."""
+
+    def validate_issued(self, kind: Kind, document: Any, *, draft_checked: bool = False) -> None:
+        """Check an issued credential (only formats that issue credentials have them)."""
+        self.validate(kind, document)
 
     @abstractmethod
     def render(self, document: Any) -> bytes:

@@ -8,6 +8,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from exchange.config import Agreement, ExchangeConfig
+from exchange.credentials.standing import standing_of
 from exchange.errors import ConfigError, DocumentError, RecordError, Reject
 from exchange.intake import Accepted, CanonicalRecord
 from exchange.model import Kind, PtRound
@@ -28,6 +29,11 @@ class Converted(PickledAsFields):
     suffix: str
     media_type: str
     sha256: str
+    standing: str = ""
+    """For a credential the issuing step completes: what the record says of its subject
+    (exchange.credentials.standing), which sets its status bits; "" otherwise."""
+    credential_id: str = ""
+    """Once issued: the credential's (version) id; the document is then what is sent."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +121,7 @@ class Converter:
                     route.format.suffix,
                     route.format.media_type,
                     hashlib.sha256(data).hexdigest(),
+                    standing_of(record).value if route.format.issues_credentials else "",
                 )
             )
         return result

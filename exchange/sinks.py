@@ -3,7 +3,8 @@
 A record seen more than once in a run keeps every version: the current one (see
 exchange/versions.py) under the plain name, each earlier distinct document beside it as
 `<kind>-<id>.v<N><suffix>` (N its version number). Nothing is overwritten; identical
-documents are written once.
+documents are written once. Another form of the same document (a credential's `.jwt`
+beside its `.jsonld`) follows its document's name, version for version.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import json
 import os
 import re
 import secrets
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import IO
@@ -45,6 +47,8 @@ class Placed:
     order: tuple[date, int]
     sha256: str
     message_id: str
+    beside: tuple[str, ...] = ()
+    """Suffixes of the other forms written beside this document (e.g. ".jwt")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,27 +99,48 @@ class FileSink:
         self._mkdir(doc.partner)
         return self._put(self.path_for(doc), doc.document)
 
-    def write_version(self, doc: Converted, placed: Placed) -> Written:
-        """Write one version's document, keeping every earlier version's file."""
+    def write_version(
+        self, doc: Converted, placed: Placed, beside: Mapping[str, bytes] | None = None
+    ) -> Written:
+        """Write one version's document (and its other forms, `beside`: suffix -> bytes),
+        keeping every earlier version's files."""
         self._mkdir(doc.partner)
+        forms = dict(beside or {})
+        placed = replace(placed, beside=tuple(sorted(forms)))
         key = (doc.partner, doc.kind, doc.record_id)
         earlier = self._placed.get(key)
         if earlier is None:
             self._placed[key] = placed
-            return Written(self._put(self.path_for(doc), doc.document), True, [])
+            target = self._put(self.path_for(doc), doc.document)
+            for suffix, data in forms.items():
+                self._put(target.with_suffix(suffix), data)
+            return Written(target, True, [])
         versions = [earlier] if isinstance(earlier, Placed) else earlier
         where = self._layout(doc, versions)
         bodies = {sha: path.read_bytes() for sha, path in where.items()}
+        others = {
+            (p.sha256, s): where[p.sha256].with_suffix(s).read_bytes() for p in versions for s in p.beside
+        }
         bodies.setdefault(placed.sha256, doc.document)
+        for suffix, data in forms.items():
+            others.setdefault((placed.sha256, suffix), data)
+        suffixes = {s for _, s in others}
         versions = [*versions, placed]
         self._placed[key] = versions
         wanted = self._layout(doc, versions)
         for sha, path in wanted.items():
             if where.get(sha) != path:
                 self._put(path, bodies[sha])
+                for suffix in suffixes:
+                    if (sha, suffix) in others:
+                        self._put(path.with_suffix(suffix), others[sha, suffix])
+                    else:
+                        path.with_suffix(suffix).unlink(missing_ok=True)
         for path in where.values():
             if path not in wanted.values():
                 path.unlink(missing_ok=True)
+                for suffix in suffixes:
+                    path.with_suffix(suffix).unlink(missing_ok=True)
         moved = [
             Moved(p, wanted[p.sha256])
             for p in versions
@@ -157,6 +182,18 @@ class FileSink:
         except OSError as exc:
             raise _unwritable(target, exc) from None
         return target
+
+    def write_file(self, partner: str, relative: str, data: bytes) -> Path:
+        """A file the partner's documents refer to (status lists, the DID document)."""
+        target = self.out_dir / partner / relative
+        try:
+            folder = self.out_dir / partner
+            for parent in reversed(target.relative_to(folder).parents):
+                _no_link(folder / parent)
+                (folder / parent).mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise _unwritable(target.parent, exc) from None
+        return self._put(target, data)
 
 
 class RejectLog:

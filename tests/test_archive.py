@@ -38,3 +38,37 @@ def test_the_archive_outlives_the_process_that_wrote_it(store_url: str) -> None:
         assert [a.body for a in second.for_message("m1")] == [b"<a/>"]
     finally:
         second.close()
+
+
+def test_bodies_are_stored_compressed_and_archives_from_before_stay_readable(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)  # an archive as written before compression
+    old.execute(
+        "CREATE TABLE document_archive (partner TEXT NOT NULL, message_id TEXT NOT NULL, kind TEXT NOT NULL,"
+        " sha256 TEXT NOT NULL, content_type TEXT NOT NULL, body BLOB NOT NULL, stored_at TEXT NOT NULL,"
+        " PRIMARY KEY (partner, message_id, kind, sha256))"
+    )
+    old.execute(
+        "INSERT INTO document_archive VALUES ('kr','m0','document',?, 'application/xml', ?, "
+        "'2026-01-01T00:00:00.000000Z')",
+        ("e" * 64, b"<old/>"),
+    )
+    old.commit()
+    old.close()
+    archive = DocumentArchive(f"sqlite:///{path}")
+    document = b"<certificate>" + b"<model>PA-1</model>" * 200 + b"</certificate>"
+    try:
+        archive.put_many([Archived("kr", "m1", Kind.DOCUMENT, "a" * 64, "application/xml", document)])
+        assert [a.body for a in archive.for_message("m0")] == [b"<old/>"]
+        assert [a.body for a in archive.for_message("m1")] == [document]
+        assert dict(archive.recent_documents(10)) == {"m0": b"<old/>", "m1": document}
+    finally:
+        archive.close()
+    raw = sqlite3.connect(path)
+    stored = raw.execute(
+        "SELECT length(body), encoding FROM document_archive WHERE message_id='m1'"
+    ).fetchone()
+    raw.close()
+    assert stored[1] == "zlib" and stored[0] < len(document) / 4

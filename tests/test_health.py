@@ -21,7 +21,7 @@ import pytest
 
 from exchange.config import load_config
 from exchange.health import Figures, Health, PartnerHealth, assess, configuration_problem
-from tests.amqp.isolated import World
+from tests.amqp.isolated import World, reset_topology
 from tests.console.support import PASSWORDS, users_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -134,6 +134,7 @@ def start_with_a_partner_without_endpoint(world: World, tmp_path: Path) -> Runni
     endpoint beside the world's partners; returns once /readyz answers 200."""
     config = tmp_path / "with-eu.toml"
     config.write_text(world.config_path.read_text("utf-8") + SOAP_PUSH_WITHOUT_ENDPOINT, encoding="utf-8")
+    reset_topology(world, load_config(config))  # eu's queues as this agreement declares them
     env = {**world.env, "EXCHANGE_CONFIG": str(config), "EXCHANGE_CONSOLE_USERS": str(users_file(tmp_path))}
     port = _free_port()
     log = tmp_path / "run.log"

@@ -25,8 +25,8 @@ def readme_first_command() -> list[str]:
     """The `exchange convert ...` of the README's first code block, as a user runs it."""
     text = (ROOT / "README.md").read_text("utf-8")
     block = text.split("```bash", 1)[1].split("```", 1)[0]
-    line = next(x for x in block.splitlines() if "exchange convert" in x)
-    return shlex.split(line.split("&&", 1)[1])
+    parts = [p for x in block.splitlines() for p in x.replace("&&", ";").split(";")]
+    return shlex.split(next(p for p in parts if "exchange convert" in p).split("#", 1)[0])
 
 
 def convert(*args: str | Path) -> list[str]:

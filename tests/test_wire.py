@@ -10,7 +10,10 @@ from exchange.pipeline import Conversion, Converted, OutOfScope
 
 
 def _outcome() -> Outcome:
-    doc = Converted("eu", Kind.CCC, "2019010907000001", b"<x/>", ".xml", "application/xml", "ab" * 32)
+    doc = Converted(
+        "bri", Kind.CCC, "2019010907000001", b"a.b.c", ".jsonld", "application/vc+jwt", "ab" * 32,
+        "suspended", "urn:uuid:00000000-0000-5000-8000-000000000000",
+    )  # fmt: skip
     skipped = OutOfScope("kr", Kind.CCC, "2019010907000001", "not an E&E category")
     conversion = Conversion("2019010907000001", [doc], [skipped], [])
     return Outcome(conversion=conversion, ledger_row=("2019010907000001", "VALID"), record_id="x")
@@ -27,4 +30,14 @@ def test_pickling_goes_through_the_constructor() -> None:
     doc = _outcome().conversion.converted[0]  # type: ignore[union-attr]
     rebuild, args = doc.__reduce__()
     assert rebuild is Converted
-    assert args == ("eu", Kind.CCC, "2019010907000001", b"<x/>", ".xml", "application/xml", "ab" * 32)
+    assert args == (
+        "bri",
+        Kind.CCC,
+        "2019010907000001",
+        b"a.b.c",
+        ".jsonld",
+        "application/vc+jwt",
+        "ab" * 32,
+        "suspended",
+        "urn:uuid:00000000-0000-5000-8000-000000000000",
+    )

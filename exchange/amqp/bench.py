@@ -11,6 +11,7 @@ never touches a running service's queues.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import statistics
 import tempfile
@@ -25,6 +26,7 @@ from pika.spec import BasicProperties
 
 from exchange.amqp.confirm import ConfirmingPublisher
 from exchange.amqp.consumer import BatchConsumer, Message, Work
+from exchange.amqp.cpu import CpuMeter, broker_pid, children
 from exchange.amqp.intake import IntakeWorker
 from exchange.amqp.publish import Outgoing, publish_many
 from exchange.amqp.settings import AmqpSettings, with_vhost
@@ -166,6 +168,9 @@ def bench_pipeline(
     }
     idle_audit, idle_state = open_store("sqlite://"), StateStore("sqlite://")  # the relay writes nothing
     load("", RELAY_IN)
+    rabbit = broker_pid()
+    relay_cpu = CpuMeter({"main": [os.getpid()], **({"rabbitmq": [rabbit]} if rabbit else {})})
+    relay_cpu.start()
     relay = _consume(
         url,
         lambda ch, pub: Relay(
@@ -181,6 +186,7 @@ def bench_pipeline(
         records,
         settings,
     )
+    relay_cpu.stop()
 
     load(DOMESTIC_IN, kind)
     with tempfile.TemporaryDirectory() as tmp:
@@ -192,6 +198,14 @@ def bench_pipeline(
         converter = Converter(config, [partner])
         src = load_source(config)
         pool = _pool(config, partner, settings)
+        pipeline_cpu = CpuMeter(
+            {
+                "main": [os.getpid()],
+                "conversion": [p for p in children(os.getpid()) if pool is not None],
+                **({"rabbitmq": [rabbit]} if rabbit else {}),
+            }
+        )
+        pipeline_cpu.start()
         pipeline = _consume(
             url,
             lambda ch, pub: IntakeWorker(
@@ -212,6 +226,7 @@ def bench_pipeline(
             records,
             settings,
         )
+        pipeline_cpu.stop()
         store.close()
         state.close()
         ledger.close()
@@ -234,6 +249,10 @@ def bench_pipeline(
         "relayLatencyMs": {"p50": round(relay.percentile(50), 2), "p99": round(relay.percentile(99), 2)},
         "peakMemoryMiB": round(peak / 1024, 1),
         "meanBatchLatencyMs": round(statistics.fmean(pipeline.latencies_ms), 2),
+        "cpuMicrosPerRecord": {
+            "pipeline": {k: round(v * 1e6 / records, 1) for k, v in pipeline_cpu.used.items()},
+            "relay": {k: round(v * 1e6 / records, 1) for k, v in relay_cpu.used.items()},
+        },
     }
 
 

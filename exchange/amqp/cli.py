@@ -76,10 +76,11 @@ def run(
         archive = DocumentArchive(url)
         metrics = Metrics()
         held = _partners_that_cannot_deliver(cfg, settings.url, partner or sorted(cfg.partners))
+        issuing = _credential_issuer(cfg, partner, url)
         service = Service(
             cfg, store, state, settings, ServiceOptions(partners=partner or None, held=held),
             soap_store=soap_store, metrics=metrics, audit_url=url, archive=archive,
-            signer=_signer_or_none(),
+            signer=_signer_or_none(), credential_issuer=issuing,
         )  # fmt: skip
     except BrokerUnavailable as exc:
         raise _fail(str(exc)) from None
@@ -99,7 +100,10 @@ def run(
             raise _fail(f"cannot serve on {http}: {exc}") from None
         except ExchangeError as exc:  # e.g. an unreadable console users file
             raise _fail(str(exc)) from None
-        err.print(f"serving http://{http}: /soap/v1, /ops, /metrics, /healthz, /readyz")
+        err.print(
+            f"serving http://{http}: /soap/v1, /ops, /metrics, /healthz, /readyz, /contexts/, "
+            "/.well-known/did.json, /status/"
+        )
         if soap is not None:
             wsdl, warning = contract_notice(soap.app)
             err.print(f"WSDL: {escape(wsdl)}")
@@ -120,6 +124,25 @@ def run(
         state.close()
         soap_store.close()
         archive.close()
+        if issuing is not None:
+            issuing.store.close()
+
+
+def _credential_issuer(cfg: Any, partners: list[str] | None, url: str) -> Any:
+    """The issuing step for stream partners whose format issues credentials; says once
+    when there is no key (their credentials then go out unsigned, as JSON-LD)."""
+    from exchange.credentials.issuer import NO_KEY_NOTE, issuer_from_env
+    from exchange.registry import partner_format
+
+    names = partners or sorted(cfg.partners)
+    formats = {p: partner_format(cfg.partners[p]) for p in names if p in cfg.partners}
+    issuing = issuer_from_env(formats, url)
+    if issuing is not None and issuing.key is None:
+        err.print(
+            "[yellow]warning:[/] "
+            + NO_KEY_NOTE.replace("only .jsonld is written", "the feed carries JSON-LD")
+        )
+    return issuing
 
 
 def _partners_that_cannot_deliver(cfg: Any, url: str, partners: list[str]) -> frozenset[str]:
@@ -200,11 +223,22 @@ def _serve_front(service: Any, store: Any, soap: Any, http: str) -> Any:
         console=console,
         partners=partners,
         contexts=served_contexts(),
+        credentials=_credentials_app(service),
     )  # fmt: skip
     server = serve(front, host, port)
     if soap is not None:
         soap.app.listening_at(server.base_url)
     return server
+
+
+def _credentials_app(service: Any) -> Any:
+    """/.well-known/did.json and /status/... from the issuer's own store (None: no issuing)."""
+    from exchange.credentials.web import CredentialsApp
+
+    issuing = service.credential_issuer
+    if issuing is None:
+        return None
+    return CredentialsApp(issuing.issuer, issuing.key, issuing.store)
 
 
 def _console(service: Any, store: Any) -> Any:
@@ -530,7 +564,58 @@ def bench_pipeline(
         f"ratio    {result['ratio']:.2f}   documents {result['documentBytes']} bytes   "
         f"peak memory {result['peakMemoryMiB']} MiB"
     )
+    for name, cpu in result["cpuMicrosPerRecord"].items():
+        typer.echo(f"CPU µs per record, {name:<8} " + ", ".join(f"{k} {v:,.0f}" for k, v in cpu.items()))
     typer.echo(json.dumps(result))
+
+
+def bench_e2e(
+    rate: Annotated[
+        float | None, typer.Option(help="Records per second, steady (default: all at once).", min=0.1)
+    ] = None,
+    seconds: Annotated[float, typer.Option(help="With --rate: for how long.", min=0.1)] = 60.0,
+    records: Annotated[
+        int | None, typer.Option("--records", "-n", help="How many records (default: rate x seconds).", min=1)
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Only the JSON result.")] = False,
+    amqp: AmqpOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """`exchange run` with a simulator per AMQP partner on vhosts of its own: records/s
+    acknowledged by every partner, p50/p99 per step from the audit trail, CPU per record."""
+    from exchange.amqp.bench_e2e import bench_e2e as run_bench
+    from exchange.config import load_config
+
+    if rate is None and records is None:
+        records = 20_000
+    try:
+        result = run_bench(
+            load_config(config), _settings(amqp).url, rate=rate, seconds=seconds, records=records
+        )
+    except ExchangeError as exc:
+        raise _fail(str(exc)) from None
+    if not as_json:
+        typer.echo(
+            f"{result['records']:,} records ({result['mode']}), acknowledged by "
+            f"{', '.join(result['partners'])}: {result['recordsPerSecond']:,} records/s; "
+            f"lost {sum(result['lost'].values())}, duplicated {result['duplicated']}"
+        )
+        for step, q in result["stepsMs"].items():
+            typer.echo(f"  {step:<34} p50 {q['p50']:>9,.1f} ms   p99 {q['p99']:>9,.1f} ms")
+        c = result["brokerConfirmMs"]
+        typer.echo(
+            f"  broker publish-confirm round trip  p50 {c['p50']:>9,.2f} ms   p99 {c['p99']:>9,.2f} ms"
+        )
+        cpu = ", ".join(f"{k} {v:,.0f}" for k, v in result["cpuMicrosPerRecord"].items())
+        typer.echo(f"  CPU µs per record: {cpu}")
+        typer.echo(
+            f"  audit database {result['auditBytesPerRecord']:,} bytes per record; "
+            f"load average {result['loadAverage']['before']} -> {result['loadAverage']['after']}"
+        )
+    typer.echo(json.dumps(result))
+    lost = sum(result["lost"].values())
+    if lost or result["duplicated"]:
+        raise typer.Exit(1)
 
 
 def register(app: typer.Typer, bench: typer.Typer) -> None:
@@ -543,3 +628,4 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     topology.command("export")(topology_export)
     app.add_typer(topology, name="topology")
     bench.command("pipeline")(bench_pipeline)
+    bench.command("e2e")(bench_e2e)

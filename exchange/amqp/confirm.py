@@ -53,8 +53,15 @@ class ConfirmingPublisher:
         method = frame.method
         ok = isinstance(method, Basic.Ack)
         tag = method.delivery_tag
-        tags = [t for t in self._pending if t <= tag] if method.multiple else [tag]
-        for t in sorted(tags):
+        if method.multiple:  # sequence numbers are inserted in order: take from the front
+            tags = []
+            for t in self._pending:
+                if t > tag:
+                    break
+                tags.append(t)
+        else:
+            tags = [tag]
+        for t in tags:
             done = self._pending.pop(t, None)
             if done is None:
                 continue

@@ -1,10 +1,12 @@
 """Batch consumer: the shape every worker shares.
 
-Deliveries are gathered into batches (size or a few milliseconds, whichever first) and
-handled together: one state query per batch, publishes pipelined with confirms, then,
-batch by batch in delivery order, one audit flush and one state write, and only then
-the acks. So an entry is durable before the step it records is acknowledged, and no
-step costs a network round trip per message.
+Deliveries are gathered into batches and handled together. A batch is whatever arrived
+before the I/O loop found nothing more ready to read (or `batch_size`, whichever first),
+so a lone record goes through at once and batches grow only when records queue up.
+Per batch: one state query, publishes pipelined with confirms, then, batch by batch in
+delivery order, one audit flush and one state write, and only then the acks. So an
+entry is durable before the step it records is acknowledged, and no step costs a
+network round trip per message.
 
 A delivery ends ACK (done), REQUEUE (try again; at the last allowed delivery it is
 dead-lettered instead), or HOLD (settled later, e.g. when a partner's receipt comes).
@@ -23,6 +25,7 @@ from typing import Any
 import structlog
 from pika.spec import Basic, BasicProperties
 
+from exchange.amqp.commit import Committer
 from exchange.amqp.confirm import ConfirmingPublisher
 from exchange.amqp.topology import DELIVERY_LIMIT
 from exchange.audit import AuditEntry, AuditEvent, AuditStore
@@ -49,6 +52,8 @@ class Message:
     body: bytes
     received: float = 0.0
     """perf_counter() when it arrived: latency is measured from here to its ack."""
+    arrived_us: int = 0
+    """Wall clock (µs since the epoch) when it arrived: audit entries of this step say so."""
 
     @property
     def headers(self) -> dict[str, Any]:
@@ -111,6 +116,7 @@ class BatchConsumer(ABC):
         prefetch: int,
         batch_size: int,
         linger_ms: int,
+        committer: Committer | None = None,
     ):
         self.name = name
         self.queue = queue
@@ -128,6 +134,12 @@ class BatchConsumer(ABC):
         self.alive = True
         self.consumer_tag: str | None = None
         self.handled = 0
+        self.committer = committer
+        self._committing = 0
+        self._settled_early: dict[int, bool] = {}
+        """Held deliveries whose outcome came before their batch was settled."""
+        self.taken_over: set[int] = set()
+        """Deliveries another batch settles now (a retry made before their batch finished)."""
         self.on_acked: Callable[[list[Message]], None] | None = None
         """Observer of acknowledged deliveries (benchmarks measure latency with it)."""
 
@@ -145,13 +157,13 @@ class BatchConsumer(ABC):
 
     @property
     def idle(self) -> bool:
-        return not self._buffer and not self._batches and not self._held
+        return not self._buffer and not self._batches and not self._held and not self._committing
 
     @property
     def idle_except_held(self) -> bool:
         """Nothing in flight but deliveries waiting for a partner's receipt (those return
         to the queue at close, and their receipts wait in the reply queue)."""
-        return not self._buffer and not self._batches
+        return not self._buffer and not self._batches and not self._committing
 
     def dead(self) -> None:
         """The channel or connection is gone; unacked deliveries come back by themselves."""
@@ -160,6 +172,8 @@ class BatchConsumer(ABC):
         self._buffer.clear()
         self._batches.clear()
         self._held.clear()
+        self._settled_early.clear()
+        self.taken_over.clear()
 
     def forget(self) -> None:
         """Hook: drop what the worker keeps about deliveries it will never finish."""
@@ -175,11 +189,14 @@ class BatchConsumer(ABC):
                 properties,
                 body,
                 time.perf_counter(),
+                time.time_ns() // 1000,
             )
         )
         if len(self._buffer) >= self.batch_size:
             self._flush_buffer()
         elif self._timer is None:
+            # Timers run once the loop has handled every socket event that was ready: with
+            # no linger, the batch is what had arrived by then, not what a timer waited for.
             self._timer = self.channel.connection.ioloop.call_later(self.linger, self._flush_buffer)
 
     def _flush_buffer(self) -> None:
@@ -299,12 +316,47 @@ class BatchConsumer(ABC):
         if batch.pending:  # handling a failure published more: finish when that is confirmed
             self._batches.appendleft(batch)
             return
-        self.audit.flush()
-        self.keep(batch)
         rows = [row for w in batch.works if w.failure is None for row in w.states]
-        self.state.put_many(rows)
-        self.finished(batch)
-        self._settle_batch(batch)
+        for w in batch.works:  # held from now on: their receipts may come before the commit ends
+            if w.disposition is Disposition.HOLD:
+                if w.message.tag in self.taken_over:
+                    self.taken_over.discard(w.message.tag)
+                else:
+                    self._held[w.message.tag] = w.message
+
+        def write() -> None:
+            self.audit.flush()
+            self.keep(batch)
+            self.state.put_many(rows)
+
+        def then() -> None:
+            self.finished(batch)
+            self._settle_batch(batch)
+
+        self.durably(write, then)
+
+    def durably(self, write: Callable[[], None], then: Callable[[], None]) -> None:
+        """`write` (audit flush, states...), then `then` (the acks): on the commit thread when
+        there is one, so the loop serves the broker meanwhile; here and now otherwise. A write
+        that fails closes the channel: nothing of it is acknowledged, the broker redelivers."""
+        if self.committer is None:
+            write()
+            then()
+            return
+        self._committing += 1
+
+        def done(error: BaseException | None) -> None:
+            self._committing -= 1
+            if not self.alive:
+                return
+            if error is not None:
+                log.error("durable write failed: redelivery", worker=self.name, error=str(error))
+                if self.channel.is_open:
+                    self.channel.close()
+                return
+            then()
+
+        self.committer.submit(write, done, self.channel.connection.ioloop)
 
     def keep(self, batch: Batch) -> None:
         """Hook: write what must be kept with the batch before its states say "done" (a crash
@@ -320,7 +372,11 @@ class BatchConsumer(ABC):
         if not ch.is_open:
             return
         works = batch.works
-        if all(w.disposition is Disposition.ACK for w in works) and not self._held:
+        if (
+            all(w.disposition is Disposition.ACK for w in works)
+            and not self._held
+            and not self._settled_early
+        ):
             ch.basic_ack(works[-1].message.tag, multiple=True)
             if self.on_acked is not None:
                 self.on_acked([w.message for w in works])
@@ -339,14 +395,19 @@ class BatchConsumer(ABC):
                     "dead-lettered", worker=self.name, message_id=w.message.message_id, reason=w.failure
                 )
                 ch.basic_reject(tag, requeue=False)
-            else:
+            elif tag in self._settled_early:  # its receipt was quicker than this batch
                 self._held[tag] = w.message
+                self.settle_held(tag, self._settled_early.pop(tag))
         if acked and self.on_acked is not None:
             self.on_acked(acked)
 
     def settle_held(self, tag: int, ack: bool = True) -> None:
         """Finish a held delivery (its audit entries must be flushed first)."""
-        if tag not in self._held or not self.channel.is_open:
+        if tag not in self._held:
+            if self.alive and any(w.message.tag == tag for b in self._batches for w in b.works):
+                self._settled_early[tag] = ack  # its batch is not finished yet: settled with it
+            return
+        if not self.channel.is_open:
             return
         message = self._held.pop(tag)
         if ack:

@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from abc import abstractmethod
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from pika.spec import BasicProperties
 
 from exchange.amqp.confirm import ConfirmingPublisher
-from exchange.amqp.consumer import BatchConsumer, Disposition, Message, Work
+from exchange.amqp.consumer import Batch, BatchConsumer, Disposition, Message, Work
 from exchange.amqp.topology import DLX, FEED_STREAM, RETRY, retry_key
 from exchange.archive import Archived, DocumentArchive, Kind
 from exchange.audit import AuditEntry, AuditEvent, AuditStore
@@ -41,6 +43,16 @@ def forward_properties(m: Message, **extra: Any) -> BasicProperties:
 
 
 _ACKNOWLEDGED = (AuditEvent.ACKNOWLEDGED, AuditEvent.ACKNOWLEDGED_WITH_WARNING)
+
+
+@dataclass(slots=True)
+class Acknowledged:
+    """A positive receipt matched to the work messages held for it."""
+
+    works: list[Work]
+    status: str
+    warnings: list[str]
+    arrived_us: int | None
 
 
 def acknowledged_before(audit: AuditStore, message_id: str | None, partner: str) -> bool:
@@ -144,11 +156,32 @@ class PartnerDelivery(BatchConsumer):
 
 
 class FeedDelivery(PartnerDelivery):
-    """Belt-and-Road: append the credential to the bri.feed stream; appended = delivered."""
+    """Belt-and-Road: append the credential to the bri.feed stream; appended = delivered.
+
+    An issued credential (the intake issued and signed it: header credential-id) goes out
+    as one version: message-id = the credential id, the time it is appended, app-id, its
+    media type (application/vc+jwt) and the certificate it is a version of, so a consumer
+    keeps the latest per certificate."""
 
     def deliver(self, work: Work, already_sent: bool) -> None:
         m = work.message
-        props = forward_properties(m, timestamp=None)
+        credential_id = m.headers.get("credential-id")
+        if credential_id:
+            props = BasicProperties(
+                delivery_mode=2,
+                message_id=str(credential_id),
+                correlation_id=m.message_id,
+                timestamp=int(time.time()),
+                app_id=APP_ID,
+                type=m.properties.type,
+                content_type=m.properties.content_type,
+                headers={
+                    **m.headers,
+                    "certificate": f"{m.properties.type}:{_text(m.headers.get('record-id'))}",
+                },
+            )
+        else:
+            props = forward_properties(m, timestamp=None)
         entry = self._entry(AuditEvent.ACKNOWLEDGED, m, stream=FEED_STREAM)
         self.audit.append(self._entry(AuditEvent.SEND_IN_PROGRESS, m, stream=FEED_STREAM))
         self.publish(work, "", FEED_STREAM, m.body, props, on_ok=lambda: self.audit.append(entry))
@@ -161,6 +194,13 @@ class FeedDelivery(PartnerDelivery):
                 State.ACKNOWLEDGED,
             )
         )
+
+
+APP_ID = "mra-exchange"
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value or "")
 
 
 class AmqpPartnerDelivery(PartnerDelivery):
@@ -177,6 +217,8 @@ class AmqpPartnerDelivery(PartnerDelivery):
         self.reply_queue = str(opts.get("reply_queue", f"{self.partner}.replies"))
         self.awaiting: dict[str, list[Work]] = {}
         self._timers: dict[str, Any] = {}
+        self._resent: set[str] = set()
+        """Ids redelivered after a lost connection: their receipt may have been audited."""
 
     def before_sending(self, works: list[Work]) -> None:
         self.mark_sent(works)
@@ -187,6 +229,7 @@ class AmqpPartnerDelivery(PartnerDelivery):
         work.disposition = Disposition.HOLD
         self.awaiting.setdefault(mid, []).append(work)
         if already_sent:  # a redelivery after a lost connection: its receipt is still to come
+            self._resent.add(mid)
             self._arm_timer(mid)
             return
         self.audit.append(
@@ -241,39 +284,80 @@ class AmqpPartnerDelivery(PartnerDelivery):
             return
         self._resolve(works, "REJECT", f"no receipt within {self.receipt_timeout_s:g} s")
 
-    def receipt(self, mid: str, status: str, reason: str | None, warnings: list[str]) -> bool:
-        """A receipt for one of our messages. False when nothing here was waiting for it."""
+    def receipt(
+        self,
+        mid: str,
+        status: str,
+        reason: str | None,
+        warnings: list[str],
+        arrived_us: int | None = None,
+        acknowledged: list[Acknowledged] | None = None,
+    ) -> bool:
+        """A receipt for one of our messages. False when nothing here was waiting for it.
+
+        An ACK or WARN goes to `acknowledged` when given, so that a batch of receipts costs
+        one audit flush and one state write (`acknowledge_many`), not one per receipt."""
         works = self._forget(mid)
         if not works:
             return False
-        self._resolve(works, status, reason, warnings)
+        if status in ("ACK", "WARN") and acknowledged is not None:
+            acknowledged.append(Acknowledged(works, status, warnings, arrived_us))
+            return True
+        self._resolve(works, status, reason, warnings, arrived_us)
         return True
 
-    def _resolve(
-        self, works: list[Work], status: str, reason: str | None, warnings: list[str] | None = None
-    ) -> None:
-        first = works[0].message
-        sha = first.headers.get("sha256", "")
-        if status in ("ACK", "WARN"):
-            event = AuditEvent.ACKNOWLEDGED if status == "ACK" else AuditEvent.ACKNOWLEDGED_WITH_WARNING
-            if not acknowledged_before(self.audit, first.message_id, self.partner):
-                self.audit.append(self._entry(event, first, warnings=warnings or []))
+    def acknowledge_many(self, items: list[Acknowledged]) -> None:
+        """Receipts that say the partner has our messages: audited and durable (one flush,
+        one state write for them all), then the held work messages are acknowledged."""
+        if not items:
+            return
+        rows = []
+        for item in items:
+            first = item.works[0].message
+            mid = first.message_id or ""
+            maybe_seen = mid in self._resent or any(w.message.redelivered for w in item.works)
+            self._resent.discard(mid)
+            if not (maybe_seen and acknowledged_before(self.audit, first.message_id, self.partner)):
+                ack = (
+                    AuditEvent.ACKNOWLEDGED if item.status == "ACK" else AuditEvent.ACKNOWLEDGED_WITH_WARNING
+                )
+                self.audit.append(self._entry(ack, first, warnings=item.warnings), at_us=item.arrived_us)
+            sha = first.headers.get("sha256", "")
+            rows.append(Delivery(self.partner, mid, sha, attempt_of(first), State.ACKNOWLEDGED))
+
+        def write() -> None:
             self.audit.flush()
-            self.state.put_many(
-                [Delivery(self.partner, first.message_id or "", sha, attempt_of(first), State.ACKNOWLEDGED)]
-            )
-            for w in works:
-                self.settle_held(w.message.tag)
+            self.state.put_many(rows)
+
+        def then() -> None:
+            for item in items:
+                for w in item.works:
+                    self.settle_held(w.message.tag)
+
+        self.durably(write, then)
+
+    def _resolve(
+        self,
+        works: list[Work],
+        status: str,
+        reason: str | None,
+        warnings: list[str] | None = None,
+        arrived_us: int | None = None,
+    ) -> None:
+        if status in ("ACK", "WARN"):
+            self.acknowledge_many([Acknowledged(works, status, warnings or [], arrived_us)])
             return
         # A rejection: one retry for the message, the other copies are just settled.
+        self._resent.discard(works[0].message.message_id or "")
         head, *rest = works
-        self._held.pop(head.message.tag, None)
-        retry_batch = [head]
-        self.failed_attempt(head, reason or "rejected by the partner")
-        head.disposition = Disposition.ACK
-        from exchange.amqp.consumer import Batch
-
-        self._batches.append(Batch(retry_batch))
+        if self._held.pop(head.message.tag, None) is None:
+            self.taken_over.add(head.message.tag)  # its batch is still open: it must not hold it
+        self._settled_early.pop(head.message.tag, None)
+        # A work of its own: the batch it came in may still be settling (HOLD, left alone)
+        retry = Work(head.message)
+        self.failed_attempt(retry, reason or "rejected by the partner")
+        retry.disposition = Disposition.ACK
+        self._batches.append(Batch([retry]))
         for w in rest:
             self.settle_held(w.message.tag)
         self._drain()
@@ -305,6 +389,8 @@ class ReceiptConsumer(BatchConsumer):
                 for w in works
                 if w.message.properties.correlation_id
             )
+        acknowledged: list[Acknowledged] = []
+        taken: set[str] = set()
         for work in works:
             m = work.message
             mid = m.properties.correlation_id or ""
@@ -325,7 +411,11 @@ class ReceiptConsumer(BatchConsumer):
                 continue
             reason = receipt.get("reason")
             warnings = [str(w) for w in receipt.get("warnings", [])]
-            if self.delivery.receipt(mid, status, reason, warnings):
+            if mid in taken:  # a second receipt for one acknowledged in this batch
+                log.info("duplicate receipt ignored", partner=partner, message_id=mid, status=status)
+                continue
+            if self.delivery.receipt(mid, status, reason, warnings, m.arrived_us or None, acknowledged):
+                taken.add(mid)
                 continue
             current = self.state.get(partner, mid)
             if current is not None and current.state in (State.ACKNOWLEDGED, State.FAILED):
@@ -346,7 +436,8 @@ class ReceiptConsumer(BatchConsumer):
                 event = AuditEvent.ACKNOWLEDGED if status == "ACK" else AuditEvent.ACKNOWLEDGED_WITH_WARNING
                 if not acknowledged_before(self.audit, mid, partner):
                     self.audit.append(
-                        AuditEntry(event, message_id=mid, partner=partner, details={"warnings": warnings})
+                        AuditEntry(event, message_id=mid, partner=partner, details={"warnings": warnings}),
+                        at_us=m.arrived_us or None,
                     )
                 work.states.append(
                     Delivery(partner, mid, current.sha256, current.attempt, State.ACKNOWLEDGED)
@@ -360,3 +451,4 @@ class ReceiptConsumer(BatchConsumer):
                         details={"reason": reason or "rejected by the partner"},
                     )
                 )
+        self.delivery.acknowledge_many(acknowledged)

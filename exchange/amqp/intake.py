@@ -13,12 +13,13 @@ import structlog
 from pika.spec import BasicProperties
 
 from exchange.amqp.consumer import Batch, BatchConsumer, Disposition, Work
-from exchange.amqp.offload import SOURCE, Job, Outcome, convert_jobs, run_job
+from exchange.amqp.offload import SOURCE, Job, Outcome, convert_jobs, issue_outcomes, run_job
 from exchange.amqp.properties import check_properties
 from exchange.amqp.topology import DLX, OUTBOUND
 from exchange.archive import Archived, DocumentArchive
 from exchange.archive import Kind as ArchiveKind
 from exchange.audit import AuditEntry, AuditEvent
+from exchange.credentials.issuer import CredentialIssuer
 from exchange.intake import CanonicalRecord, Source
 from exchange.model import Kind
 from exchange.pipeline import Converter
@@ -68,12 +69,17 @@ class IntakeWorker(BatchConsumer):
         certificates: CertificateLedger | None = None,
         pool: Executor | None = None,
         archive: DocumentArchive | None = None,
+        issuer: CredentialIssuer | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.issuer = issuer
+        """Issues credentials when conversion runs inline (a pool process has its own)."""
         self.archive = archive
         self._documents: dict[int, list[Archived]] = {}
         """Delivery tag -> the documents made from it, archived with its batch."""
+        self._ledger: dict[int, list[tuple[Any, ...]]] = {}
+        """Batch (by id) -> its certificate-status rows, written with the batch."""
         self.converter = converter
         self.source = source
         self.certificates = certificates
@@ -106,7 +112,8 @@ class IntakeWorker(BatchConsumer):
         jobs = [Job(p.mid, p.kind.value, p.wanted, p.work.message.body) for p in pending]
         if self.pool is None:
             row = self.certificates.certificate_row if self.certificates is not None else None
-            self._apply_all(pending, [run_job(self.converter, self.source, job, row) for job in jobs])
+            outcomes = [run_job(self.converter, self.source, job, row) for job in jobs]
+            self._apply_all(pending, issue_outcomes(self.issuer, outcomes))
             return
         # Parsing and conversion are the CPU-heavy part: another process does them, so
         # this loop keeps serving the broker (heartbeats, confirms, acks) meanwhile.
@@ -129,6 +136,9 @@ class IntakeWorker(BatchConsumer):
                 archived.extend(docs)
         if self.archive is not None and archived:
             self.archive.put_many(archived)  # one write for the whole batch, before its states
+        rows = self._ledger.pop(id(batch), None)
+        if rows and self.certificates is not None:
+            self.certificates.record_certificate_rows(rows)
 
     def finished(self, batch: Batch) -> None:
         for work in batch.works:
@@ -138,6 +148,7 @@ class IntakeWorker(BatchConsumer):
     def forget(self) -> None:
         self._in_flight.clear()
         self._documents.clear()
+        self._ledger.clear()
 
     def _converted(self, batch: Batch, pending: list[_Pending], done: Future[list[Outcome]]) -> None:
         if not self.alive:
@@ -219,8 +230,9 @@ class IntakeWorker(BatchConsumer):
                 continue
             if outcome.ledger_row is not None:
                 rows.append(outcome.ledger_row)
-        if self.certificates is not None and rows:
-            self.certificates.record_certificate_rows(rows)
+        if self.certificates is not None and rows:  # written with the batch, off the loop
+            batch = pending[0].work.batch
+            self._ledger.setdefault(id(batch), []).extend(rows)
 
     def _apply(self, item: _Pending, outcome: Outcome) -> None:
         work, mid, sha, kind, wanted = item.work, item.mid, item.sha, item.kind, item.wanted
@@ -242,27 +254,43 @@ class IntakeWorker(BatchConsumer):
                         "partners": wanted or "all",
                         "unknownPartners": item.unknown,
                     },
-                )
+                ),
+                at_us=work.message.arrived_us or None,
             )
         if outcome.crash is not None:
             self._poisoned(work, outcome.crash)
             return
         result = outcome.conversion
         assert result is not None and record_id is not None
+        converted = outcome.converted_us or None  # stamped where it happened, in the pool
         for doc in result.converted:
             entry = partial(AuditEntry, message_id=mid, record_id=record_id, partner=doc.partner)
             self.audit.append(
-                entry(AuditEvent.CONVERTED, doc_sha256=doc.sha256, details={"kind": kind.value})
+                entry(AuditEvent.CONVERTED, doc_sha256=doc.sha256, details={"kind": kind.value}),
+                at_us=converted,
             )
-            self.audit.append(entry(AuditEvent.VALIDATED, doc_sha256=doc.sha256))
+            self.audit.append(entry(AuditEvent.VALIDATED, doc_sha256=doc.sha256), at_us=converted)
+            if doc.credential_id:
+                self.audit.append(
+                    entry(
+                        AuditEvent.SIGNED, doc_sha256=doc.sha256, details={"credentialId": doc.credential_id}
+                    ),
+                    at_us=converted,
+                )
             if doc.partner in self.soap_partners:
-                self.audit.append(entry(AuditEvent.READY_TO_SEND, doc_sha256=doc.sha256))
+                self.audit.append(entry(AuditEvent.READY_TO_SEND, doc_sha256=doc.sha256), at_us=converted)
             props = BasicProperties(
                 delivery_mode=2,
                 message_id=mid,
                 type=kind.value,
                 content_type=doc.media_type,
-                headers={"partner": doc.partner, "record-id": record_id, "sha256": doc.sha256, "attempt": 0},
+                headers={
+                    "partner": doc.partner,
+                    "record-id": record_id,
+                    "sha256": doc.sha256,
+                    "attempt": 0,
+                    **({"credential-id": doc.credential_id} if doc.credential_id else {}),
+                },
             )
             enqueued = entry(
                 AuditEvent.SEND_ENQUEUED, doc_sha256=doc.sha256, details={"queue": f"mra.{doc.partner}.work"}

@@ -753,6 +753,11 @@ def feed_record(offset: Any, props: BasicProperties, body: bytes) -> dict[str, A
         "messageId": props.message_id,
         "recordId": _text(record_id) if record_id is not None else None,
     }
+    if props.content_type == "application/vc+jwt":
+        line["certificate"] = _text(headers["certificate"]) if "certificate" in headers else None
+        line["timestamp"] = props.timestamp
+        line["jwt"] = body.decode("ascii", "replace")
+        body = _jws_payload(body)  # shown, not verified: `exchange verify-credential` does that
     try:
         line["credential"] = json.loads(body)
     except ValueError as exc:
@@ -760,6 +765,19 @@ def feed_record(offset: Any, props: BasicProperties, body: bytes) -> dict[str, A
         line["error"] = f"not JSON: {exc}"
         line["raw"] = body.decode("utf-8", "replace")
     return line
+
+
+def _jws_payload(token: bytes) -> bytes:
+    """The payload of a compact JWS, unverified (b"" when it is not one)."""
+    import base64
+
+    parts = token.split(b".")
+    if len(parts) != 3:
+        return b""
+    try:
+        return base64.urlsafe_b64decode(parts[1] + b"=" * (-len(parts[1]) % 4))
+    except ValueError:
+        return b""
 
 
 def feed_tail(

@@ -19,6 +19,7 @@ import pika
 import pika.exceptions
 import structlog
 
+from exchange.amqp.commit import Committer
 from exchange.amqp.confirm import ConfirmingPublisher
 from exchange.amqp.consumer import BatchConsumer
 from exchange.amqp.delivery import AmqpPartnerDelivery, FeedDelivery, ReceiptConsumer
@@ -30,6 +31,7 @@ from exchange.amqp.topology import INTAKE_QUEUE, build_topology, declare, work_q
 from exchange.archive import DocumentArchive
 from exchange.audit import AuditStore
 from exchange.config import ExchangeConfig
+from exchange.credentials.issuer import CredentialIssuer
 from exchange.errors import ExchangeError
 from exchange.metrics import Metrics
 from exchange.pipeline import Converter
@@ -117,8 +119,11 @@ class Service:
         audit_url: str | None = None,
         archive: DocumentArchive | None = None,
         signer: Signer | None = None,
+        credential_issuer: CredentialIssuer | None = None,
     ):
         self.config = config
+        self.credential_issuer = credential_issuer
+        """Completes and secures the credentials of stream partners whose format issues them."""
         self.signer = signer
         """Signs the documents pull partners fetch (push clients sign with their agreement's key)."""
         self.archive = archive
@@ -129,6 +134,8 @@ class Service:
         self.options = options or ServiceOptions()
         self.soap_store = soap_store
         self._executor: Any = None
+        self._committer = Committer()
+        """Audit flushes and state writes run on its thread, off the I/O loop."""
         self._soap_clients: dict[str, Any] = {}
         self.audit_url = audit_url
         self.metrics = metrics or Metrics()
@@ -171,6 +178,7 @@ class Service:
             self.reconnects += 1
             self._stopping.wait(backoff)
             backoff = min(backoff * 2, self.settings.reconnect_max_s)
+        self._committer.stop()
         self.audit.flush()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
@@ -290,6 +298,7 @@ class Service:
             "prefetch": s.prefetch,
             "batch_size": s.batch_size,
             "linger_ms": s.linger_ms,
+            "committer": self._committer,
         }
 
     def _pool(self) -> Any:
@@ -307,7 +316,7 @@ class Service:
                 max_workers=self.settings.convert_workers,
                 mp_context=multiprocessing.get_context("spawn"),  # no threads of ours in the child
                 initializer=init_worker,
-                initargs=(path, self.partners),
+                initargs=(path, self.partners, self.audit_url if self.credential_issuer else None),
             )
         return self._executor
 
@@ -340,6 +349,7 @@ class Service:
                         certificates=self.soap_store,
                         pool=self._pool(),
                         archive=self.archive,
+                        issuer=self.credential_issuer,
                         **self._worker_kwargs("intake", INTAKE_QUEUE, ch, pub),
                     ),
                 )
@@ -356,7 +366,10 @@ class Service:
                     kw = self._worker_kwargs(
                         f"deliver-{agreement.partner}", work_queue(agreement.partner), ch, pub
                     )
-                    self._start(session, FeedDelivery(agreement=agreement, **kw))
+                    self._start(
+                        session,
+                        FeedDelivery(agreement=agreement, **kw),
+                    )
 
                 self._open_channel(session, conn, feed)
             elif agreement.transport == "amqp" and partner not in self._held:

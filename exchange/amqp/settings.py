@@ -15,7 +15,8 @@ class AmqpSettings(BaseSettings):
     url: str = DEFAULT_AMQP_URL
     prefetch: int = 1000
     batch_size: int = 250
-    linger_ms: int = 5
+    linger_ms: int = 0
+    """Extra wait for a batch to fill; 0: a batch is what the loop had ready to read."""
     receipt_timeout_s: float = 30.0
     reconnect_max_s: float = 30.0
     held_check_s: float = 15.0

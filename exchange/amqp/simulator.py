@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -74,6 +75,8 @@ class PartnerSimulator:
         self._sends: set[str] = set()
         self._stop = threading.Event()
         self._conn: pika.BlockingConnection | None = None
+        self._dirty = False
+        self._written = 0.0
 
     def _reply(self, ch: Any, correlation_id: str, status: str, reason: str | None = None) -> None:
         body = json.dumps(
@@ -123,9 +126,11 @@ class PartnerSimulator:
                 self._reply(ch, mid, status)
             self.stats.acknowledged.add(mid)
         ch.basic_ack(method.delivery_tag)
-        self._write_stats()
+        self._dirty = True  # written by the loop, at most every 0.2 s: not a file per message
 
     def _write_stats(self) -> None:
+        self._dirty = False
+        self._written = time.monotonic()
         if self.stats_file is not None:
             tmp = self.stats_file.with_suffix(".tmp")
             tmp.write_text(json.dumps(self.stats.as_dict()))
@@ -142,6 +147,10 @@ class PartnerSimulator:
                 self._write_stats()
                 while not self._stop.is_set():
                     self._conn.process_data_events(time_limit=0.2)  # type: ignore[arg-type]  # a float works
+                    if self._dirty and time.monotonic() - self._written >= 0.2:
+                        self._write_stats()
+                if self._dirty:
+                    self._write_stats()
                 self._conn.close()
             except AMQPError:
                 self._stop.wait(0.5)

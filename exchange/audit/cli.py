@@ -338,3 +338,26 @@ def checkpoint(
     except OSError as e:
         _fail(f"cannot write {out}: {e.strerror}")
     print(f"checkpoint: head {cp.seq} {cp.hash} written to {out}")
+
+
+@app.command()
+def purge(
+    before: Annotated[str, typer.Option("--before", help="ISO date/datetime (UTC unless given).")],
+    audit: AuditOpt = None,
+) -> None:
+    """Retention: remove archived documents kept before DATE and the audit entries before
+    the first one stamped at or after it. The kept chain still verifies: the store records
+    where it now starts, and `audit verify` walks from there."""
+    from exchange.archive import DocumentArchive
+
+    when = _when(before, end=False)
+    assert when is not None
+    with _store(audit) as store:
+        removed, start = store.purge(when)
+    archive = DocumentArchive(audit)  # the same database: the audit URL's
+    try:
+        documents = archive.purge(when)
+    finally:
+        archive.close()
+    print(f"purged {removed} entries and {documents} archived documents before {format_time(when)}")
+    print(f"the kept chain starts at entry {start}")

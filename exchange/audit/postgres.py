@@ -195,6 +195,72 @@ class PostgresStore(AuditStore):
         except psycopg.Error as e:
             raise StoreUnavailable(f"cannot read audit store {self.describe()}: {e}") from e
 
+    def _purge(self, before: str) -> tuple[int, int]:
+        """One transaction under the writers' lock: the start recorded, the entries before it
+        deleted with the append-only trigger lifted for this transaction only (the table
+        owner's right; anyone else is refused, as for any delete)."""
+        table, start = self._table, self._start_table
+        try:
+            conn = self._live()
+            with conn.transaction(), conn.cursor() as cur:
+                cur.execute("SELECT pg_advisory_xact_lock(%s)", (self._lock_key,))
+                cur.execute(
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {start} (id int PRIMARY KEY CHECK (id = 1),"
+                        " seq bigint NOT NULL, prev_hash text NOT NULL, purged_before text NOT NULL)"
+                    ).format(start=start)
+                )
+                cur.execute(
+                    sql.SQL(
+                        "SELECT seq, prev_hash FROM {table} WHERE time >= %s ORDER BY seq LIMIT 1"
+                    ).format(table=table),
+                    (before,),
+                )
+                first = cur.fetchone()
+                if first is None:  # everything is older: the head is kept, so appends link to it
+                    cur.execute(
+                        sql.SQL("SELECT seq, prev_hash FROM {table} ORDER BY seq DESC LIMIT 1").format(
+                            table=table
+                        )
+                    )
+                    first = cur.fetchone() or (1, GENESIS)
+                seq, prev_hash = int(first[0]), str(first[1])
+                cur.execute(
+                    sql.SQL("ALTER TABLE {table} DISABLE TRIGGER audit_entries_append_only").format(
+                        table=table
+                    )
+                )
+                cur.execute(sql.SQL("DELETE FROM {table} WHERE seq < %s").format(table=table), (seq,))
+                removed = cur.rowcount
+                cur.execute(
+                    sql.SQL("ALTER TABLE {table} ENABLE TRIGGER audit_entries_append_only").format(
+                        table=table
+                    )
+                )
+                cur.execute(
+                    sql.SQL(
+                        "INSERT INTO {start} VALUES (1, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
+                        " seq = excluded.seq, prev_hash = excluded.prev_hash,"
+                        " purged_before = excluded.purged_before"
+                    ).format(start=start),
+                    (seq, prev_hash, before),
+                )
+        except psycopg.Error as e:
+            raise StoreUnavailable(f"cannot purge audit store {self.describe()}: {e}") from e
+        return removed, seq
+
+    def _chain_start(self) -> tuple[int, str] | None:
+        if not self._exists(f"{self.target.schema}.audit_chain_start"):
+            return None
+        rows = self._query(
+            sql.SQL("SELECT seq, prev_hash FROM {start} WHERE id = 1").format(start=self._start_table)
+        )
+        return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+    @property
+    def _start_table(self) -> sql.Identifier:
+        return sql.Identifier(self.target.schema, "audit_chain_start")
+
     def _iter_rows(self) -> Generator[ChainRow]:
         return self._stream(self._select + sql.SQL(" ORDER BY seq"))
 

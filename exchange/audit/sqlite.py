@@ -47,6 +47,9 @@ BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
 CREATE TRIGGER IF NOT EXISTS {TABLE}_no_delete BEFORE DELETE ON {TABLE}
 BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END;
 """
+START_TABLE = "audit_chain_start"
+_NO_DELETE = f"""CREATE TRIGGER {TABLE}_no_delete BEFORE DELETE ON {TABLE}
+BEGIN SELECT RAISE(ABORT, 'audit entries are append-only'); END"""
 _INSERT = f"INSERT INTO {TABLE} ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 _SELECT = f"SELECT {_COLUMNS} FROM {TABLE}"
 _HEAD = f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1"
@@ -118,6 +121,46 @@ class SqliteStore(AuditStore):
                 raise
         except sqlite3.Error as e:
             raise StoreUnavailable(f"cannot write audit store {self.describe()}: {e}") from e
+
+    def _purge(self, before: str) -> tuple[int, int]:
+        """One transaction: the start recorded, the entries before it deleted (the trigger
+        that refuses deletes lifted for that statement only, inside the transaction)."""
+        c = self._conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute(
+                f"CREATE TABLE IF NOT EXISTS {START_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1),"
+                " seq INTEGER NOT NULL, prev_hash TEXT NOT NULL, purged_before TEXT NOT NULL)"
+            )
+            first = c.execute(
+                f"SELECT seq, prev_hash FROM {TABLE} WHERE time >= ? ORDER BY seq LIMIT 1", (before,)
+            ).fetchone()
+            if first is None:  # everything is older: the head is kept, so appends link to it
+                first = c.execute(
+                    f"SELECT seq, prev_hash FROM {TABLE} ORDER BY seq DESC LIMIT 1"
+                ).fetchone() or (1, GENESIS)
+            seq, prev_hash = int(first[0]), str(first[1])
+            c.execute(f"DROP TRIGGER IF EXISTS {TABLE}_no_delete")
+            removed = c.execute(f"DELETE FROM {TABLE} WHERE seq < ?", (seq,)).rowcount
+            c.execute(_NO_DELETE)
+            c.execute(
+                f"INSERT INTO {START_TABLE} VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
+                " seq = excluded.seq, prev_hash = excluded.prev_hash, purged_before = excluded.purged_before",
+                (seq, prev_hash, before),
+            )
+            c.execute("COMMIT")
+        except BaseException:
+            if c.in_transaction:
+                c.execute("ROLLBACK")
+            raise
+        return removed, seq
+
+    def _chain_start(self) -> tuple[int, str] | None:
+        try:
+            row = self._conn.execute(f"SELECT seq, prev_hash FROM {START_TABLE} WHERE id = 1").fetchone()
+        except sqlite3.OperationalError:  # never purged: no such table
+            return None
+        return None if row is None else (int(row[0]), str(row[1]))
 
     def _head(self) -> tuple[int, str] | None:
         row = self._conn.execute(_HEAD).fetchone()

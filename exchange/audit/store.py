@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
 from exchange.audit.chain import ChainRow, Prepared, prepare
-from exchange.audit.entry import AuditEntry, StoredEntry
+from exchange.audit.entry import AuditEntry, StoredEntry, format_time
 from exchange.audit.events import AuditEvent
 from exchange.audit.verify import VerifyReport, verify_rows
 
@@ -56,9 +56,13 @@ class AuditStore(ABC):
 
     # -- writing -------------------------------------------------------------------
 
-    def append(self, entry: AuditEntry) -> None:
-        """Buffer one entry; writes a batch when the buffer is full."""
-        prepared = prepare(entry, self.clock())
+    def append(self, entry: AuditEntry, at_us: int | None = None) -> None:
+        """Buffer one entry; writes a batch when the buffer is full.
+
+        `at_us` (µs since the epoch) is when the step happened, when that was earlier than
+        now (a message's arrival, a conversion in another process): the trail is then a
+        latency record of each step, not of the batch that wrote it."""
+        prepared = prepare(entry, self.clock() if at_us is None else at_us)
         for observe in self.observers:
             observe(entry)
         with self._buffer_lock:
@@ -188,12 +192,29 @@ class AuditStore(ABC):
             with self._io_lock:
                 return self._find_by_hash(entry_hash)
 
+        start = self.chain_start()
         with closing(self._iter_rows()) as rows:
             return verify_rows(
                 rows,
                 find,
                 checkpoint=None if checkpoint is None else (checkpoint.seq, checkpoint.hash),
+                start=start,
             )
+
+    def purge(self, before: datetime) -> tuple[int, int]:
+        """Remove the oldest entries: every one before the first stamped at or after `before`.
+
+        What is kept still verifies: the store records where its chain now starts (that
+        entry's seq and the hash it links to) and `verify` walks from there. Returns
+        (entries removed, seq of the first kept entry)."""
+        with self._io_lock:
+            self.flush()
+            return self._purge(format_time(before))
+
+    def chain_start(self) -> tuple[int, str] | None:
+        """(seq, prev_hash) of the first kept entry after a purge; None: from the genesis."""
+        with self._io_lock:
+            return self._chain_start()
 
     @abstractmethod
     def describe(self) -> str:
@@ -232,6 +253,12 @@ class AuditStore(ABC):
         for row in self._export_rows(since, until, None):
             if wanted is None or row.event in wanted:
                 yield row
+
+    def _purge(self, before: str) -> tuple[int, int]:
+        raise NotImplementedError(f"{type(self).__name__} cannot purge")
+
+    def _chain_start(self) -> tuple[int, str] | None:
+        return None
 
     @abstractmethod
     def _last_event(self, message_id: str, partner: str | None) -> str | None: ...

@@ -59,20 +59,32 @@ def verify_rows(
     find_by_hash: FindByHash,
     *,
     checkpoint: tuple[int, str] | None = None,
+    start: tuple[int, str] | None = None,
 ) -> VerifyReport:
-    """Walk rows in `seq` order. `checkpoint` is a trusted (seq, hash) of an earlier head."""
+    """Walk rows in `seq` order. `checkpoint` is a trusted (seq, hash) of an earlier head;
+    `start` the (seq, prev_hash) the chain starts from after a purge (else 1, GENESIS)."""
+    first_seq, first_prev = start if start is not None else (1, GENESIS)
     prev: ChainRow | None = None
     count = 0
     seen_at_checkpoint: ChainRow | None = None
     it = _peekable(rows)
     for row in it:
-        problem = _check(row, prev, it.peek(), find_by_hash)
+        problem = _check(row, prev, it.peek(), find_by_hash, first_seq, first_prev)
         if problem is not None:
             return _report(count, prev, problem)
         if checkpoint is not None and row.seq == checkpoint[0]:
             seen_at_checkpoint = row
         prev, count = row, count + 1
-    if checkpoint is not None:
+    if checkpoint is not None and checkpoint[0] == first_seq - 1 and seen_at_checkpoint is None:
+        if checkpoint[1] != first_prev:  # taken just where the kept chain starts: it must link
+            return _report(
+                count,
+                prev,
+                ChainProblem(
+                    first_seq, ProblemKind.CHANGED, "the kept chain does not start at the checkpoint"
+                ),
+            )
+    elif checkpoint is not None and checkpoint[0] >= first_seq:
         problem = _against_checkpoint(checkpoint, prev, seen_at_checkpoint)
         if problem is not None:
             return _report(count, prev, problem)
@@ -89,10 +101,15 @@ def _report(count: int, head: ChainRow | None, problem: ChainProblem | None) -> 
 
 
 def _check(
-    row: ChainRow, prev: ChainRow | None, nxt: ChainRow | None, find: FindByHash
+    row: ChainRow,
+    prev: ChainRow | None,
+    nxt: ChainRow | None,
+    find: FindByHash,
+    first_seq: int = 1,
+    first_prev: str = GENESIS,
 ) -> ChainProblem | None:
-    expected_seq = prev.seq + 1 if prev else 1
-    expected_prev = prev.hash if prev else GENESIS
+    expected_seq = prev.seq + 1 if prev else first_seq
+    expected_prev = prev.hash if prev else first_prev
     seq_ok = row.seq == expected_seq
     link_ok = row.prev_hash == expected_prev
     self_ok = row.computed_hash() == row.hash

@@ -307,10 +307,20 @@ def _number(s: dict[str, Any]) -> Check | None:
 class CompiledJsonSchema:
     """One JSON Schema file: checked by jsonschema, compiled to closures, both kept."""
 
-    def __init__(self, path: Path):
+    def __init__(
+        self, path: Path, *, unrequire: frozenset[str] = frozenset(), only: frozenset[str] | None = None
+    ):
+        """`unrequire`: top-level properties made optional (a draft that a later step
+        completes, e.g. a credential before its status entries are issued). `only`: the
+        schema of just these top-level properties (what that later step adds)."""
         self.path = path
         try:
             schema = json.loads(path.read_text(encoding="utf-8"))
+            if unrequire and isinstance(schema.get("required"), list):
+                schema["required"] = [r for r in schema["required"] if r not in unrequire]
+            if only is not None:
+                schema["properties"] = {k: v for k, v in schema.get("properties", {}).items() if k in only}
+                schema["required"] = [r for r in schema.get("required", []) if r in only]
             Draft202012Validator.check_schema(schema)
         except (OSError, ValueError) as exc:
             raise ConfigError(f"schema {path} cannot be read: {exc}") from None
@@ -320,6 +330,8 @@ class CompiledJsonSchema:
         if not self.id:
             raise ConfigError(f"schema {path} has no $id (the profile URI of its documents)")
         self.validator = Draft202012Validator(schema)
+        self.properties: frozenset[str] = frozenset(schema.get("properties", {}))
+        """The top-level properties the schema names."""
         self.is_valid: Check = _Compiler(schema, str(path)).compile(schema, "#")
 
     def check(self, document: Any) -> None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from exchange.contexts import context_url
+from exchange.contexts import ROUTE, context_url, public_url
 from exchange.errors import ConfigError, DocumentError, RecordError
 from exchange.formats.json_schema import CompiledJsonSchema
 from exchange.formats.manifest import read_manifest
@@ -51,6 +51,10 @@ class JsonFamily:
     template: Node
     schema: CompiledJsonSchema
     source: Path
+    draft: CompiledJsonSchema
+    """The schema with the issued fields optional: what the template alone must give."""
+    issued_part: CompiledJsonSchema
+    """The schema of just the fields the issuing step sets."""
 
     @property
     def profile(self) -> str:
@@ -77,6 +81,11 @@ class JsonLdPartnerFormat(PartnerFormat):
         self._limits = limits
         self._by_profile = {f.profile: f for f in self._families.values()}
         self._code_lists = {k: code_lists_of(f.template) for k, f in self._families.items()}
+        self.issues_credentials = any(
+            "credentialStatus" in f.schema.properties for f in self._families.values()
+        )
+        """Credentials whose schema has status entries: the issuing step completes them
+        (exchange/credentials/issuer.py); until then they are drafts."""
 
     @classmethod
     def from_manifest(cls, partner: str, manifest: Path | None = None) -> JsonLdPartnerFormat:
@@ -100,6 +109,8 @@ class JsonLdPartnerFormat(PartnerFormat):
             path = base / fam["template"]
             raw = load_template_json(path)
             schema = CompiledJsonSchema(schema_path(*fam["schema"].split("/")))
+            draft = CompiledJsonSchema(schema.path, unrequire=ISSUED_FIELDS)
+            part = CompiledJsonSchema(schema.path, only=ISSUING_SETS)
             written = _lookup(raw, profile_path.split("."))
             if written != schema.id:
                 raise ConfigError(
@@ -107,7 +118,7 @@ class JsonLdPartnerFormat(PartnerFormat):
                     f"$id {schema.id!r}: the template must name its schema's profile"
                 )
             node = compiler.compile(raw, MODEL_BY_KIND[kind], str(path))
-            families[kind] = JsonFamily(kind, node, schema, path)
+            families[kind] = JsonFamily(kind, node, schema, path, draft, part)
         try:
             limits = JsonLimits(**spec.get("limits", {}))
         except TypeError as exc:
@@ -133,7 +144,19 @@ class JsonLdPartnerFormat(PartnerFormat):
         return document
 
     def validate(self, kind: Kind, document: Any) -> None:
-        self._family(kind).schema.check(document)
+        """A mapped document; for a credential the issuer completes, as a draft."""
+        fam = self._family(kind)
+        (fam.draft if self.issues_credentials else fam.schema).check(document)
+
+    def validate_issued(self, kind: Kind, document: Any, *, draft_checked: bool = False) -> None:
+        """An issued credential: the whole schema, status entries included. When the rest
+        was checked as a draft (`validate`) and only the issuing step changed it since,
+        `draft_checked` checks just what that step set (a fifth of the time)."""
+        fam = self._family(kind)
+        if draft_checked:
+            fam.issued_part.check({k: document[k] for k in ISSUING_SETS if k in document})
+        else:
+            fam.schema.check(document)
 
     def render(self, document: Any) -> bytes:
         """Compact UTF-8 JSON, keys in template order (the same record, the same bytes)."""
@@ -156,7 +179,10 @@ class JsonLdPartnerFormat(PartnerFormat):
     def _read(self, data: bytes, limits: JsonLimits | None) -> tuple[JsonFamily, CanonicalRecord]:
         document = loads(data, limits=limits or self._limits)
         fam = self._family_of(document)
-        fam.schema.check(document)
+        if self.issues_credentials and "credentialStatus" not in document:
+            fam.draft.check(document)  # as mapped, not issued yet (what `convert` returns)
+        else:
+            fam.schema.check(document)
         values: dict[str, Any] = {}
         fam.template.read(document, values, values)
         values["kind"] = fam.kind.value
@@ -168,6 +194,8 @@ class JsonLdPartnerFormat(PartnerFormat):
             again = self.map(record)
         except RecordError as exc:  # e.g. a category code no code list knows
             raise DocumentError(f"the credential cannot be written back: {exc}") from None
+        if self.issues_credentials and "credentialStatus" in document:
+            _take_issued(again, document)  # issued: its proof vouches for these
         if again != document:
             where = _first_difference(document, again, "$")
             if where.startswith("$.@context"):
@@ -225,6 +253,47 @@ def _context(spec: Any, manifest: Path) -> list[str]:
             raise ConfigError(f"{manifest}: [context] extension {ext!r} is not a file under schemas/")
         urls.append(context_url(path.name))
     return urls
+
+
+ISSUED_FIELDS = frozenset({"credentialStatus", "validFrom"})
+"""What the issuing step adds to a mapped credential (the status entries, and validFrom:
+when this version was first issued; the certificate's own dates are in the subject): a
+draft lacks them."""
+
+
+ISSUING_SETS = frozenset({"id", "issuer", "validFrom", "credentialStatus"})
+"""Every top-level field the issuing step writes (exchange/credentials/issuer.py)."""
+
+
+def _take_issued(again: dict[str, Any], document: dict[str, Any]) -> None:
+    """The fields the issuing step sets (version id, issuer DID, status entries, issue
+    time), taken from the document read: the proof (vc+jwt) is what vouches for them, the
+    template cannot derive them. Our contexts are expected under the issuer's public URL,
+    the base its status lists are under (one base for both): a verifier elsewhere, with
+    another EXCHANGE_PUBLIC_URL or none, reads our credentials all the same."""
+    for key in ("id", "credentialStatus", "validFrom"):
+        if key in document:
+            again[key] = document[key]
+    issuer, theirs = again.get("issuer"), document.get("issuer")
+    if isinstance(issuer, dict) and isinstance(theirs, dict) and "id" in theirs:
+        again["issuer"] = {**issuer, "id": theirs["id"]}
+    base = _issuer_base(document.get("credentialStatus"))
+    ours = public_url() + ROUTE
+    if base is not None and isinstance(again.get("@context"), list):
+        again["@context"] = [
+            base + ROUTE + url.removeprefix(ours) if isinstance(url, str) and url.startswith(ours) else url
+            for url in again["@context"]
+        ]
+
+
+def _issuer_base(entries: Any) -> str | None:
+    """The public URL an issued credential's status lists are under (<base>/status/...)."""
+    if not isinstance(entries, list) or not entries or not isinstance(entries[0], dict):
+        return None
+    url = entries[0].get("statusListCredential")
+    if not isinstance(url, str) or "/status/" not in url:
+        return None
+    return url.rsplit("/status/", 1)[0]
 
 
 def _lookup(document: Any, keys: list[str]) -> Any:

@@ -102,27 +102,31 @@ def keys_generate(
     days: Annotated[int, typer.Option(help="Certificate validity in days.")] = 365,
     force: Annotated[bool, typer.Option(help="Replace an existing pair.")] = False,
 ) -> None:
-    """Make a development signing key pair (RSA-3072, self-signed). Never commit it."""
+    """Make a development signing key pair (RSA-3072, self-signed) for XML signatures and an
+    EC P-256 key for credentials (vc+jwt). Never commit them."""
+    from exchange.credentials.keys import ENV_CREDENTIAL_KEY, generate_credential_key
     from exchange.signing import ENV_CERT, ENV_KEY, generate_key_pair
 
     try:
         files = generate_key_pair(out, common_name=name, days=days, force=force)
+        credential_key = generate_credential_key(out, force=force)
     except ExchangeError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
         raise _fail(f"cannot write to {out}: {exc}") from None
     repo = _work_tree(out)
     if repo is not None:
-        exposed = [f for f in (files.key, files.certificate) if not _ignored_by_git(repo, f)]
+        exposed = [f for f in (files.key, credential_key, files.certificate) if not _ignored_by_git(repo, f)]
         if exposed:
             names = " and ".join(str(f) for f in exposed)
             err.print(
                 f"[yellow]warning:[/] {out} is inside the git work tree {repo} and git does not ignore"
                 f" {names}: add *.pem to {repo / '.gitignore'}"
             )
-    err.print(f"wrote {files.key} (private, mode 0600) and {files.certificate}")
+    err.print(f"wrote {files.key} and {credential_key} (private, mode 0600) and {files.certificate}")
     typer.echo(f"export {ENV_KEY}={files.key.resolve()}")
     typer.echo(f"export {ENV_CERT}={files.certificate.resolve()}")
+    typer.echo(f"export {ENV_CREDENTIAL_KEY}={credential_key.resolve()}")
 
 
 def keys_hash_password() -> None:

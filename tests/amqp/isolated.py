@@ -90,10 +90,14 @@ class World:
             conn.close()
         return got
 
-    def start_service(self, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    def start_service(
+        self, *extra: str, env: dict[str, str] | None = None, http: str | None = None
+    ) -> subprocess.Popen[bytes]:
+        """`exchange run` in the world; workers only unless `http` (HOST:PORT) is given."""
         log = (self.root / f"run-{len(self.processes)}.log").open("wb")
+        front = ["--http", http] if http else ["--no-http"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "exchange.cli", "run", "--no-http", *extra],
+            [sys.executable, "-m", "exchange.cli", "run", *front, *extra],
             env={**self.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -206,7 +210,7 @@ def world(tmp_path: Path, vhosts: Vhosts) -> Iterator[World]:
         "EXCHANGE_AMQP_RECONNECT_MAX_S": "2",
     }
     w = World(tmp_path, vhosts.suffix, vhosts.vhost, url, config_path, audit_url, kr, vhosts.kr_password, env)
-    _purge(w, cfg)
+    reset_topology(w, cfg)
     try:
         yield w
     finally:
@@ -222,20 +226,18 @@ def world(tmp_path: Path, vhosts: Vhosts) -> Iterator[World]:
 _provisioned: dict[str, bool] = {}
 
 
-def _purge(w: World, cfg: Any) -> None:
-    """Declare everything (so the queues exist) and empty it: a clean broker per test."""
+def reset_topology(w: World, cfg: Any) -> None:
+    """Declare everything afresh: a clean broker per test. Queues are deleted, not purged:
+    the vhost lives for the session and another test's agreement may have declared the same
+    queue with other arguments (a retry queue's TTL), which a redeclare would refuse."""
     from exchange.amqp.topology import build_topology, declare
 
     topology = build_topology(cfg)
     conn, ch = w.channel()
     try:
-        declare(ch, topology)
         for q in topology.queues:
-            if q.arguments.get("x-queue-type") == "stream":
-                ch.queue_delete(q.name)  # a stream cannot be purged
-                ch.queue_declare(q.name, durable=True, arguments=q.arguments)
-            else:
-                ch.queue_purge(q.name)
+            ch.queue_delete(q.name)  # deleting a queue that is not there is fine
+        declare(ch, topology)
     finally:
         conn.close()
     conn = pika.BlockingConnection(pika.URLParameters(with_vhost(BROKER, w.kr.vhost)))

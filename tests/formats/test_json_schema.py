@@ -18,11 +18,12 @@ from exchange.formats.json_schema import CompiledJsonSchema, json_equal
 from exchange.model import Kind
 from exchange.resources import schema_path
 from tests import canonical_samples as samples
+from tests.credentials.helpers import issued_shape
 
-DOCUMENTS = {
-    Kind.CCC: bri.map(samples.certificate()),
-    Kind.GLP: bri.map(samples.glp_statement()),
-    Kind.PT: bri.map(samples.scored_pt_round()),
+DOCUMENTS = {  # as issued: with status entries (and PT's issue time)
+    Kind.CCC: issued_shape(bri.map(samples.certificate())),
+    Kind.GLP: issued_shape(bri.map(samples.glp_statement())),
+    Kind.PT: issued_shape(bri.map(samples.scored_pt_round())),
 }
 SCHEMAS = {k: CompiledJsonSchema(schema_path("bri", f"{k}-credential-1.0.json")) for k in Kind}
 

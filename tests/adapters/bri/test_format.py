@@ -135,6 +135,25 @@ def test_the_extension_context_follows_the_public_url(monkeypatch: pytest.Monkey
         JsonLdPartnerFormat.from_manifest("bri")
 
 
+def test_an_issued_credential_is_read_under_its_issuers_public_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issued, the contexts are expected under the base its status lists are under (the
+    issuer's public URL), whatever this service's own: a verifier elsewhere reads it."""
+    from exchange.credentials import bitstring
+
+    base = "https://feed.example.org/mra"
+    monkeypatch.setenv("EXCHANGE_PUBLIC_URL", base + "/")
+    doc = _doc(JsonLdPartnerFormat.from_manifest("bri").convert(samples.certificate()))
+    doc["validFrom"] = "2026-01-01T00:00:00Z"
+    doc["credentialStatus"] = bitstring.entries(lambda p, n: f"{base}/status/{p}/{n}", 1, 7)
+    monkeypatch.delenv("EXCHANGE_PUBLIC_URL")
+    here = JsonLdPartnerFormat.from_manifest("bri")  # the default public URL
+    assert here.check_bytes(json.dumps(doc).encode()) is Kind.CCC
+    other = "https://elsewhere.example.org"
+    doc["credentialStatus"] = bitstring.entries(lambda p, n: f"{other}/status/{p}/{n}", 1, 7)
+    with pytest.raises(DocumentError, match="another EXCHANGE_PUBLIC_URL"):
+        here.check_bytes(json.dumps(doc).encode())  # contexts and lists of two different bases
+
+
 def test_a_suspended_certificate_states_no_conformance() -> None:
     subject = _doc(bri.convert(samples.certificate(status="SUSPENDED")))["credentialSubject"]
     assert subject["certificationStatus"] == "suspended"

@@ -4,17 +4,22 @@ through the VC 2.0, UNTP 0.6.1 and our extension context, all served from local 
 
 The corpus: every credential `exchange convert` writes for the shipped samples, and a
 generated one covering every family, scheme and certificate status, every GLP status and
-every ISO 13528 signal; hypothesis adds random records on top.
+every ISO 13528 signal; hypothesis adds random records on top. Every one of them ISSUED
+(per-version id, issuer did:web with a port, validFrom, credentialStatus entries), as
+verifiers receive them; the drafts a mapping makes are checked on their own.
 """
 
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import re
 import subprocess
 import sys
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +29,13 @@ from jsonschema import Draft202012Validator
 from pyld import jsonld
 
 from adapters.bri import format as bri
+from exchange.credentials.issuer import CredentialIssuer, Issued
+from exchange.credentials.standing import standing_of
+from exchange.credentials.status_store import StatusStore
+from exchange.errors import DocumentError
 from exchange.intake import CanonicalRecord
 from exchange.model import CertStatus
+from exchange.pipeline import Converted
 from exchange.resources import schema_path
 from tests import canonical_samples as samples
 from tests.adapters.bri.strategies import certificates, glp_statements, pt_rounds
@@ -38,6 +48,7 @@ from tests.adapters.bri.untp_reference import (
     official_schema,
     require_reference,
 )
+from tests.credentials.helpers import ISSUER, make_key
 
 SCHEMAS = {f: schema_path("bri", f"{f}-credential-1.0.json") for f in ("ccc", "glp", "pt")}
 PROFILE = re.compile(r"^urn:mra-exchange:bri:(ccc|glp|pt):1\.0$")
@@ -85,8 +96,33 @@ def _pt() -> Iterator[tuple[str, CanonicalRecord]]:
     )  # fmt: skip
 
 
+def _records() -> dict[str, CanonicalRecord]:
+    return {name: record for gen in (_certificates, _glp, _pt) for name, record in gen()}
+
+
+@cache
+def _issuer() -> CredentialIssuer:
+    """The issuing step as `convert` runs it, signing with a development key, its status
+    lists in a temporary SQLite database (did:web:localhost%3A8080: a DID with a port)."""
+    tmp = Path(tempfile.mkdtemp(prefix="bri-issuer-"))
+    store = StatusStore(f"sqlite:///{tmp / 'status.db'}")
+    return CredentialIssuer(ISSUER, make_key(tmp), store, {"bri": bri})
+
+
+def issue(record: CanonicalRecord) -> dict[str, Any]:
+    """A record's credential as issued (what the .jsonld holds and the .jwt signs)."""
+    draft = bri.convert(record)
+    converted = Converted(
+        "bri", record.kind, record.record_id, draft, ".jsonld", "application/ld+json",
+        hashlib.sha256(draft).hexdigest(), standing_of(record).value,
+    )  # fmt: skip
+    (outcome,) = _issuer().issue([converted])
+    assert isinstance(outcome, Issued), outcome
+    return dict(json.loads(outcome.document))
+
+
 def _generated() -> dict[str, dict[str, Any]]:
-    return {name: bri.map(record) for gen in (_certificates, _glp, _pt) for name, record in gen()}
+    return {name: issue(record) for name, record in _records().items()}
 
 
 @pytest.fixture(scope="module")
@@ -115,6 +151,9 @@ def corpus(sample_credentials: dict[str, dict[str, Any]]) -> dict[str, dict[str,
         assert f'"score": "{signal}"' in text, f"no {signal} signal in the corpus"
     families = {PROFILE.match(d["credentialSchema"]["id"]).group(1) for d in docs.values()}  # type: ignore[union-attr]
     assert families == {"ccc", "glp", "pt"}
+    for name, doc in docs.items():  # issued, not drafts: what a verifier receives
+        assert {"credentialStatus", "validFrom"} <= doc.keys(), name
+        assert doc["issuer"]["id"].startswith("did:web:"), name
     return docs
 
 
@@ -145,6 +184,35 @@ def test_every_credential_is_valid_for_our_schemas_and_the_official_one(corpus: 
     listed = "\n".join(failures[:30])
     assert not failures, f"{len(failures)} errors over {len(corpus)} credentials:\n{listed}"
     assert len(corpus) >= 25, f"only {len(corpus)} credentials in the corpus"
+
+
+def test_drafts_pass_the_official_schema_and_our_draft_check_but_not_the_issued_one() -> None:
+    """A mapped credential before the issuing step: official, checked by the format as a
+    draft (no status entries, no issue time yet), refused by our schema for issued ones."""
+    official, ours = _official(), _ours()
+    for name, record in _records().items():
+        draft = json.loads(bri.convert(record))
+        assert "credentialStatus" not in draft and "validFrom" not in draft, name
+        assert official.is_valid(draft), (name, [e.message for e in official.iter_errors(draft)][:3])
+        bri.validate(record.kind, draft)  # the draft check: no DocumentError
+        missing = {e.message for e in ours[_family(draft)].iter_errors(draft)}
+        assert missing == {"'validFrom' is a required property", "'credentialStatus' is a required property"}
+        with pytest.raises(DocumentError):
+            bri.validate_issued(record.kind, draft)
+
+
+def test_validfrom_is_the_versions_issue_time_and_the_certificates_dates_stay(corpus: dict[str, Any]) -> None:
+    """validFrom is when that version was first issued (UTC); the certificate's issue date
+    and the GLP statement's date are extension terms of the subject."""
+    issue_time = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$")
+    for name, doc in corpus.items():
+        assert issue_time.match(doc["validFrom"]), (name, doc["validFrom"])
+        subject = doc["credentialSubject"]
+        family = _family(doc)
+        if family == "ccc":
+            assert re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", subject["certificateIssueDate"]), name
+        if family == "glp":
+            assert re.match(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$", subject["statementDate"]), name
 
 
 def test_the_context_is_vc_untp_and_our_one_extension_without_vocab(corpus: dict[str, Any]) -> None:
@@ -238,7 +306,7 @@ def test_the_drop_check_does_catch_a_term_no_context_defines() -> None:
 @GENERATED
 @given(certificates() | glp_statements() | pt_rounds())
 def test_generated_records_are_official_and_lose_nothing_on_expansion(record: CanonicalRecord) -> None:
-    doc = json.loads(bri.convert(record))
+    doc = issue(record)
     errors = [f"{e.json_path}: {e.message[:160]}" for e in _official().iter_errors(doc)]
     assert not errors, f"{len(errors)} official 0.6.1 errors: {errors[:10]}"
     _assert_nothing_dropped(record.record_id, doc, document_loader(local_contexts()))
@@ -314,7 +382,7 @@ def test_our_schema_rejects_every_variant_the_official_schema_rejects(
 
 def _entry(purpose: str, index: str = "7") -> dict[str, Any]:
     return {
-        "id": f"https://cnca.gov.cn/status/1#{index}-{purpose}",
+        "id": f"https://cnca.gov.cn/status/{purpose}/1#{index}",
         "type": "BitstringStatusListEntry",
         "statusPurpose": purpose,
         "statusListIndex": index,
@@ -322,14 +390,15 @@ def _entry(purpose: str, index: str = "7") -> dict[str, Any]:
     }
 
 
-def test_credential_status_is_optional_but_strictly_shaped() -> None:
+def test_credential_status_is_required_and_strictly_shaped() -> None:
     ours = _ours()
     official = _official()
     loader = document_loader(local_contexts())
     for family, record in (("ccc", samples.certificate()), ("glp", samples.glp_statement()),
                            ("pt", samples.scored_pt_round())):  # fmt: skip
-        doc = bri.map(record)
-        assert ours[family].is_valid(doc) and "credentialStatus" not in doc
+        doc = issue(record)
+        del doc["credentialStatus"]
+        assert not ours[family].is_valid(doc)  # an issued credential without status entries
         doc["credentialStatus"] = [_entry("revocation"), _entry("suspension")]
         assert ours[family].is_valid(doc), list(ours[family].iter_errors(doc))[:3]
         assert official.is_valid(doc)
