@@ -27,8 +27,15 @@ from exchange.amqp.confirm import ConfirmingPublisher
 from exchange.amqp.consumer import BatchConsumer, Message, Work
 from exchange.amqp.intake import IntakeWorker
 from exchange.amqp.publish import Outgoing, publish_many
-from exchange.amqp.settings import AmqpSettings, with_vhost
-from exchange.amqp.topology import DOMESTIC_IN, INTAKE_QUEUE, build_topology, declare, work_queue
+from exchange.amqp.settings import AmqpSettings, first_reachable, replicas_for, with_vhost
+from exchange.amqp.topology import (
+    DOMESTIC_IN,
+    INTAKE_QUEUE,
+    build_topology,
+    declare,
+    quorum_arguments,
+    work_queue,
+)
 from exchange.archive import DocumentArchive
 from exchange.audit import open_store
 from exchange.config import ExchangeConfig
@@ -110,7 +117,7 @@ def _consume(url: str, make: Any, queue: str, expected: int, settings: AmqpSetti
         c.channel(on_open_callback=on_channel)
 
     conn = pika.SelectConnection(
-        pika.URLParameters(url),
+        pika.URLParameters(first_reachable(url)),
         on_open_callback=on_open,
         on_close_callback=lambda c, e: c.ioloop.stop(),
     )
@@ -137,11 +144,11 @@ def bench_pipeline(
 ) -> dict[str, Any]:
     settings = AmqpSettings()
     url = ensure_vhost(amqp_url or settings.url)
-    conn = pika.BlockingConnection(pika.URLParameters(url))
+    conn = pika.BlockingConnection(pika.URLParameters(first_reachable(url)))
     ch = conn.channel()
-    declare(ch, build_topology(config, [partner]))
+    declare(ch, build_topology(config, [partner], replicas_for(url)))
     for q in (RELAY_IN, RELAY_OUT):
-        ch.queue_declare(q, durable=True, arguments={"x-queue-type": "quorum"})
+        ch.queue_declare(q, durable=True, arguments=quorum_arguments(replicas_for(url)))
     for q in (INTAKE_QUEUE, work_queue(partner), RELAY_IN, RELAY_OUT):
         ch.queue_purge(q)
     conn.close()

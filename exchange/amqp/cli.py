@@ -348,12 +348,22 @@ def simulate_partner(
 def topology_export(
     out: Annotated[Optional[Path], typer.Option(help="File (default: stdout).")] = None,  # noqa: UP045
     config: ConfigOption = None,
+    replicas: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            min=1,
+            help="Replicas of every quorum queue and stream (a cluster's node count; "
+            "default: EXCHANGE_AMQP_REPLICAS, else the brokers EXCHANGE_AMQP_URL names).",
+        ),
+    ] = None,
 ) -> None:
     """The broker topology as a RabbitMQ definitions file (rabbitmqctl import_definitions)."""
+    from exchange.amqp.settings import AmqpSettings, replicas_for
     from exchange.amqp.topology import build_topology, definitions
     from exchange.config import load_config
 
-    text = json.dumps(definitions(build_topology(load_config(config))), indent=2) + "\n"
+    count = replicas if replicas is not None else replicas_for(AmqpSettings().url)
+    text = json.dumps(definitions(build_topology(load_config(config), replicas=count)), indent=2) + "\n"
     if out is None:
         sys.stdout.write(text)
     else:

@@ -178,6 +178,31 @@ class AmqpPartnerDelivery(PartnerDelivery):
         self.awaiting: dict[str, list[Work]] = {}
         self._timers: dict[str, Any] = {}
 
+    SWEEP_S = 1.0
+    """How often held messages are checked against the state store (see _sweep)."""
+
+    def start(self) -> None:
+        super().start()
+        self._schedule_sweep()
+
+    def _schedule_sweep(self) -> None:
+        if self.alive and self.channel.is_open:
+            self.channel.connection.ioloop.call_later(self.SWEEP_S, self._sweep)
+
+    def _sweep(self) -> None:
+        """Several workers share one reply queue, so a receipt often reaches a worker that
+        does not hold the message: that one records the acknowledgement, and the holder
+        settles it here, from the state store, instead of waiting for the receipt timeout."""
+        if not self.alive:
+            return
+        if self.awaiting:
+            states = self.state.get_many(self.partner, list(self.awaiting))
+            for mid, st in states.items():
+                if st.state is State.ACKNOWLEDGED:
+                    for w in self._forget(mid):
+                        self.settle_held(w.message.tag)
+        self._schedule_sweep()
+
     def before_sending(self, works: list[Work]) -> None:
         self.mark_sent(works)
 

@@ -25,7 +25,7 @@ from exchange.amqp.delivery import AmqpPartnerDelivery, FeedDelivery, ReceiptCon
 from exchange.amqp.inbound import PartnerRecordsConsumer
 from exchange.amqp.intake import IntakeWorker
 from exchange.amqp.provision import PartnerVhost
-from exchange.amqp.settings import AmqpSettings, with_vhost
+from exchange.amqp.settings import AmqpSettings, broker_urls, replicas_for, with_vhost
 from exchange.amqp.topology import INTAKE_QUEUE, build_topology, declare, work_queue
 from exchange.archive import DocumentArchive
 from exchange.audit import AuditStore
@@ -66,7 +66,7 @@ def _refused(exc: pika.exceptions.ChannelClosedByBroker) -> ExchangeError:
 
 def connect_blocking(url: str) -> pika.BlockingConnection:
     try:
-        return pika.BlockingConnection(pika.URLParameters(url))
+        return pika.BlockingConnection([pika.URLParameters(u) for u in broker_urls(url)])
     except pika.exceptions.AMQPError as exc:
         raise BrokerUnavailable(
             f"cannot reach the broker at {_redact(url)}: {type(exc).__name__} {exc}"
@@ -133,7 +133,8 @@ class Service:
         self.metrics.watch_queues(self._queue_depths)
         """The SOAP endpoint's store: certificate statuses and the pull outbox (optional)."""
         self.partners = self.options.partners or sorted(config.partners)
-        self._topology = build_topology(config, self.partners)
+        self.replicas = replicas_for(self.settings.url)
+        self._topology = build_topology(config, self.partners, self.replicas)
         self.converter = Converter(config, self.partners)
         self.source = load_source(config)
         self._stopping = threading.Event()
@@ -141,6 +142,14 @@ class Service:
         self._loop: Any = None
         self.ready = threading.Event()
         self.reconnects = 0
+        self.brokers = broker_urls(self.settings.url)
+        self._broker = 0
+        """Index of the broker in use: a lost or unreachable one moves the service to the next."""
+
+    @property
+    def url(self) -> str:
+        """The broker this session talks to (one of EXCHANGE_AMQP_URL's, in turn)."""
+        return self.brokers[self._broker]
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -150,20 +159,27 @@ class Service:
             signal.signal(signal.SIGINT, lambda *_: self.request_stop())
         backoff = 0.5
         started = time.monotonic()
+        failed_in_a_row = 0
         while not self._stopping.is_set():
             try:
                 self._declare()
                 self._run_session()
                 backoff = 0.5
+                failed_in_a_row = 0
             except BrokerUnavailable as exc:
-                log.warning("broker unavailable", error=str(exc), retry_in=backoff)
+                failed_in_a_row += 1
+                log.warning("broker unavailable", broker=_redact(self.url), error=str(exc), retry_in=backoff)
             if self._stopping.is_set():
                 break
             if self.options.max_runtime_s and time.monotonic() - started > self.options.max_runtime_s:
                 break
             self.reconnects += 1
-            self._stopping.wait(backoff)
-            backoff = min(backoff * 2, self.settings.reconnect_max_s)
+            self._broker = (self._broker + 1) % len(self.brokers)  # a lost node: try the next one
+            if failed_in_a_row and failed_in_a_row % len(self.brokers) == 0:  # every one tried: back off
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, self.settings.reconnect_max_s)
+            else:
+                self._stopping.wait(0.2)
         self.audit.flush()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
@@ -194,7 +210,7 @@ class Service:
         ]
 
     def _declare(self) -> None:
-        conn = connect_blocking(self.settings.url)
+        conn = connect_blocking(self.url)
         try:
             declare(conn.channel(), self._topology)
         except pika.exceptions.ChannelClosedByBroker as exc:
@@ -203,9 +219,9 @@ class Service:
             if conn.is_open:
                 conn.close()
         for pv in self._amqp_partners():
-            conn = connect_blocking(with_vhost(self.settings.url, pv.vhost))
+            conn = connect_blocking(with_vhost(self.url, pv.vhost))
             try:
-                pv.declare(conn.channel())
+                pv.declare(conn.channel(), self.replicas)
             except pika.exceptions.ChannelClosedByBroker as exc:
                 raise _refused(exc) from None
             finally:
@@ -224,7 +240,7 @@ class Service:
         session = _Session()
         self._session = session
         main = pika.SelectConnection(
-            self._params(self.settings.url),
+            self._params(self.url),
             on_open_callback=lambda c: self._on_main_open(session, c),
             on_open_error_callback=lambda c, e: self._lost(session, f"cannot connect: {e}"),
             on_close_callback=lambda c, e: self._lost(session, f"connection closed: {e}"),
@@ -290,9 +306,7 @@ class Service:
 
         queues = [(q.name, str(q.arguments.get("x-queue-type", "classic"))) for q in self._topology.queues]
         return [
-            (s.name, s.depth, s.consumers or 0)
-            for s in queue_status(self.settings.url, queues).values()
-            if s.exists
+            (s.name, s.depth, s.consumers or 0) for s in queue_status(self.url, queues).values() if s.exists
         ]
 
     def _start(self, session: _Session, worker: BatchConsumer) -> None:
@@ -301,7 +315,7 @@ class Service:
         worker.start()
 
     def _on_main_open(self, session: _Session, conn: Any) -> None:
-        log.info("connected", url=_redact(self.settings.url))
+        log.info("connected", url=_redact(self.url))
         if self.options.intake:
 
             def intake(ch: Any) -> None:
@@ -402,7 +416,7 @@ class Service:
                 )
 
         pconn = pika.SelectConnection(
-            self._params(with_vhost(self.settings.url, pv.vhost)),
+            self._params(with_vhost(self.url, pv.vhost)),
             on_open_callback=partner_open,
             on_open_error_callback=lambda c, e: self._lost(
                 session, f"partner {pv.partner} connection failed: {e}"
