@@ -375,20 +375,25 @@ def bench_pipeline(
     partner: Annotated[str, typer.Option(help="Partner format to convert to.")] = "eu",
     amqp: AmqpOption = None,
     config: ConfigOption = None,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Competing consumers per run (worker i on the i-th broker of --amqp)."),
+    ] = 1,
 ) -> None:
     """Full pipeline vs a bare relay on the same broker and client: records/s, ratio, latency."""
     from exchange.amqp.bench import bench_pipeline as run_bench
     from exchange.config import load_config
 
     try:
-        result = run_bench(load_config(config), records, partner, _settings(amqp).url)
+        result = run_bench(load_config(config), records, partner, _settings(amqp).url, workers)
     except ExchangeError as exc:
         raise _fail(str(exc)) from None
     p, r = result["pipelineLatencyMs"], result["relayLatencyMs"]
     typer.echo(
         f"pipeline {result['pipelinePerSecond']:,} records/s (p50 {p['p50']} ms, p99 {p['p99']} ms)\n"
         f"relay    {result['relayPerSecond']:,} records/s (p50 {r['p50']} ms, p99 {r['p99']} ms)\n"
-        f"ratio    {result['ratio']:.2f}   documents {result['documentBytes']} bytes   "
+        f"ratio    {result['ratio']:.2f}   workers {result['workers']} on {result['brokers']} broker(s)   "
+        f"documents {result['documentBytes']} bytes   "
         f"peak memory {result['peakMemoryMiB']} MiB"
     )
     typer.echo(json.dumps(result))

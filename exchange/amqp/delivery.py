@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 import uuid
 from abc import abstractmethod
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -144,23 +146,153 @@ class PartnerDelivery(BatchConsumer):
 
 
 class FeedDelivery(PartnerDelivery):
-    """Belt-and-Road: append the credential to the bri.feed stream; appended = delivered."""
+    """Belt-and-Road: append the credential to the bri.feed stream; appended = delivered.
+
+    Exactly once on the stream: SEND_IN_PROGRESS and the state SENT are durable before a
+    credential is appended, so a redelivery after a lost connection is known to be uncertain;
+    those are held, the stream is read (exchange/amqp/feed_check.py) and only what is not on
+    it is appended again. A copy found there is audited ACKNOWLEDGED once."""
+
+    VERIFY_GRACE_S = 2.0
+    VERIFY_RETRY_S = 5.0
+
+    def __init__(self, *, url: str | None = None, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.url = url
+        """The broker (with the vhost) the stream is read from; None: no check (tests)."""
+        self._uncertain: list[Work] = []
+        self._verifying = False
+        self._claimed_elsewhere: set[int] = set()
+
+    def before_sending(self, works: list[Work]) -> None:
+        if self.url is None or not works:
+            return
+        claimed = self.state.claim_many(
+            [
+                Delivery(
+                    self.partner,
+                    w.message.message_id or "",
+                    w.message.headers.get("sha256", ""),
+                    attempt_of(w.message),
+                    State.SENT,
+                )
+                for w in works
+            ]
+        )
+        for w in works:
+            if (w.message.message_id or "") in claimed:
+                self.audit.append(self._entry(AuditEvent.SEND_IN_PROGRESS, w.message, stream=FEED_STREAM))
+            else:  # another copy of it, on another worker, is being appended: check, never append blindly
+                self._claimed_elsewhere.add(w.message.tag)
+        self.audit.flush()
+
+    def forget(self) -> None:
+        self._uncertain.clear()
+        self._claimed_elsewhere.clear()
+
+    def _hold_uncertain(self, work: Work) -> None:
+        work.disposition = Disposition.HOLD
+        self._uncertain.append(work)
+        if not self._verifying:
+            self._verifying = True
+            self.channel.connection.ioloop.call_later(self.VERIFY_GRACE_S, self._verify)
+
+    def _verify(self) -> None:
+        """Off the I/O loop: which uncertain credentials the stream already holds."""
+        import threading
+
+        works, self._uncertain = self._uncertain, []
+        if not self.alive or not works:
+            self._verifying = False
+            return
+        ioloop = self.channel.connection.ioloop
+        ids = {w.message.message_id or "" for w in works}
+
+        def check() -> None:
+            from exchange.amqp.feed_check import landed
+
+            try:
+                times = [
+                    e.time
+                    for mid in ids
+                    for e in self.audit.trace(mid)
+                    if e.partner == self.partner and e.event == AuditEvent.SEND_IN_PROGRESS
+                ]
+                since = min(times) if times else datetime.now(UTC) - timedelta(minutes=10)
+                found: set[str] | None = landed(self.url or "", FEED_STREAM, since, ids)
+            except Exception as exc:  # the broker again: leave them to a redelivery
+                log.warning("feed check failed", error=str(exc))
+                found = None
+            ioloop.add_callback_threadsafe(lambda: self._verified(works, found))
+
+        threading.Thread(target=check, name="feed-check", daemon=True).start()
+
+    def _verified(self, works: list[Work], found: set[str] | None) -> None:
+        self._verifying = False
+        if self._uncertain:  # more came meanwhile
+            self._verifying = True
+            self.channel.connection.ioloop.call_later(self.VERIFY_GRACE_S, self._verify)
+        if not self.alive:
+            return
+        if found is None:  # the stream cannot be read yet (a node restarting): ask again later
+            self._uncertain.extend(works)
+            if not self._verifying:
+                self._verifying = True
+                self.channel.connection.ioloop.call_later(self.VERIFY_RETRY_S, self._verify)
+            return
+        on_feed = [w for w in works if (w.message.message_id or "") in found]
+        again = [w for w in works if (w.message.message_id or "") not in found]
+        if on_feed:
+            for w in on_feed:
+                if not acknowledged_before(self.audit, w.message.message_id, self.partner):
+                    self.audit.append(self._entry(AuditEvent.ACKNOWLEDGED, w.message, stream=FEED_STREAM))
+            self.audit.flush()
+            self.state.put_many(self._done(w.message) for w in on_feed)
+            for w in on_feed:
+                self.settle_held(w.message.tag)
+        if again:
+            log.info("not on the feed: appending again", partner=self.partner, count=len(again))
+            from exchange.amqp.consumer import Batch
+
+            for w in again:
+                self._held.pop(w.message.tag, None)
+                w.disposition, w.outstanding, w.failure, w.states = Disposition.ACK, 0, None, []
+            batch = Batch(again)
+            self._batches.append(batch)
+            for w in again:
+                self._append(w)
+            self._drain()
+
+    def _done(self, m: Message) -> Delivery:
+        return Delivery(
+            self.partner, m.message_id or "", m.headers.get("sha256", ""), attempt_of(m), State.ACKNOWLEDGED
+        )
 
     def deliver(self, work: Work, already_sent: bool) -> None:
+        elsewhere = work.message.tag in self._claimed_elsewhere
+        self._claimed_elsewhere.discard(work.message.tag)
+        if (already_sent or elsewhere) and self.url is not None:
+            self._hold_uncertain(work)
+            return
+        if self.url is None:
+            self.audit.append(self._entry(AuditEvent.SEND_IN_PROGRESS, work.message, stream=FEED_STREAM))
+        self._append(work)
+
+    def _append_failed(self, work: Work) -> None:
+        """Not confirmed (a nack, a lost channel): it may be on the stream all the same, so it
+        is checked like a redelivery instead of being sent again (or dead-lettered)."""
+        log.warning("feed append unconfirmed", message_id=work.message.message_id, reason=work.failure)
+        work.failure, work.states = None, []
+        self._hold_uncertain(work)
+
+    def _append(self, work: Work) -> None:
         m = work.message
+        if self.url is not None:
+            work.on_failure = self._append_failed
         props = forward_properties(m, timestamp=None)
         entry = self._entry(AuditEvent.ACKNOWLEDGED, m, stream=FEED_STREAM)
-        self.audit.append(self._entry(AuditEvent.SEND_IN_PROGRESS, m, stream=FEED_STREAM))
         self.publish(work, "", FEED_STREAM, m.body, props, on_ok=lambda: self.audit.append(entry))
-        work.states.append(
-            Delivery(
-                self.partner,
-                m.message_id or "",
-                m.headers.get("sha256", ""),
-                attempt_of(m),
-                State.ACKNOWLEDGED,
-            )
-        )
+        work.states.append(self._done(m))
 
 
 class AmqpPartnerDelivery(PartnerDelivery):
@@ -197,11 +329,28 @@ class AmqpPartnerDelivery(PartnerDelivery):
             return
         if self.awaiting:
             states = self.state.get_many(self.partner, list(self.awaiting))
+            now = time.perf_counter()
             for mid, st in states.items():
+                works = self.awaiting.get(mid, [])
                 if st.state is State.ACKNOWLEDGED:
                     for w in self._forget(mid):
                         self.settle_held(w.message.tag)
+                elif works and now - works[0].message.received > self.SWEEP_AUDIT_AFTER_S:
+                    self._acknowledged_in_trail(mid, st)
         self._schedule_sweep()
+
+    SWEEP_AUDIT_AFTER_S = 5.0
+
+    def _acknowledged_in_trail(self, mid: str, st: Delivery) -> bool:
+        """A worker that audited the receipt but was lost before writing the state: the
+        trail says ACKNOWLEDGED, so the redelivered message waits for no second receipt
+        (waiting would time out and send the partner a second copy)."""
+        if not acknowledged_before(self.audit, mid, self.partner):
+            return False
+        self.state.put_many([Delivery(self.partner, mid, st.sha256, st.attempt, State.ACKNOWLEDGED)])
+        for w in self._forget(mid):
+            self.settle_held(w.message.tag)
+        return True
 
     def before_sending(self, works: list[Work]) -> None:
         self.mark_sent(works)
@@ -264,6 +413,11 @@ class AmqpPartnerDelivery(PartnerDelivery):
             for w in works:  # another worker took the receipt
                 self.settle_held(w.message.tag)
             return
+        if current is not None:
+            self.awaiting[mid] = works
+            if self._acknowledged_in_trail(mid, current):
+                return
+            self.awaiting.pop(mid, None)
         self._resolve(works, "REJECT", f"no receipt within {self.receipt_timeout_s:g} s")
 
     def receipt(self, mid: str, status: str, reason: str | None, warnings: list[str]) -> bool:

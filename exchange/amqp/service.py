@@ -344,7 +344,7 @@ class Service:
                     kw = self._worker_kwargs(
                         f"deliver-{agreement.partner}", work_queue(agreement.partner), ch, pub
                     )
-                    self._start(session, FeedDelivery(agreement=agreement, **kw))
+                    self._start(session, FeedDelivery(agreement=agreement, url=self.url, **kw))
 
                 self._open_channel(session, conn, feed)
             elif agreement.transport == "amqp":
@@ -480,6 +480,12 @@ class Service:
         self.ready.clear()
         for worker in session.workers:
             worker.dead()
+        try:
+            # Entries of publishes confirmed before the loss are true: written now, before
+            # another worker, given the redelivered messages, looks for them in the trail.
+            self.audit.flush()
+        except Exception as exc:
+            log.warning("audit flush after the connection loss failed", error=str(exc))
         for conn in session.connections:
             if conn.is_open:
                 conn.close()

@@ -109,3 +109,19 @@ def test_rolling_restart_of_all_three(world: ClusterWorld, verdicts: list[Verdic
             world.cluster.await_all()
 
     run_scenario(world, "rolling restart 1,2,3", fault, verdicts, share=0.1)
+
+
+def test_feed_exactly_once_across_stop_app_of_the_stream_leader(
+    world: ClusterWorld, verdicts: list[Verdict]
+) -> None:
+    """The issue's measurement (5,743 messages for 5,000 records after one stop_app): each
+    credential on bri.feed once, and every copy there in the audit trail."""
+    cluster = world.cluster
+
+    def fault() -> None:
+        leader = cluster.leader("bri.feed", world.vhost)
+        cluster.ctl(leader, "stop_app")
+        time.sleep(5)
+        cluster.ctl(leader, "start_app")
+
+    run_scenario(world, "stop_app bri.feed leader", fault, verdicts)

@@ -88,8 +88,9 @@ class ClusterWorld:
         }
 
     def start_workers(self, nodes: tuple[int, ...] = (0, 1)) -> None:
-        """`exchange run` once per node given (0-based), each preferring its own node."""
-        for n in nodes:
+        """`exchange run` once per node given (0-based), each preferring its own node; one
+        after the other (two creating the same PostgreSQL tables at once race in the catalogue)."""
+        for started, n in enumerate(nodes, 1):
             log = (self.root / f"run-{n}.log").open("wb")
             self.workers.append(
                 subprocess.Popen(
@@ -99,7 +100,7 @@ class ClusterWorld:
                     stderr=subprocess.STDOUT,
                 )
             )
-        self.wait_for_consumers("mra.intake", len(nodes))
+            self.wait_for_consumers("mra.intake", started)
 
     def start_simulator(self) -> None:
         url = with_user(
