@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from exchange.db import execute_many, open_database
+from exchange.db import create_if_missing, execute_many, open_database
 
 
 class State(StrEnum):
@@ -55,16 +54,7 @@ class StateStore:
             " attempt INTEGER NOT NULL, state TEXT NOT NULL,"
             " PRIMARY KEY (scope, message_id))"
         )
-        for attempt in range(3):
-            try:
-                self._conn.execute(create)
-                break
-            except Exception as exc:
-                # Two workers starting at once on PostgreSQL: IF NOT EXISTS is no lock, the
-                # loser hits the catalogue's unique index. The table is there: look again.
-                if attempt == 2 or "already exists" not in str(exc):
-                    raise
-                time.sleep(0.1)
+        create_if_missing(self._conn, create)
 
     def get_many(self, scope: str, message_ids: Sequence[str]) -> dict[str, Delivery]:
         if not message_ids:

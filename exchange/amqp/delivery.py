@@ -469,6 +469,11 @@ class ReceiptConsumer(BatchConsumer):
         self.delivery = delivery
         self.archive = archive
 
+    def _record_of(self, mid: str) -> str | None:
+        """The record a message carries, from the trail (the receipt does not say), so that
+        `exchange audit trace RECORD` shows the acknowledgement whichever worker took it."""
+        return next((e.record_id for e in self.audit.trace(mid) if e.record_id), None)
+
     def handle(self, works: list[Work]) -> None:
         partner = self.delivery.partner
         if self.archive is not None:  # the evidence first, as the partner sent it: one write per batch
@@ -525,7 +530,13 @@ class ReceiptConsumer(BatchConsumer):
                 event = AuditEvent.ACKNOWLEDGED if status == "ACK" else AuditEvent.ACKNOWLEDGED_WITH_WARNING
                 if not acknowledged_before(self.audit, mid, partner):
                     self.audit.append(
-                        AuditEntry(event, message_id=mid, partner=partner, details={"warnings": warnings})
+                        AuditEntry(
+                            event,
+                            message_id=mid,
+                            record_id=self._record_of(mid),
+                            partner=partner,
+                            details={"warnings": warnings},
+                        )
                     )
                 work.states.append(
                     Delivery(partner, mid, current.sha256, current.attempt, State.ACKNOWLEDGED)

@@ -11,8 +11,8 @@ way once the check runs (a short grace covers the stream writer's own queue)."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 
 import pika
 import pika.exceptions
@@ -32,22 +32,55 @@ def _connect(url: str) -> pika.BlockingConnection:
     return pika.BlockingConnection(params)
 
 
-def tail_offset(channel: Any, stream: str, timeout: float = 5.0) -> int | None:
-    """The offset of the stream's last message (None: the stream is empty)."""
-    last: int | None = None
+def _read(
+    conn: pika.BlockingConnection,
+    stream: str,
+    offset: object,
+    stop: Callable[[str | None, int], bool],
+    timeout: float,
+    idle: float,
+    must_finish: bool = True,
+) -> bool:
+    """Consume `stream` from `offset`, calling stop(message id, stream offset) for each
+    message until it says True (or `idle` seconds bring nothing): True when stopped. A
+    callback consumer, not the generator: cancelling the generator nacks what it buffered,
+    which a stream refuses (closing the channel)."""
+    ch = conn.channel()
+    ch.basic_qos(prefetch_count=2000)
+    state = {"done": False, "seen": time.monotonic()}
+
+    def on_message(channel: object, method: object, props: object, _body: bytes) -> None:
+        state["seen"] = time.monotonic()
+        tag = int(getattr(method, "delivery_tag", 0) or 0)
+        ch.basic_ack(tag)
+        if state["done"]:
+            return
+        headers = getattr(props, "headers", None) or {}
+        if stop(getattr(props, "message_id", None), int(headers.get("x-stream-offset", -1))):
+            state["done"] = True
+
+    ch.basic_consume(stream, on_message, arguments={"x-stream-offset": offset})
     deadline = time.monotonic() + timeout
-    for method, props, _body in channel.consume(
-        stream, arguments={"x-stream-offset": "last"}, inactivity_timeout=0.5
-    ):
-        if method is None:
-            break
-        channel.basic_ack(method.delivery_tag)
-        offset = int((props.headers or {}).get("x-stream-offset", -1))
-        last = offset if last is None else max(last, offset)
+    while not state["done"] and time.monotonic() - float(state["seen"]) < idle:
         if time.monotonic() > deadline:
-            break
-    channel.cancel()
-    return last
+            if not must_finish:
+                break
+            raise TimeoutError(f"reading {stream} took longer than {timeout:g} s")
+        conn.process_data_events(time_limit=0.2)  # type: ignore[arg-type]  # a float works
+    ch.close()
+    return bool(state["done"])
+
+
+def tail_offset(conn: pika.BlockingConnection, stream: str) -> int | None:
+    """The offset of the stream's last message now (None: the stream is empty)."""
+    seen: list[int] = []
+
+    def stop(_mid: str | None, offset: int) -> bool:
+        seen.append(offset)
+        return False
+
+    _read(conn, stream, "last", stop, timeout=2, idle=0.5, must_finish=False)  # later ones: a bonus
+    return max(seen) if seen else None
 
 
 def landed(url: str, stream: str, since: datetime, message_ids: set[str], timeout: float = 60.0) -> set[str]:
@@ -56,29 +89,17 @@ def landed(url: str, stream: str, since: datetime, message_ids: set[str], timeou
         return set()
     conn = _connect(url)
     try:
-        ch = conn.channel()
-        ch.basic_qos(prefetch_count=2000)
-        end = tail_offset(ch, stream)
+        end = tail_offset(conn, stream)
         if end is None:
             return set()
         found: set[str] = set()
-        deadline = time.monotonic() + timeout
-        start = since - LOOK_BACK
-        for method, props, _body in ch.consume(
-            stream, arguments={"x-stream-offset": start}, inactivity_timeout=2
-        ):
-            if method is None:
-                break  # nothing more: the tail was reached
-            ch.basic_ack(int(method.delivery_tag or 0), multiple=True)
-            mid = props.message_id if props is not None else None
+
+        def stop(mid: str | None, offset: int) -> bool:
             if mid is not None and mid in message_ids:
                 found.add(mid)
-            offset = int(((props.headers if props is not None else None) or {}).get("x-stream-offset", -1))
-            if offset >= end or found == message_ids:
-                break
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"reading {stream} took longer than {timeout:g} s")
-        ch.cancel()
+            return offset >= end or found == message_ids
+
+        _read(conn, stream, since - LOOK_BACK, stop, timeout=timeout, idle=3)
         return found
     finally:
         if conn.is_open:
