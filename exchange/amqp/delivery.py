@@ -154,7 +154,8 @@ class FeedDelivery(PartnerDelivery):
     it is appended again. A copy found there is audited ACKNOWLEDGED once."""
 
     VERIFY_GRACE_S = 2.0
-    VERIFY_RETRY_S = 5.0
+    VERIFY_RETRY_S = 3.0
+    OWNER_GRACE_S = 10.0
 
     def __init__(self, *, url: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
@@ -212,36 +213,58 @@ class FeedDelivery(PartnerDelivery):
             from exchange.amqp.feed_check import landed
 
             try:
-                times = [
-                    e.time
-                    for mid in ids
-                    for e in self.audit.trace(mid)
-                    if e.partner == self.partner and e.event == AuditEvent.SEND_IN_PROGRESS
-                ]
-                since = min(times) if times else datetime.now(UTC) - timedelta(minutes=10)
+                latest: dict[str, datetime] = {}
+                for mid in ids:
+                    for e in self.audit.trace(mid):
+                        if e.partner == self.partner and e.event == AuditEvent.SEND_IN_PROGRESS:
+                            latest[mid] = max(latest.get(mid, e.time), e.time)
+                states = self.state.get_many(self.partner, list(ids))
+                since = min(latest.values()) if latest else datetime.now(UTC) - timedelta(minutes=10)
                 found: set[str] | None = landed(self.url or "", FEED_STREAM, since, ids)
             except Exception as exc:  # the broker again: leave them to a redelivery
                 log.warning("feed check failed", error=str(exc))
-                found = None
-            ioloop.add_callback_threadsafe(lambda: self._verified(works, found))
+                found, latest, states = None, {}, {}
+            ioloop.add_callback_threadsafe(lambda: self._verified(works, found, latest, states))
 
         threading.Thread(target=check, name="feed-check", daemon=True).start()
 
-    def _verified(self, works: list[Work], found: set[str] | None) -> None:
+    def _verified(
+        self,
+        works: list[Work],
+        found: set[str] | None,
+        latest: dict[str, datetime],
+        states: dict[str, Delivery],
+    ) -> None:
+        """Settle what the check decided. The worker whose append was confirmed audits it; so
+        a copy whose last send is recent is left to its sender (who may still be finishing)
+        and checked again, and only a send older than OWNER_GRACE_S (its sender lost) is
+        audited here or appended again."""
         self._verifying = False
-        if self._uncertain:  # more came meanwhile
-            self._verifying = True
-            self.channel.connection.ioloop.call_later(self.VERIFY_GRACE_S, self._verify)
         if not self.alive:
             return
         if found is None:  # the stream cannot be read yet (a node restarting): ask again later
             self._uncertain.extend(works)
-            if not self._verifying:
-                self._verifying = True
-                self.channel.connection.ioloop.call_later(self.VERIFY_RETRY_S, self._verify)
-            return
-        on_feed = [w for w in works if (w.message.message_id or "") in found]
-        again = [w for w in works if (w.message.message_id or "") not in found]
+        now = datetime.now(UTC)
+        on_feed: list[Work] = []
+        again: list[Work] = []
+        done: list[Work] = []
+        for w in works if found is not None else []:
+            mid = w.message.message_id or ""
+            st = states.get(mid)
+            sent = latest.get(mid)
+            if st is not None and st.state is State.ACKNOWLEDGED:
+                done.append(w)  # its sender finished (and audited it)
+            elif sent is not None and (now - sent).total_seconds() < self.OWNER_GRACE_S:
+                self._uncertain.append(w)
+            elif mid in (found or set()):
+                on_feed.append(w)
+            else:
+                again.append(w)
+        if self._uncertain and not self._verifying:
+            self._verifying = True
+            self.channel.connection.ioloop.call_later(self.VERIFY_RETRY_S, self._verify)
+        for w in done:
+            self.settle_held(w.message.tag)
         if on_feed:
             for w in on_feed:
                 if not acknowledged_before(self.audit, w.message.message_id, self.partner):
@@ -254,8 +277,7 @@ class FeedDelivery(PartnerDelivery):
             log.info("not on the feed: appending again", partner=self.partner, count=len(again))
             from exchange.amqp.consumer import Batch
 
-            for w in again:
-                self._held.pop(w.message.tag, None)
+            for w in again:  # still held until settled: no multiple ack may take them meanwhile
                 w.disposition, w.outstanding, w.failure, w.states = Disposition.ACK, 0, None, []
             batch = Batch(again)
             self._batches.append(batch)

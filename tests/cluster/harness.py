@@ -56,8 +56,19 @@ class LocalCluster:
             raise RuntimeError(f"local-cluster.sh {' '.join(args)} failed ({out.returncode}): {out.stderr}")
         return out.stdout
 
+    def stop_strays(self) -> None:
+        """Nodes of ours (these names only) left by a run that was killed before its teardown."""
+        for n in (1, 2, 3):
+            subprocess.run(
+                ["rabbitmqctl", "-q", "-n", self.node(n), "stop"],
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+
     def up(self) -> list[str]:
         atexit.register(self.down)
+        self.stop_strays()
         self.urls = [line for line in self.script("up", timeout=300).splitlines() if line.startswith("amqp")]
         return self.urls
 

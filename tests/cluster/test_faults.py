@@ -19,6 +19,7 @@ from tests.cluster.world import ClusterWorld
 from tests.db_fixtures import postgres_base, postgres_url  # noqa: F401  (fixtures)
 
 RECORDS = int(os.environ.get("MRA_CLUSTER_RECORDS", "5000"))
+pytestmark = pytest.mark.timeout(480)  # a rolling restart alone takes three node boots
 
 
 @pytest.fixture
@@ -74,7 +75,7 @@ def test_kill_9_the_node_leading_mra_intake(world: ClusterWorld, verdicts: list[
         leader = cluster.leader("mra.intake", world.vhost)
         killed.append(leader)
         cluster.kill(leader)
-        time.sleep(10)
+        time.sleep(5)
         cluster.start(leader)
 
     run_scenario(world, "kill -9 mra.intake leader", fault, verdicts)
