@@ -9,7 +9,7 @@ once per message. A row is never changed: a second copy of the same content is i
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -83,6 +83,22 @@ class DocumentArchive:
                 [message_id],
             ).fetchall()
         return [Archived(r[0], r[1], Kind(r[2]), r[3], r[4], bytes(r[5]), r[6]) for r in rows]
+
+    def recent_documents(self, limit: int, chunk: int = 500) -> Iterator[tuple[str, bytes]]:
+        """(message id, body) of the latest `limit` documents sent, newest first, read a chunk
+        at a time (the lock is not held between chunks): what a search by name looks through
+        (the names are in the documents, not in the audit trail)."""
+        for offset in range(0, limit, chunk):
+            with self._lock:
+                rows = self._conn.execute(
+                    f"SELECT message_id, body FROM {self._table} WHERE kind = {self._ph}"
+                    f" ORDER BY stored_at DESC, message_id LIMIT {int(min(chunk, limit - offset))}"
+                    f" OFFSET {int(offset)}",
+                    [Kind.DOCUMENT.value],
+                ).fetchall()
+            yield from ((r[0], bytes(r[1])) for r in rows)
+            if len(rows) < chunk:
+                return
 
     def get(self, partner: str, message_id: str, kind: Kind = Kind.DOCUMENT) -> Archived | None:
         """The latest row of that kind (a partner may answer several times: retries)."""

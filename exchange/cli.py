@@ -7,6 +7,7 @@ invalid, 2 usage errors and unreadable input.
 from __future__ import annotations
 
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -16,6 +17,7 @@ from rich.console import Console
 from exchange.amqp.cli import register as register_amqp
 from exchange.amqp.ops_cli import register_ops
 from exchange.audit.cli import app as audit_app
+from exchange.commands.inputs import DOCUMENT_SUFFIXES, DOMESTIC_SUFFIXES
 from exchange.config import ExchangeConfig, load_config
 from exchange.console.cli import register_console
 from exchange.errors import DocumentError, ExchangeError, RecordError
@@ -46,6 +48,9 @@ register_console(app)
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
+RecursiveOption = Annotated[
+    bool, typer.Option("--recursive", "-r", help="Folders: read their sub-folders too.")
+]
 ConfigOption = Annotated[
     Optional[Path],  # noqa: UP045 - typer reads the annotation at run time
     typer.Option("--config", help="Agreements file (default: EXCHANGE_CONFIG or the shipped one)."),
@@ -70,29 +75,33 @@ def _root() -> None:
 
 @app.command()
 def convert(
-    paths: Annotated[list[Path], typer.Argument(help="Domestic exports: .json, .jsonl, .csv")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Domestic exports: .json, .jsonl, .csv, or folders of them.")
+    ],
     partner: Annotated[list[str], typer.Option("--partner", "-p", help="Partner(s) to convert for.")],
     out: Annotated[Path, typer.Option("--out", help="Output folder.")],
     encoding: Annotated[Optional[str], typer.Option(help="Force the CSV encoding (utf-8, gb18030).")] = None,  # noqa: UP045
     kind: Annotated[Optional[Kind], typer.Option(help="Record family; detected when absent.")] = None,  # noqa: UP045
     config: ConfigOption = None,
     audit: AuditOption = None,
+    recursive: RecursiveOption = False,
 ) -> None:
     """Convert domestic exports into partners' validated documents: OUT/<partner>/<kind>-<id>.xml."""
+    from exchange.archive import DocumentArchive
     from exchange.audit import open_store, resolve_audit_url
+    from exchange.audit.sealing import seal_if_configured
     from exchange.commands.convert import convert_files
 
-    for path in paths:
-        if not path.is_file():
-            raise _fail(f"{path}: no such file", 2)
+    paths = _inputs(paths, DOMESTIC_SUFFIXES, recursive)
     try:
         cfg = load_config(config)
         store = open_store(resolve_audit_url(audit))
+        archive = DocumentArchive(resolve_audit_url(audit))
     except ExchangeError as exc:
         raise _fail(str(exc), 2) from None
     progress = _progress()
     try:
-        with store, progress:
+        with store, progress, closing(archive):
             task = progress.add_task("converting", total=None)
             report = convert_files(
                 paths,
@@ -100,18 +109,28 @@ def convert(
                 out,
                 config=cfg,
                 audit=store,
+                archive=archive,
                 kind=kind,
                 encoding=encoding,
                 on_record=lambda: progress.advance(task),
             )
+            try:  # the head, signed, kept apart: see exchange/audit/sealing.py
+                seal_if_configured(store)
+            except (ExchangeError, OSError) as exc:
+                err.print(f"[yellow]warning:[/] the audit chain head was not sealed: {exc}")
     except RecordError as exc:  # pragma: no cover - per-record errors become rejects
         raise _fail(str(exc), 1) from None
     except ExchangeError as exc:
         raise _fail(str(exc), 2) from None
     for note, count in _skipped_lines(report.skipped):
         err.print(f"not converted: {note}" + (f" ({count} records)" if count > 1 else ""))
+    for warning in report.warnings:
+        err.print(warning)
     docs = ", ".join(f"{p}: {n}" for p, n in sorted(report.documents.items())) or "none"
-    err.print(f"{report.records} records read; documents written: {docs}; rejected: {report.rejects}")
+    versions = f" ({report.versions} later versions of records already read)" if report.versions else ""
+    err.print(
+        f"{report.records} records read{versions}; documents written: {docs}; rejected: {report.rejects}"
+    )
     if not report.ok:
         err.print(f"rejects are listed in {out / 'rejects.jsonl'}")
         raise typer.Exit(1)
@@ -157,12 +176,14 @@ def _progress() -> _Quiet:
 
 @app.command()
 def validate(
-    files: Annotated[list[Path], typer.Argument(help="Partner documents (XML or JSON-LD).")],
+    files: Annotated[list[Path], typer.Argument(help="Partner documents (XML or JSON-LD), or folders.")],
     config: ConfigOption = None,
+    recursive: RecursiveOption = False,
 ) -> None:
     """Validate documents against the schema their root namespace names."""
     from exchange.commands.documents import validate_document
 
+    files = _inputs(files, DOCUMENT_SUFFIXES, recursive)
     cfg = _config_or_exit(config)
     invalid = 0
     for path in files:
@@ -182,13 +203,15 @@ def validate(
 
 @app.command(name="import")
 def import_(
-    files: Annotated[list[Path], typer.Argument(help="Partner documents to read back.")],
+    files: Annotated[list[Path], typer.Argument(help="Partner documents to read back, or folders.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for canonical JSON.")],
     config: ConfigOption = None,
+    recursive: RecursiveOption = False,
 ) -> None:
     """Read partner documents back into canonical JSON: OUT/<kind>-<id>.json."""
     from exchange.commands.documents import import_document, write_canonical
 
+    files = _inputs(files, DOCUMENT_SUFFIXES, recursive)
     cfg = _config_or_exit(config)
     failed = 0
     for path in files:
@@ -202,7 +225,10 @@ def import_(
                 for message in exc.messages:
                     err.print(f"  {path}:{message}")
             continue
-        target = write_canonical(record, out)
+        try:
+            target = write_canonical(record, out)
+        except OSError as exc:
+            raise _fail(f"cannot write to {out}: {exc.strerror or exc}", 2) from None
         typer.echo(f"{path}: {partner} {record.kind} {record.record_id} -> {target}")
     if failed:
         raise typer.Exit(1)
@@ -217,6 +243,16 @@ def schema_export(
 
     for path in export_schemas(out):
         typer.echo(str(path))
+
+
+def _inputs(paths: list[Path], suffixes: tuple[str, ...], recursive: bool) -> list[Path]:
+    """Files as given, folders as their supported files in name order; else exit 2."""
+    from exchange.commands.inputs import InputError, expand
+
+    try:
+        return expand(paths, suffixes, recursive)
+    except InputError as exc:
+        raise _fail(str(exc), 2) from None
 
 
 def _config_or_exit(path: Path | None) -> ExchangeConfig:

@@ -4,18 +4,22 @@
            WSDL imports (exchange/soap/contract.py)
 /metrics   Prometheus text format
 /healthz   the process is up
-/readyz    broker connected, audit store answering, schemas and mappings compiled
+/readyz    broker connected, audit store answering, schemas and mappings compiled; and, for
+           information, each partner's health with its reason (checks.partners): a partner
+           that cannot deliver does not take the service out of rotation, the others flow
 /ops       the operations console (exchange/console/), when given
+/contexts/<name>.jsonld   our JSON-LD contexts, where credentials name them (exchange/contexts.py)
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import make_wsgi_app
 
+from exchange.contexts import MEDIA_TYPE as CONTEXT_MEDIA_TYPE
 from exchange.metrics import Metrics
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -34,7 +38,13 @@ def build_front(
     soap: WsgiApp | None = None,
     soap_path: str = "/soap/v1",
     console: WsgiApp | None = None,
+    partners: Callable[[], Mapping[str, Any]] | None = None,
+    contexts: Mapping[str, bytes] | None = None,
 ) -> WsgiApp:
+    """`contexts`: path -> JSON-LD context bytes, served to anyone (verifiers expanding a
+    credential fetch them, browsers too: hence CORS), cacheable since a context URL is
+    versioned and never changes meaning."""
+    documents = dict(contexts or {})
     scrape = make_wsgi_app(metrics.registry)
     soap_prefix = soap_path.rsplit("/", 1)[0] + "/"  # the endpoint's folder: its contract's files
 
@@ -42,16 +52,28 @@ def build_front(
         path = environ.get("PATH_INFO", "")
         if path == "/metrics":
             return scrape(environ, start_response)  # type: ignore[no-any-return]
+        if path in documents:
+            body = documents[path]
+            start_response("200 OK", [
+                ("Content-Type", CONTEXT_MEDIA_TYPE), ("Content-Length", str(len(body))),
+                ("Access-Control-Allow-Origin", "*"), ("Cache-Control", "public, max-age=86400"),
+            ])  # fmt: skip
+            return [body]
         if path == "/healthz":
             return _respond(start_response, "200 OK", {"status": "up"})
         if path == "/readyz":
-            checks = {}
+            checks: dict[str, Any] = {}
             for name, check in readiness.items():
                 try:
                     checks[name] = bool(check())
                 except Exception:  # a check that cannot answer is a "not ready", not a crash
                     checks[name] = False
             ready = all(checks.values())
+            if partners is not None:
+                try:
+                    checks["partners"] = dict(partners())
+                except Exception as exc:  # informative only: never an error page
+                    checks["partners"] = {"error": f"{type(exc).__name__}: {exc}"}
             return _respond(start_response, "200 OK" if ready else "503 Service Unavailable",
                             {"ready": ready, "checks": checks})  # fmt: skip
         if console is not None and (path == "/ops" or path.startswith("/ops/")):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -102,6 +102,32 @@ class Metrics:
     def watch_queues(self, depths: Callable[[], Iterable[tuple[str, int | None, int]]]) -> None:
         """Queue depth and consumers, read from the broker at scrape time."""
         self.registry.register(_QueueCollector(depths))
+
+    def watch_health(self, health: Callable[[], Mapping[str, str]]) -> None:
+        """mra_partner_health{partner,health}: 1 for each partner's current health, 0 for
+        the others (a state set), read at scrape time."""
+        self.registry.register(_HealthCollector(health))
+
+
+HEALTH_STATES = ("healthy", "degraded", "stalled", "not_configured")
+
+
+class _HealthCollector(Collector):
+    def __init__(self, health: Callable[[], Mapping[str, str]]):
+        self._health = health
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        family = GaugeMetricFamily(
+            "mra_partner_health", "Each partner's health (1 = current).", labels=["partner", "health"]
+        )
+        try:
+            current = dict(self._health())
+        except Exception:  # the broker is away: no health this scrape, not an error page
+            current = {}
+        for partner, state in sorted(current.items()):
+            for name in HEALTH_STATES:
+                family.add_metric([partner, name], 1.0 if state == name else 0.0)
+        yield family
 
 
 class _QueueCollector(Collector):

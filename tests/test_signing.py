@@ -1,8 +1,10 @@
-"""exchange/signing.py: the development key pair, enveloped signatures that survive
-embedding, and refusals of tampered content, other keys and mismatched pairs."""
+"""exchange/signing.py: the development key pair, enveloped signatures by Id reference that
+survive embedding, and refusals of tampered content, other keys, mismatched pairs and
+wrapped signatures (a signature over another element than the one read)."""
 
 from __future__ import annotations
 
+import copy
 import stat
 from pathlib import Path
 
@@ -18,8 +20,10 @@ from exchange.signing import (
     generate_key_pair,
     has_signature,
     verify_enveloped,
+    xml_id,
 )
 
+DS = "http://www.w3.org/2000/09/xmldsig#"
 DOC = b'<r:Receipt xmlns:r="urn:r"><r:Id>1</r:Id><r:Text>\xe5\x8f\x97\xe7\x90\x86</r:Text></r:Receipt>'
 
 
@@ -53,7 +57,67 @@ def test_a_signed_element_verifies_even_inside_another_document(pair: tuple[Path
     wrapper[0].append(signed)
     embedded = etree.fromstring(etree.tostring(wrapper))[0][0]
     verified = verify_enveloped(embedded, signer.cert_pem)
-    assert etree.tostring(verified) == etree.tostring(etree.fromstring(DOC))
+    reference = signed.find(f"{{{DS}}}Signature/{{{DS}}}SignedInfo/{{{DS}}}Reference")
+    assert reference is not None and reference.get("URI") == f"#{signed.get('Id')}"
+    expected = etree.fromstring(DOC)
+    expected.set("Id", str(signed.get("Id")))
+    assert etree.tostring(verified) == etree.tostring(expected)
+    assert original.get("Id") is None  # the input is untouched
+
+
+def test_the_id_comes_from_the_element_or_the_caller(pair: tuple[Path, Signer]) -> None:
+    _, signer = pair
+    assert signer.sign(etree.fromstring(DOC), id_value="receipt-1f0e").get("Id") == "receipt-1f0e"
+    assert signer.sign(etree.fromstring(DOC), id_value="nz:42/7").get("Id") == "nz_42_7"
+    own = etree.fromstring(DOC)
+    own.set("Id", "doc1")
+    assert signer.sign(own, id_value="ignored").get("Id") == "doc1"
+    assert xml_id("2019010907123456") == "id-2019010907123456"
+
+
+def test_a_legacy_signature_over_the_whole_element_still_verifies(pair: tuple[Path, Signer]) -> None:
+    """Receipts and documents signed before Ids (Reference URI="") verify standalone."""
+    from signxml import SignatureConstructionMethod, XMLSigner
+
+    out, signer = pair
+    legacy = XMLSigner(method=SignatureConstructionMethod.enveloped).sign(
+        etree.fromstring(DOC), key=(out / "signing-key.pem").read_bytes(), cert=signer.cert_pem
+    )
+    reference = legacy.find(f"{{{DS}}}Signature/{{{DS}}}SignedInfo/{{{DS}}}Reference")
+    assert reference is not None and reference.get("URI") == ""
+    assert (
+        verify_enveloped(etree.fromstring(etree.tostring(legacy)), signer.cert_pem).findtext("{urn:r}Id")
+        == "1"
+    )
+
+
+def test_a_signature_over_another_element_is_refused(pair: tuple[Path, Signer]) -> None:
+    """Signature wrapping: a genuine signature moved onto a forged root does not vouch for it."""
+    _, signer = pair
+    genuine = signer.sign(etree.fromstring(DOC), id_value="r1")
+    signature = genuine[-1]
+    forged = etree.fromstring(b'<r:Receipt xmlns:r="urn:r" Id="forged"><r:Id>666</r:Id></r:Receipt>')
+    genuine.remove(signature)
+    forged.append(genuine)  # the signed original rides along, its signature moved up
+    forged.append(signature)
+    with pytest.raises(SignatureInvalid, match="references '#r1', not the Receipt element itself"):
+        verify_enveloped(forged, signer.cert_pem)
+    forged.set("Id", "r1")  # the forged root takes the same Id: now two elements claim it
+    with pytest.raises(SignatureInvalid, match="Ambiguous reference"):
+        verify_enveloped(forged, signer.cert_pem)
+
+
+def test_a_signature_not_on_the_element_itself_is_refused(pair: tuple[Path, Signer]) -> None:
+    _, signer = pair
+    inner = signer.sign(etree.fromstring(DOC), id_value="inner")
+    outer = etree.fromstring(b'<r:Receipt xmlns:r="urn:r" Id="inner"/>')
+    outer.append(inner)  # a signed element inside: its signature is a grandchild
+    with pytest.raises(SignatureInvalid, match="found 1 signature\\(s\\) elsewhere"):
+        verify_enveloped(outer, signer.cert_pem)
+    twice = signer.sign(etree.fromstring(DOC), id_value="twice")
+    twice.append(copy.deepcopy(twice[-1]))
+    with pytest.raises(SignatureInvalid, match="found 2 signature"):
+        verify_enveloped(twice, signer.cert_pem)
 
 
 def test_tampered_content_does_not_verify(pair: tuple[Path, Signer]) -> None:

@@ -120,6 +120,10 @@ class CsvExport:
                     record += 1
                     yield f"line {record}", RecordError(f"not a valid CSV row: {exc}")
                     continue
+                except EncodingError as exc:  # this row is rejected; the next ones are read
+                    record += 1
+                    yield f"line {record}", RecordError(str(exc).split(": ", 1)[-1])
+                    continue
                 record += 1
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue  # a blank line

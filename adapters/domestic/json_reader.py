@@ -72,7 +72,11 @@ def jsonl_items(path: Path, encoding: str, kind: Kind | None, convert: Convert =
                 if parsed(value):
                     yield f"line {lines.line_no}", _to_canonical(value, kind)
                     continue
-            text = lines.decode(raw)
+            try:
+                text = lines.decode(raw)
+            except EncodingError as exc:  # this line is rejected; the next ones are read
+                yield f"line {lines.line_no}", RecordError(str(exc).split(": ", 1)[-1])
+                continue
             if text.strip():
                 yield f"line {lines.line_no}", convert(text, kind)
 

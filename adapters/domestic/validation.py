@@ -9,6 +9,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from exchange.errors import RecordError
+from exchange.model.common import friendly_message
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -39,7 +40,7 @@ def _reason(err: ErrorDetails) -> str:
     shown = repr(err.get("input"))
     if len(shown) > 60:
         shown = shown[:57] + "..."
-    return f"{err['msg']} (got {shown})"
+    return f"{friendly_message(kind, err['msg'])} (got {shown})"
 
 
 def validate(

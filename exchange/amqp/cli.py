@@ -75,8 +75,9 @@ def run(
         soap_store = SoapStore(url)
         archive = DocumentArchive(url)
         metrics = Metrics()
+        held = _partners_that_cannot_deliver(cfg, settings.url, partner or sorted(cfg.partners))
         service = Service(
-            cfg, store, state, settings, ServiceOptions(partners=partner or None),
+            cfg, store, state, settings, ServiceOptions(partners=partner or None, held=held),
             soap_store=soap_store, metrics=metrics, audit_url=url, archive=archive,
             signer=_signer_or_none(),
         )  # fmt: skip
@@ -84,6 +85,7 @@ def run(
         raise _fail(str(exc)) from None
     except ExchangeError as exc:
         raise _fail(str(exc)) from None
+    sealer = _sealer(store)
     server = None
     soap = None
     if not no_http:
@@ -112,10 +114,46 @@ def run(
             server.stop()
         if soap is not None:
             soap.close()
+        if sealer is not None:
+            sealer.stop()
         store.close()
         state.close()
         soap_store.close()
         archive.close()
+
+
+def _partners_that_cannot_deliver(cfg: Any, url: str, partners: list[str]) -> frozenset[str]:
+    """One log line per partner the service cannot deliver to, with the reason; returns the
+    partners whose own vhost is missing (their connection is not opened: no retry loop)."""
+    from exchange.amqp.provision import vhost_exists
+    from exchange.health import Health, configuration_problem, vhost_of
+    from exchange.logging import get_logger
+
+    log = get_logger()
+    held = set()
+    for p in partners:
+        agreement = cfg.partners[p]
+        exists = vhost_exists(url, vhost_of(agreement)) if agreement.transport == "amqp" else None
+        problem = configuration_problem(cfg, p, vhost_exists=exists)
+        if problem is None:
+            continue
+        log.warning("partner cannot deliver", partner=p, health=str(Health.NOT_CONFIGURED), reason=problem)
+        if exists is False:
+            held.add(p)
+    return frozenset(held)
+
+
+def _sealer(store: Any) -> Any:
+    """Seals of the audit chain head while the service runs (exchange/audit/sealing.py)."""
+    from exchange.audit.sealing import PeriodicSealer, signer_from_env
+    from exchange.errors import ConfigError
+
+    try:
+        signer = signer_from_env()
+    except ConfigError as exc:
+        err.print(f"[yellow]warning:[/] the audit chain is not sealed: {exc}")
+        return None
+    return None if signer is None else PeriodicSealer(store, signer).start()
 
 
 def _signer_or_none() -> Any:
@@ -138,18 +176,30 @@ def _answers(query: Any) -> bool:
 
 def _serve_front(service: Any, store: Any, soap: Any, http: str) -> Any:
     """One HTTP server for the SOAP endpoint, metrics and health (see exchange/http.py)."""
+    from exchange.contexts import served_contexts
     from exchange.http import build_front
     from exchange.soap.server import serve
     from exchange.soap.settings import DEFAULT_PATH, parse_address
 
     host, port = parse_address(http)
+    console = _console(service, store)
+
+    def partners() -> dict[str, dict[str, Any]]:
+        rows = console.backend.overview()["partners"]
+        return {r["partner"]: {"health": r["health"], "reason": r["reason"]} for r in rows}
+
+    service.metrics.watch_health(lambda: {p: str(v["health"]) for p, v in partners().items()})
+    if soap is not None:  # refusals before authentication are counted, not audited each
+        service.metrics.registry.register(soap.app.refusals.counter)
     front = build_front(
         service.metrics,
         {"broker": service.ready.is_set, "audit": lambda: _answers(store.head),
          "schemas": lambda: bool(service.converter.routes)},
         soap.app if soap is not None else None,
         soap.settings.path if soap is not None else DEFAULT_PATH,
-        console=_console(service, store),
+        console=console,
+        partners=partners,
+        contexts=served_contexts(),
     )  # fmt: skip
     server = serve(front, host, port)
     if soap is not None:
@@ -171,7 +221,10 @@ def _console(service: Any, store: Any) -> Any:
         config=service.config,
         audit=store,
         status=lambda: collect_status(
-            service.config, service.settings.url, lambda: open_store(url, create=False)
+            service.config,
+            service.settings.url,
+            lambda: open_store(url, create=False),
+            breakers=service.circuit_states(),
         ),
         state=service.state,
         archive=service.archive,
@@ -186,23 +239,31 @@ def _console(service: Any, store: Any) -> Any:
 
 
 def publish(
-    files: Annotated[list[Path], typer.Argument(help="Domestic exports (.json, .jsonl).")],
+    files: Annotated[
+        list[Path], typer.Argument(help="Domestic exports (.json, .jsonl, .csv), or folders of them.")
+    ],
     partner: Annotated[
         list[str] | None, typer.Option("--partner", "-p", help="Only for these partners.")
     ] = None,
     amqp: AmqpOption = None,
     config: ConfigOption = None,
+    recursive: Annotated[
+        bool, typer.Option("--recursive", "-r", help="Folders: read their sub-folders too.")
+    ] = False,
 ) -> None:
     """Publish domestic records to cn.domestic.in (one message a record), confirms pipelined."""
+    from exchange.amqp.properties import id_part
     from exchange.amqp.publish import Outgoing, publish_many
     from exchange.amqp.service import BrokerUnavailable
     from exchange.amqp.topology import DOMESTIC_IN
+    from exchange.commands.inputs import DOMESTIC_SUFFIXES, InputError, expand
     from exchange.config import load_config
     from exchange.registry import source as load_source
 
-    for path in files:
-        if not path.is_file():
-            raise _fail(f"{path}: no such file")
+    try:
+        files = expand(files, DOMESTIC_SUFFIXES, recursive)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
     cfg = load_config(config)
     src = load_source(cfg)
     counted = {"n": 0}
@@ -224,7 +285,7 @@ def publish(
                 props = pika.BasicProperties(
                     delivery_mode=2,
                     content_type="application/json",
-                    message_id=f"{path.stem}-{digest}",
+                    message_id=f"{id_part(path.stem)}-{digest}",
                     type=kind,
                     headers=headers,
                 )
@@ -292,6 +353,9 @@ def simulate_partner(
         Path | None, typer.Option(help="nz: the shared secret (default: as the agreement says).")
     ] = None,
     interval: Annotated[float, typer.Option(help="nz: seconds between polls when nothing waits.")] = 1.0,
+    wait: Annotated[
+        float, typer.Option("--wait", min=0, help="kr: seconds to wait for the broker, then exit 2.")
+    ] = 10.0,
     amqp: AmqpOption = None,
     config: ConfigOption = None,
 ) -> None:
@@ -326,13 +390,18 @@ def simulate_partner(
     except ValueError:
         raise _fail(f"unknown mode {mode!r}: ack, warn, reject, silent or twice") from None
     settings = _settings(amqp)
+    _wait_for_broker(settings.url, wait)
     pv = PartnerVhost.of(agreement)
     secret = password or f"{partner}-dev-password"
     if password is None:
         from urllib.parse import urlsplit
 
-        provision(pv, secret, urlsplit(settings.url).username or "guest")
+        try:
+            provision(pv, secret, urlsplit(settings.url).username or "guest")
+        except ExchangeError as exc:
+            raise _fail(f"cannot provision {pv.vhost} for the simulator: {exc}") from None
     url = with_user(with_vhost(settings.url, pv.vhost), pv.user, secret)
+    _wait_for_broker(url, 0)  # reachable: a refusal (vhost, user, password) is said at once
     sim = PartnerSimulator(url, pv, partner_format(agreement), sim_mode, stats, reject_reason)
     if publish_records:
         ids = sim.publish_records([p.read_bytes() for p in publish_records])
@@ -343,6 +412,86 @@ def simulate_partner(
     err.print(f"playing {partner} on vhost {pv.vhost} as {pv.user}, mode {sim_mode}")
     sim.run()
     err.print(json.dumps(sim.stats.as_dict()))
+
+
+def provision_partners(
+    partner: Annotated[
+        list[str] | None, typer.Option("--partner", "-p", help="Only these partners (default: all).")
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Print what would be done, change nothing.")
+    ] = False,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="EXCHANGE_PARTNER_PASSWORD",
+            help="The partner user's password (default: a new user gets a random one, printed once; "
+            "an existing user keeps its own).",
+        ),
+    ] = None,
+    amqp: AmqpOption = None,
+    config: ConfigOption = None,
+) -> None:
+    """Create what a partner needs on the broker: its vhost, its user with limited
+    permissions, the service's permissions, its exchanges and queues. Idempotent; needs
+    rabbitmqctl (admin rights) on this host. Partners over other transports need nothing."""
+    from exchange.amqp.provision import PartnerVhost, plan
+    from exchange.config import load_config
+    from exchange.errors import ExchangeError
+
+    try:
+        cfg = load_config(config)
+    except ExchangeError as exc:
+        raise _fail(str(exc)) from None
+    unknown = [p for p in partner or [] if p not in cfg.partners]
+    if unknown:
+        raise _fail(f"unknown partner {', '.join(unknown)} (configured: {', '.join(sorted(cfg.partners))})")
+    settings = _settings(amqp)
+    for p in partner or sorted(cfg.partners):
+        agreement = cfg.partners[p]
+        if agreement.transport != "amqp":
+            typer.echo(f"{p}: nothing to provision on the broker (transport {agreement.transport})")
+            continue
+        pv = PartnerVhost.of(agreement)
+        try:
+            steps, new_password = plan(pv, settings.url, password)
+            for step in steps:
+                typer.echo(f"{p}: {'would ' if dry_run else ''}{step.describe}")
+                if not dry_run:
+                    step.apply()
+        except ExchangeError as exc:
+            raise _fail(f"{p}: {exc}") from None
+        except Exception as exc:  # the broker refusing the declarations
+            raise _fail(f"{p}: {type(exc).__name__}: {exc}") from None
+        if new_password is not None and password is None and not dry_run:
+            typer.echo(f"{p}: user {pv.user} has the password {new_password} (shown once: give it to {p})")
+    if not dry_run:
+        err.print("done; a running exchange run connects to newly provisioned partners by itself")
+
+
+def _wait_for_broker(url: str, wait_s: float) -> None:
+    """Connect within `wait_s` seconds or exit 2 saying why: a simulator must not retry
+    silently forever. A refused login or a missing vhost is not waited for."""
+    import time
+
+    from exchange.amqp.service import BrokerUnavailable, connect_blocking
+
+    deadline = time.monotonic() + wait_s
+    said = False
+    while True:
+        try:
+            connect_blocking(url).close()
+            return
+        except BrokerUnavailable as exc:
+            refused = "ACCESS_REFUSED" in str(exc) or "NOT_ALLOWED" in str(exc)
+            left = deadline - time.monotonic()
+            if refused or left <= 0:
+                waited = "" if refused or wait_s == 0 else f" (waited {wait_s:g} s; --wait sets how long)"
+                raise _fail(f"{exc}{waited}") from None
+            if not said:
+                err.print(f"waiting up to {wait_s:g} s for the broker ...")
+                said = True
+            time.sleep(min(1.0, left))
 
 
 def topology_export(
@@ -404,6 +553,7 @@ def register(app: typer.Typer, bench: typer.Typer) -> None:
     app.command()(run)
     app.command()(publish)
     app.command(name="simulate-partner")(simulate_partner)
+    app.command(name="provision")(provision_partners)
     topology = typer.Typer(help="Broker topology.", no_args_is_help=True)
     topology.command("export")(topology_export)
     app.add_typer(topology, name="topology")

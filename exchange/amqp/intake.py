@@ -14,6 +14,7 @@ from pika.spec import BasicProperties
 
 from exchange.amqp.consumer import Batch, BatchConsumer, Disposition, Work
 from exchange.amqp.offload import SOURCE, Job, Outcome, convert_jobs, run_job
+from exchange.amqp.properties import check_properties
 from exchange.amqp.topology import DLX, OUTBOUND
 from exchange.archive import Archived, DocumentArchive
 from exchange.archive import Kind as ArchiveKind
@@ -164,10 +165,13 @@ class IntakeWorker(BatchConsumer):
         """The checks that need no parsing: id, duplicates, type. None when already settled."""
         m = work.message
         sha = hashlib.sha256(m.body).hexdigest()
-        if not m.message_id:
-            self._reject(work, None, None, "message_id", "the message has no message_id property")
+        problem = check_properties(m.message_id, m.properties.type, m.properties.content_type, m.headers)
+        if problem is not None:  # the id is kept out of the trail unless it is a sound one
+            mid_ok = problem.field != "message_id"
+            self._reject(work, m.message_id if mid_ok else None, None, problem.field, problem.reason, sha=sha)
             return None
         mid = m.message_id
+        assert mid is not None
         previous = seen.get(mid)
         earlier_sha = previous.sha256 if previous is not None else in_batch.get(mid)
         if earlier_sha is not None:
@@ -296,15 +300,15 @@ class IntakeWorker(BatchConsumer):
             )
         )
         m = work.message
-        headers = dict(m.headers)
+        headers = dict(m.headers) if field != "headers" else {}  # bad headers are not passed on
         headers.update(
             {"x-mra-reason": reason[:1000], "x-mra-field": field or "", "x-mra-partner": partner or ""}
         )
         props = BasicProperties(
             delivery_mode=2,
             message_id=mid,
-            type=m.properties.type,
-            content_type=m.properties.content_type,
+            type=m.properties.type if field != "type" else None,
+            content_type=m.properties.content_type if field != "content_type" else None,
             headers=headers,
         )
         self.publish(work, DLX, "rejects", m.body, props)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ import pika.exceptions
 from pika.spec import Basic, BasicProperties
 
 from exchange.amqp.confirm import ConfirmingPublisher
+from exchange.amqp.provision import vhost_exists
 from exchange.amqp.service import BrokerUnavailable, _redact, connect_blocking
 from exchange.amqp.settings import first_reachable
 from exchange.amqp.topology import (
@@ -37,6 +38,7 @@ from exchange.audit.chain import ChainRow, parse_time
 from exchange.audit.entry import format_time, is_sha256_hex
 from exchange.config import ExchangeConfig
 from exchange.errors import ExchangeError
+from exchange.health import Figures, PartnerHealth, assess, configuration_problem, vhost_of
 from exchange.state import Delivery, State, StateStore
 
 PENDING_WINDOW = timedelta(days=7)
@@ -89,6 +91,7 @@ class StatusReport:
     """None when the audit trail could not be read."""
     audit_error: str | None = None
     retry_queues: dict[str, list[str]] = field(default_factory=dict)
+    health: dict[str, PartnerHealth] = field(default_factory=dict)
 
     def depth(self, name: str) -> int:
         q = self.queues.get(name)
@@ -99,6 +102,20 @@ class StatusReport:
             self.depth(q) for q in self.retry_queues.get(partner, [])
         )
 
+    def figures(self, partner: str) -> Figures:
+        work = self.queues.get(work_queue(partner))
+        act = self.partners.get(partner)
+        oldest = act.oldest_pending if act else None
+        return Figures(
+            work_queue=work_queue(partner),
+            backlog=self.backlog(partner),
+            retrying=sum(self.depth(q) for q in self.retry_queues.get(partner, [])),
+            consumers=work.consumers if work is not None and work.exists else None,
+            dead_letters=self.depth(dead_queue(partner)),
+            failed_last_hour=act.failed_hour if act else None,
+            oldest_age_s=(self.now - oldest).total_seconds() if oldest else None,
+        )
+
     def dead_letters(self) -> dict[str, int]:
         names = [INTAKE_DEAD, REJECTS, *(dead_queue(p) for p in sorted(self.partners))]
         return {n: self.depth(n) for n in names if n in self.queues}
@@ -107,7 +124,10 @@ class StatusReport:
         dead = self.dead_letters()
         partners: dict[str, Any] = {}
         for p, act in sorted(self.partners.items()):
+            health = self.health.get(p)
             partners[p] = {
+                "health": None if health is None else health.health.value,
+                "reason": None if health is None else health.reason,
                 "backlog": self.backlog(p),
                 "deadLetters": self.depth(dead_queue(p)),
                 "lastSuccess": _iso(act.last_success) if act else None,
@@ -250,14 +270,46 @@ def audit_activity(
     return acts
 
 
+def assess_partners(
+    config: ExchangeConfig,
+    report: StatusReport,
+    amqp_url: str,
+    breakers: Mapping[str, str] | None = None,
+) -> dict[str, PartnerHealth]:
+    """Every partner's health with its reason, from the report, its agreement and the broker."""
+    health: dict[str, PartnerHealth] = {}
+    for p in sorted(config.partners):
+        agreement = config.partners[p]
+        exists = vhost_exists(amqp_url, vhost_of(agreement)) if agreement.transport == "amqp" else None
+        problem = configuration_problem(config, p, vhost_exists=exists)
+        figures = report.figures(p)
+        if breakers is not None and p in breakers:
+            figures = replace(figures, breaker=breakers[p])
+        health[p] = assess(agreement, figures, problem)
+    return health
+
+
 def collect_status(
     config: ExchangeConfig,
     amqp_url: str,
     audit: Callable[[], AuditStore] | None,
     now: datetime | None = None,
+    breakers: Mapping[str, str] | None = None,
 ) -> StatusReport:
-    """Queues first (BrokerUnavailable when the broker is down), then the audit; an
-    unreadable audit leaves the queue part standing, with audit_error set."""
+    """Queues first (BrokerUnavailable when the broker is down), then the audit, then each
+    partner's health; an unreadable audit leaves the queue part standing, with audit_error
+    set."""
+    report = _collect(config, amqp_url, audit, now)
+    report.health = assess_partners(config, report, amqp_url, breakers)
+    return report
+
+
+def _collect(
+    config: ExchangeConfig,
+    amqp_url: str,
+    audit: Callable[[], AuditStore] | None,
+    now: datetime | None,
+) -> StatusReport:
     now = now or datetime.now(UTC)
     topology = build_topology(config)
     queues = queue_status(

@@ -106,6 +106,14 @@ def _age(seconds: float | None) -> str:
     return f"{s // 86400}d"
 
 
+_HEALTH_STYLE = {
+    "healthy": "[green]{}[/]",
+    "degraded": "[yellow]{}[/]",
+    "stalled": "[red]{}[/]",
+    "not_configured": "[red]{}[/]",
+}
+
+
 def _render_status(data: dict[str, Any]) -> None:
     from rich import box
 
@@ -128,7 +136,7 @@ def _render_status(data: dict[str, Any]) -> None:
         "rates: last minute / last hour)",
         box=box.SIMPLE_HEAD,
     )
-    heads = ("partner", "backlog", "dead", "last ok", "oldest", "pub", "deliv", "fail")
+    heads = ("partner", "health", "backlog", "dead", "last ok", "oldest", "pub", "deliv", "fail")
     for col in heads:
         partners.add_column(col, justify="left" if col == "partner" else "right", no_wrap=True)
     for p, row in data["partners"].items():
@@ -143,6 +151,7 @@ def _render_status(data: dict[str, Any]) -> None:
 
         partners.add_row(
             p,
+            _HEALTH_STYLE.get(row["health"], "{}").format(row["health"] or "-"),
             str(row["backlog"]),
             str(row["deadLetters"]),
             "-" if ago is None else f"{_age(ago)} ago",
@@ -152,6 +161,9 @@ def _render_status(data: dict[str, Any]) -> None:
             pair("failed"),
         )
     out.print(partners)
+    for p, row in data["partners"].items():
+        if row["reason"]:
+            out.print(f"{p}: {row['health']}: {row['reason']}")
 
 
 # -- replay ------------------------------------------------------------------------------

@@ -1,12 +1,16 @@
 """A partner's own virtual host: its user may read only its inbound queue and write
-only its reply and records exchanges. Provisioned with rabbitmqctl (an operator step,
-idempotent); the service declares the exchanges and queues inside it at start."""
+only its reply and records exchanges. Provisioned with rabbitmqctl (`exchange provision`,
+an operator step with admin rights on the broker's host, idempotent); the service declares
+the exchanges and queues inside it at start too."""
 
 from __future__ import annotations
 
 import re
+import secrets
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from exchange.config import Agreement
 from exchange.errors import ExchangeError
@@ -61,6 +65,21 @@ class PartnerVhost:
         return "^$", write, read
 
 
+def vhost_exists(url: str, vhost: str) -> bool | None:
+    """Whether the broker has `vhost` (None: cannot tell, e.g. the broker is down)."""
+    import pika
+    import pika.exceptions
+
+    from exchange.amqp.settings import broker_urls, with_vhost
+
+    try:
+        conn = pika.BlockingConnection([pika.URLParameters(u) for u in broker_urls(with_vhost(url, vhost))])
+    except pika.exceptions.AMQPError as exc:
+        return False if "not found" in str(exc) else None
+    conn.close()
+    return True
+
+
 def _ctl(*args: str) -> subprocess.CompletedProcess[str]:
     """rabbitmqctl on EXCHANGE_AMQP_NODE when set (a cluster's node), else its default node."""
     from exchange.amqp.settings import AmqpSettings
@@ -93,3 +112,84 @@ def provision(vhost: PartnerVhost, password: str, service_user: str) -> None:
 def _check(result: subprocess.CompletedProcess[str]) -> None:
     if result.returncode != 0:
         raise ExchangeError(f"rabbitmqctl failed: {result.stderr.strip() or result.stdout.strip()}")
+
+
+# -- exchange provision: what a partner needs on the broker, planned then applied ---------
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One change to the broker, described for an operator before it is made."""
+
+    describe: str
+    apply: Callable[[], None]
+
+
+def _users() -> set[str]:
+    out = _ctl("list_users")
+    _check(out)
+    return {line.split("\t")[0] for line in out.stdout.splitlines() if line.strip()}
+
+
+def _vhosts() -> set[str]:
+    out = _ctl("list_vhosts")
+    _check(out)
+    return set(out.stdout.split())
+
+
+def plan(vhost: PartnerVhost, service_url: str, password: str | None) -> tuple[list[Step], str | None]:
+    """The steps that bring the broker to what `vhost` needs, and the password a new user
+    gets (None: no new user). Only what is missing is created; permissions are set every
+    time (the same values: idempotent); an existing user keeps its password unless one is
+    given. Reads the broker's state with rabbitmqctl: admin rights on this host."""
+    service_user = urlsplit(service_url).username or "guest"
+    steps: list[Step] = []
+    v = vhost.vhost
+    if v not in _vhosts():
+        steps.append(Step(f"create vhost {v}", lambda: _check(_ctl("add_vhost", v))))
+    new_password: str | None = None
+    if vhost.user not in _users():
+        new_password = password or secrets.token_urlsafe(18)
+        secret = new_password
+        steps.append(Step(f"create user {vhost.user}", lambda: _check(_ctl("add_user", vhost.user, secret))))
+    elif password is not None:
+        steps.append(
+            Step(
+                f"set the password of user {vhost.user}",
+                lambda: _check(_ctl("change_password", vhost.user, password)),
+            )
+        )
+    configure, write, read = vhost.permissions()
+    steps.append(
+        Step(
+            f"let {vhost.user} on {v} write {write} and read {read} (configure nothing)",
+            lambda: _check(_ctl("set_permissions", "-p", v, vhost.user, configure, write, read)),
+        )
+    )
+    steps.append(
+        Step(
+            f"let {service_user} (the service) configure, write and read everything on {v}",
+            lambda: _check(_ctl("set_permissions", "-p", v, service_user, ".*", ".*", ".*")),
+        )
+    )
+    queues = ", ".join((vhost.inbound_queue, vhost.reply_queue, vhost.records_queue))
+    steps.append(
+        Step(
+            f"declare the exchanges and queues {queues} on {v} (as {service_user})",
+            lambda: _declare_inside(vhost, service_url),
+        )
+    )
+    return steps, new_password
+
+
+def _declare_inside(vhost: PartnerVhost, service_url: str) -> None:
+    import pika
+
+    from exchange.amqp.settings import with_vhost
+
+    conn = pika.BlockingConnection(pika.URLParameters(with_vhost(service_url, vhost.vhost)))
+    try:
+        vhost.declare(conn.channel())
+    finally:
+        if conn.is_open:
+            conn.close()

@@ -24,7 +24,7 @@ from exchange.amqp.consumer import BatchConsumer
 from exchange.amqp.delivery import AmqpPartnerDelivery, FeedDelivery, ReceiptConsumer
 from exchange.amqp.inbound import PartnerRecordsConsumer
 from exchange.amqp.intake import IntakeWorker
-from exchange.amqp.provision import PartnerVhost
+from exchange.amqp.provision import PartnerVhost, vhost_exists
 from exchange.amqp.settings import AmqpSettings, broker_urls, replicas_for, with_vhost
 from exchange.amqp.topology import INTAKE_QUEUE, build_topology, declare, work_queue
 from exchange.archive import DocumentArchive
@@ -89,6 +89,9 @@ class ServiceOptions:
     deliveries: bool = True
     inbound: bool = True
     max_runtime_s: float | None = None
+    held: frozenset[str] = frozenset()
+    """Partners whose own connection is not opened (their vhost is missing): their documents
+    still wait in their work queue, the others flow (see exchange provision)."""
 
 
 @dataclass
@@ -133,6 +136,8 @@ class Service:
         self.metrics.watch_queues(self._queue_depths)
         """The SOAP endpoint's store: certificate statuses and the pull outbox (optional)."""
         self.partners = self.options.partners or sorted(config.partners)
+        self._held = set(self.options.held)
+        """Partners not connected yet (vhost missing); looked for again every held_check_s."""
         self.replicas = replicas_for(self.settings.url)
         self._topology = build_topology(config, self.partners, self.replicas)
         self.converter = Converter(config, self.partners)
@@ -160,6 +165,8 @@ class Service:
         backoff = 0.5
         started = time.monotonic()
         failed_in_a_row = 0
+        if self._held:
+            threading.Thread(target=self._watch_held, name="held-partners", daemon=True).start()
         while not self._stopping.is_set():
             try:
                 self._declare()
@@ -187,6 +194,25 @@ class Service:
             client.close()
         log.info("stopped")
 
+    def _watch_held(self) -> None:
+        """A partner provisioned after start: found here, then the session restarts gracefully
+        (in-flight work finished, as at shutdown) and reconnects with it."""
+        while self._held and not self._stopping.wait(self.settings.held_check_s):
+            found = {
+                p
+                for p in self._held
+                if vhost_exists(self.url, PartnerVhost.of(self.config.partners[p]).vhost)
+            }
+            if not found:
+                continue
+            self._held -= found
+            log.info("partner provisioned: reconnecting to include it", partners=sorted(found))
+            loop = self._loop
+            if loop is not None:
+                loop.add_callback_threadsafe(
+                    lambda: self._begin_shutdown("restarting the session: finishing in-flight work")
+                )
+
     def circuit_states(self) -> dict[str, str]:
         """The circuit breaker of every partner we push to over SOAP (the console shows them)."""
         return {p: str(client.breaker.state) for p, client in dict(self._soap_clients).items()}
@@ -206,7 +232,7 @@ class Service:
         return [
             PartnerVhost.of(self.config.partners[p])
             for p in self.partners
-            if self.config.partners[p].transport == "amqp"
+            if self.config.partners[p].transport == "amqp" and p not in self._held
         ]
 
     def _declare(self) -> None:
@@ -347,7 +373,7 @@ class Service:
                     self._start(session, FeedDelivery(agreement=agreement, url=self.url, **kw))
 
                 self._open_channel(session, conn, feed)
-            elif agreement.transport == "amqp":
+            elif agreement.transport == "amqp" and partner not in self._held:
                 self._open_partner(session, conn, agreement)
             elif (
                 agreement.transport == "soap"
@@ -495,13 +521,13 @@ class Service:
         if all(c.is_closed for c in session.connections) and self._loop is not None:
             self._loop.stop()
 
-    def _begin_shutdown(self) -> None:
+    def _begin_shutdown(self, why: str = "stopping: finishing in-flight work") -> None:
         session = self._session
         if session is None or session.closing:
             if self._loop is not None:
                 self._loop.stop()
             return
-        log.info("stopping: finishing in-flight work")
+        log.info(why)
         for worker in session.workers:
             worker.stop_consuming()
         deadline = time.monotonic() + 30

@@ -23,6 +23,8 @@ class AmqpSettings(BaseSettings):
     linger_ms: int = 5
     receipt_timeout_s: float = 30.0
     reconnect_max_s: float = 30.0
+    held_check_s: float = 15.0
+    """How often a partner whose vhost was missing at start is looked for again."""
     heartbeat_s: int = 30
     convert_workers: int = 1
     """Processes that parse and convert domestic messages beside the I/O loop (0: inline)."""

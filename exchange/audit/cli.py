@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,8 +23,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from exchange.audit import sealing
 from exchange.audit.chain import canonical_json
 from exchange.audit.checkpoint import (
+    Checkpoint,
     load_key,
     read_checkpoint,
     take_checkpoint,
@@ -34,6 +37,7 @@ from exchange.audit.errors import AuditError, CheckpointError
 from exchange.audit.open import open_store
 from exchange.audit.store import AuditStore
 from exchange.logging import redact_text
+from exchange.signing import ENV_CERT
 
 app = typer.Typer(help="Audit trail: trace, verify, export.", no_args_is_help=True)
 
@@ -126,16 +130,31 @@ def verify(
         typer.Option("--checkpoint", help="Also check the chain still holds this signed head."),
     ] = None,
     key_file: KeyFileOpt = None,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint-dir",
+            help="Where the service's sealed checkpoints are (default: $EXCHANGE_AUDIT_CHECKPOINT_DIR,"
+            " else ~/.local/state/mra-exchange/audit-checkpoints).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
-    """Walk the hash chain: exit 0 if intact, 1 naming the first broken entry."""
+    """Walk the hash chain: exit 0 if intact, 1 naming the first broken entry.
+
+    With a certificate configured ($EXCHANGE_SIGNING_CERT) the chain is also checked against
+    the newest checkpoint the service sealed (signed) itself: a cut tail, an emptied store, a
+    rewritten and re-hashed chain, a seal that does not verify, or a missing seal exit 1."""
     try:
         cp = read_checkpoint(checkpoint, load_key(key_file)) if checkpoint else None
     except CheckpointError as e:
         _report_broken(as_json, {"ok": False, "kind": "checkpoint", "detail": str(e)}, str(e))
     except AuditError as e:
         _fail(str(e))
+    sealed_note = ""
     with _store(audit) as store:
+        if cp is None:
+            cp, sealed_note = _sealed_checkpoint(store, checkpoint_dir, as_json)
         report = store.verify(cp)
     if report.problem is not None:
         p = report.problem
@@ -162,8 +181,37 @@ def verify(
         return
     line = f"intact: {report.entries} entries, head {report.head_seq} {report.head_hash}"
     if cp is not None:
-        line += f"; holds checkpoint head {cp.seq} of {format_time(cp.time)}"
+        line += f"; holds {sealed_note or 'checkpoint'} head {cp.seq} of {format_time(cp.time)}"
     print(line)
+
+
+def _sealed_checkpoint(
+    store: AuditStore, folder: Path | None, as_json: bool
+) -> tuple[Checkpoint | None, str]:
+    """The newest sealed checkpoint of `store`, verified; exits 1 when one is expected and
+    missing or does not verify. ("", None) when no certificate is configured."""
+    path = sealing.seal_path(store, folder)
+    cert = os.environ.get(ENV_CERT)
+    if not cert:
+        if path.exists():
+            typer.echo(
+                f"note: {path} was not checked: set ${ENV_CERT} to verify sealed checkpoints", err=True
+            )
+        return None, ""
+    try:
+        cert_pem = Path(cert).read_bytes()
+    except OSError as e:
+        _fail(f"cannot read ${ENV_CERT} {cert}: {e.strerror}")
+    if not path.exists():
+        if store.head() is None:
+            return None, ""
+        why = (f"no sealed checkpoint at {path}, though one is expected (${ENV_CERT} is set):"
+               " it was deleted, the store moved, or the service never sealed this store")  # fmt: skip
+        _report_broken(as_json, {"ok": False, "kind": "checkpoint", "detail": why}, why)
+    try:
+        return sealing.read_seal(path, cert_pem), "sealed checkpoint"
+    except CheckpointError as e:
+        _report_broken(as_json, {"ok": False, "kind": "checkpoint", "detail": str(e)}, str(e))
 
 
 def _report_broken(as_json: bool, doc: dict[str, object], line: str) -> NoReturn:
@@ -206,6 +254,17 @@ _CSV_COLUMNS = (
 )
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """OWASP's rule for CSV injection: a text cell that a spreadsheet would take for a
+    formula (it starts with = + - @, tab or CR) is prefixed with a single quote."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def _write_export(entries: Iterator[StoredEntry], fmt: ExportFormat, out: TextIO) -> int:
     n = 0
     if fmt is ExportFormat.csv:
@@ -214,7 +273,7 @@ def _write_export(entries: Iterator[StoredEntry], fmt: ExportFormat, out: TextIO
         for e in entries:
             d = e.as_dict()
             d["details"] = canonical_json(d["details"])
-            writer.writerow("" if d[c] is None else d[c] for c in _CSV_COLUMNS)
+            writer.writerow("" if d[c] is None else spreadsheet_safe(d[c]) for c in _CSV_COLUMNS)
             n += 1
     else:
         for e in entries:
@@ -236,7 +295,11 @@ def export(
     out: Annotated[Path | None, typer.Option("--out", help="Write here instead of stdout.")] = None,
     audit: AuditOpt = None,
 ) -> None:
-    """Stream entries for auditors, in chain order."""
+    """Stream entries for auditors, in chain order.
+
+    CSV cells that begin with =, +, -, @, a tab or a carriage return are prefixed with a
+    single quote (OWASP's rule against CSV injection), so a spreadsheet shows them as text
+    instead of running them; JSON Lines are written as they are."""
     start, stop = _when(since, end=False), _when(until, end=True)
     if start and stop and start >= stop:
         raise typer.BadParameter("--since must be before --until")

@@ -29,3 +29,5 @@ class AuditEvent(StrEnum):
     """The partner pulled the message."""
     DELIVERED_DOMESTIC = "DELIVERED_DOMESTIC"
     """An inbound partner record was handed to domestic systems."""
+    SUPERSEDED = "SUPERSEDED"
+    """A later version of the same record became current; this one's document is kept."""

@@ -51,6 +51,8 @@ class AuditStore(ABC):
         """Called with every appended entry (metrics count lifecycle events this way)."""
         self.on_write: Callable[[int, float], None] | None = None
         """Called after each batch is written: (entries, seconds) — audit write latency."""
+        self.after_flush: list[Callable[[int], None]] = []
+        """Called with the number of entries each written batch held (sealing.PeriodicSealer)."""
 
     # -- writing -------------------------------------------------------------------
 
@@ -94,6 +96,8 @@ class AuditStore(ABC):
                     with self._buffer_lock:
                         self._pending[:0] = batch
                     raise
+                for written in list(self.after_flush):
+                    written(len(batch))
 
     @property
     def pending(self) -> int:

@@ -13,22 +13,34 @@ import hashlib
 import json
 import threading
 import time
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from exchange.amqp.offload import SOURCE as INTAKE_SOURCE
 from exchange.amqp.ops import PENDING_WINDOW, ReplayRequest, StatusReport, partner_of, replay_dead_letters
-from exchange.amqp.topology import dead_queue, work_queue
+from exchange.amqp.topology import REJECTS, dead_queue, work_queue
 from exchange.archive import Archived, DocumentArchive, Kind
 from exchange.audit import AuditEvent, AuditStore, StoredEntry
 from exchange.audit.entry import format_time
 from exchange.config import ExchangeConfig
 from exchange.console.render import pretty
+from exchange.health import pulls
 from exchange.state import StateStore
 
 StatusSource = Callable[[], StatusReport]
 SEARCH_LIMIT = 100
+NAME_SEARCH_DOCUMENTS = 20000
+"""How many of the latest documents a search by name looks through."""
+
+
+def fold(text: str) -> str:
+    """For matching: full-width and compatibility forms unified (NFKC), case folded."""
+    return unicodedata.normalize("NFKC", text).casefold()
+
+
 INLINE_LIMIT = 256 * 1024
 """Documents larger than this are offered for download only."""
 
@@ -91,6 +103,8 @@ class ConsoleBackend:
                     "partner": code,
                     "name": agreement.name,
                     "transport": agreement.transport,
+                    "health": row.get("health"),
+                    "reason": row.get("reason") or broker_error,
                     "backlog": row.get("backlog"),
                     "deadLetters": row.get("deadLetters"),
                     "oldestMessageAgeSeconds": row.get("oldestMessageAgeSeconds"),
@@ -121,11 +135,31 @@ class ConsoleBackend:
         for entry in self.audit.trace(q):
             if entry.message_id and entry.message_id not in ids:
                 ids.append(entry.message_id)
+        if not ids and self.archive is not None:
+            ids = self._by_name(q)
         messages = [self._summary(mid, self._timeline(mid)) for mid in ids[-SEARCH_LIMIT:]]
         messages.sort(key=lambda m: m["lastTime"] or "", reverse=True)
         return {"query": q, "messages": messages, "truncated": len(ids) > SEARCH_LIMIT}
 
+    def _by_name(self, query: str) -> list[str]:
+        """Messages whose documents contain `query` (a facility, applicant, manufacturer or
+        laboratory name, Chinese or English): a case- and width-insensitive substring match
+        (NFKC, then casefold) over the latest documents sent, oldest first."""
+        assert self.archive is not None
+        needle = fold(query)
+        ids: list[str] = []
+        for mid, body in self.archive.recent_documents(NAME_SEARCH_DOCUMENTS):
+            if mid not in ids and needle in fold(body.decode("utf-8", "replace")):
+                ids.append(mid)
+                if len(ids) > SEARCH_LIMIT:  # enough to show the latest and say there are more
+                    break
+        return ids[::-1]
+
     def _timeline(self, message_id: str) -> list[StoredEntry]:
+        """The message's own events: not another partner's refused request that named its id."""
+        return [e for e in self._trail(message_id) if not _foreign(e)]
+
+    def _trail(self, message_id: str) -> list[StoredEntry]:
         return [e for e in self.audit.trace(message_id) if e.message_id == message_id]
 
     def _summary(self, message_id: str, timeline: list[StoredEntry]) -> dict[str, Any]:
@@ -172,7 +206,7 @@ class ConsoleBackend:
                 {
                     "partner": partner,
                     **s,
-                    "replayable": s["state"] in FAILED and agreement is not None,
+                    "replayable": s["state"] in FAILED and agreement is not None and not pulls(agreement),
                     "transport": agreement.transport if agreement is not None else None,
                     "document": _doc_view(_latest(kept, partner, Kind.DOCUMENT)),
                     "receipts": [_doc_view(r) for r in self._receipts(kept, partner, message_id)],
@@ -181,6 +215,7 @@ class ConsoleBackend:
         return {
             **self._summary(message_id, timeline),
             "timeline": [_entry_view(e) for e in timeline],
+            "refusedRequests": [_entry_view(e) for e in self._trail(message_id) if _foreign(e)],
             "deliveries": views,
         }
 
@@ -230,10 +265,37 @@ class ConsoleBackend:
                 if "attempts" in details:
                     item["attempts"] = details["attempts"]
         rows = [r for r in latest.values() if r["state"] in FAILED]
+        rows.extend(self._intake_rejects(since))
+        for r in rows:  # a pull partner's failure never reaches a dead queue: nothing to replay
+            agreement = self.config.partners.get(r["partner"])
+            r["replayable"] = agreement is not None and not pulls(agreement)
         rows.sort(key=lambda r: r["time"], reverse=True)
-        depths: dict[str, int | None] = {dead_queue(p): None for p in sorted(self.config.partners)}
+        depths: dict[str, int | None] = {REJECTS: None}  # beside the intake rejects listed
+        depths.update({dead_queue(p): None for p in sorted(self.config.partners)})
         depths.update(self.overview()["deadLetters"].get("byQueue", {}))
         return {"deadLetters": rows, "queueDepths": depths, "window": f"{PENDING_WINDOW.days} days"}
+
+    def _intake_rejects(self, since: datetime) -> list[dict[str, Any]]:
+        """Records refused at intake (parked on mra.rejects): listed with their reasons, never
+        replayable (the input itself is wrong: the domestic system sends it again, fixed)."""
+        found: dict[str, dict[str, Any]] = {}
+        for row in self.audit.scan(since, None, {AuditEvent.REJECTED}):
+            details = _json(row.details)
+            if details.get("source") != INTAKE_SOURCE or details.get("duplicate"):
+                continue
+            key = row.message_id or f"seq:{row.seq}"
+            found[key] = {
+                "partner": None,
+                "queue": REJECTS,
+                "messageId": row.message_id,
+                "recordId": row.record_id,
+                "state": row.event,
+                "time": row.time,
+                "reason": details.get("reason"),
+                "field": details.get("field"),
+                "replayable": False,
+            }
+        return list(found.values())
 
     def replay(self, partner: str, message_ids: list[str], operator: str) -> dict[str, Any]:
         """Back to the partner's work queue, audited REPLAYED with the operator as actor."""
@@ -254,6 +316,11 @@ class ConsoleBackend:
             "examined": report.examined,
             "error": report.error,
         }
+
+
+def _foreign(entry: StoredEntry) -> bool:
+    """A request refused to a partner that named someone else's message (a probe)."""
+    return entry.event is AuditEvent.REJECTED and bool(entry.details.get("caller"))
 
 
 def _queue_partner(entry: StoredEntry, by_queue: dict[str, str]) -> str | None:

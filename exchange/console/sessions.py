@@ -1,5 +1,8 @@
 """Server-side sessions: the cookie carries only a random token; who it is, the role, the
-CSRF token and the expiry stay here. Restarting the service logs everyone out."""
+CSRF token and the expiry stay here. Restarting the service logs everyone out.
+
+A session ends after `idle_s` without a request, and in any case `lifetime_s` after its
+login (12 hours by default): a stolen or forgotten session does not live for ever."""
 
 from __future__ import annotations
 
@@ -19,11 +22,19 @@ class Session:
     account: Account
     csrf: str
     expires: float
+    ends: float = float("inf")
+    """The absolute end: login time + the store's lifetime, whatever the activity."""
+
+
+LIFETIME_S = 12 * 3600.0
 
 
 class SessionStore:
-    def __init__(self, idle_s: float, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, idle_s: float, clock: Callable[[], float] = time.monotonic, *, lifetime_s: float = LIFETIME_S
+    ):
         self.idle_s = idle_s
+        self.lifetime_s = lifetime_s
         self.clock = clock
         self._sessions: dict[str, Session] = {}
         self._lock = threading.Lock()
@@ -32,7 +43,9 @@ class SessionStore:
         session = Session(secrets.token_urlsafe(32), account, secrets.token_urlsafe(32), 0.0)
         with self._lock:
             self._expire()
-            session.expires = self.clock() + self.idle_s
+            now = self.clock()
+            session.ends = now + self.lifetime_s
+            session.expires = min(now + self.idle_s, session.ends)
             self._sessions[session.token] = session
         return session
 
@@ -46,8 +59,12 @@ class SessionStore:
             if session is None or session.expires <= now:
                 self._sessions.pop(token, None)
                 return None
-            session.expires = now + self.idle_s
+            session.expires = min(now + self.idle_s, session.ends)
             return session
+
+    def max_age(self, session: Session) -> int:
+        """Seconds the session's cookie should live from now: to its next expiry, at least 0."""
+        return max(0, int(session.expires - self.clock()))
 
     def drop(self, token: str | None) -> None:
         with self._lock:

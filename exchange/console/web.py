@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import secrets
 from collections.abc import Callable, Iterable
 from http.cookies import SimpleCookie
@@ -53,6 +54,10 @@ SAFE_DOCUMENT_TYPES = frozenset(
 )
 
 StartResponse = Callable[..., Any]
+
+
+_STATIC_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}\.[a-z]{1,4}")
+"""What a shipped asset is called; anything else (NUL, slashes, dots, odd characters) is 404."""
 
 
 def _asset(name: str) -> bytes:
@@ -160,20 +165,25 @@ class ConsoleApp:
         if path.startswith("/api/"):
             if session is None:
                 return Response.error("401 Unauthorized", "log in first")
-            return self._api(req, session, path[len("/api/") :])
+            return self._refreshed(self._api(req, session, path[len("/api/") :]), req, session)
         if path == "/" and req.method == "GET":
             if session is None:
                 return Response.redirect(f"{PREFIX}/login")
-            return self._shell(session)
+            return self._refreshed(self._shell(session), req, session)
         return Response.error("404 Not Found", f"no such page {req.path}")
+
+    def _refreshed(self, response: Response, req: Request, session: Session) -> Response:
+        """The session cookie again, its Max-Age to the session's next expiry: activity keeps
+        it as alive as the session (never beyond the absolute lifetime)."""
+        return response.cookie(SESSION_COOKIE, session.token, self.sessions.max_age(session), req.secure)
 
     def _static(self, name: str) -> Response:
         suffix = name[name.rfind(".") :] if "." in name else ""
-        if "/" in name or name.startswith(".") or suffix not in STATIC_TYPES:
+        if not _STATIC_NAME.fullmatch(name) or suffix not in STATIC_TYPES:  # NUL, paths, dots: 404
             return Response.error("404 Not Found", "no such file")
         try:
             data = _asset(name)
-        except (FileNotFoundError, OSError):
+        except (OSError, ValueError):
             return Response.error("404 Not Found", "no such file")
         r = Response("200 OK", data, STATIC_TYPES[suffix])
         r.headers.append(("Cache-Control", "no-cache"))
@@ -299,7 +309,7 @@ class ConsoleApp:
         r.headers.append(
             (
                 "Content-Disposition",
-                f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name)}",
+                f"{disposition}; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(name, safe='')}",
             )
         )
         r.headers.append(("Cache-Control", "no-store"))

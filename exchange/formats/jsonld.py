@@ -8,6 +8,9 @@ the schema, plus what all families share:
     codes = "codes.toml"
     id_namespace = "…"                   # UUID namespace of the $uuid5 credential ids
     profile_path = "credentialSchema.id" # where a credential names its profile
+    [context]                            # the credentials' @context: {"$shared": "context"}
+    base = ["https://www.w3.org/ns/credentials/v2", …]
+    extension = "bri/…-1.0.jsonld"       # ours, under schemas/; see exchange/contexts.py
     [shared.issuer]                      # constants templates use as {"$shared": "issuer"}
     …
     [families.ccc]
@@ -29,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from exchange.contexts import context_url
 from exchange.errors import ConfigError, DocumentError, RecordError
 from exchange.formats.json_schema import CompiledJsonSchema
 from exchange.formats.manifest import read_manifest
@@ -83,7 +87,10 @@ class JsonLdPartnerFormat(PartnerFormat):
         except ValueError:
             raise ConfigError(f"{manifest}: id_namespace is not a UUID") from None
         name = spec.get("partner", partner)
-        compiler = Compiler(codes, name, shared=spec.get("shared", {}), id_namespace=namespace)
+        shared = dict(spec.get("shared", {}))
+        if "context" in spec:
+            shared["context"] = _context(spec["context"], manifest)
+        compiler = Compiler(codes, name, shared=shared, id_namespace=namespace)
         profile_path = spec.get("profile_path", "credentialSchema.id")
         families: dict[Kind, JsonFamily] = {}
         for kind, fam in m.families().items():
@@ -161,6 +168,11 @@ class JsonLdPartnerFormat(PartnerFormat):
             raise DocumentError(f"the credential cannot be written back: {exc}") from None
         if again != document:
             where = _first_difference(document, again, "$")
+            if where.startswith("$.@context"):
+                raise DocumentError(
+                    f"the credential names the contexts {_lookup(document, ['@context'])!r}, this "
+                    f"service {again['@context']!r} (issued under another EXCHANGE_PUBLIC_URL?)"
+                )
             raise DocumentError(
                 f"the credential is not self-consistent: {where} differs from what its "
                 "own values give (altered after issue?)"
@@ -196,6 +208,21 @@ class JsonLdPartnerFormat(PartnerFormat):
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False, separators=(",", ":"))
 """Compact (one line: fit for a stream), non-ASCII as UTF-8; documents are trees."""
+
+
+def _context(spec: Any, manifest: Path) -> list[str]:
+    """[context] of a manifest -> the @context list: the base URLs, then each extension's
+    public URL (the file must exist under schemas/: it is what `exchange run` serves)."""
+    if not isinstance(spec, dict) or not isinstance(spec.get("base", []), list):
+        raise ConfigError(f"{manifest}: [context] needs base = [URL, ...] and extension = PATH")
+    urls = [str(u) for u in spec.get("base", [])]
+    extensions = spec.get("extension", [])
+    for ext in [extensions] if isinstance(extensions, str) else extensions:
+        path = schema_path(*str(ext).split("/"))
+        if not path.is_file():
+            raise ConfigError(f"{manifest}: [context] extension {ext!r} is not a file under schemas/")
+        urls.append(context_url(path.name))
+    return urls
 
 
 def _lookup(document: Any, keys: list[str]) -> Any:

@@ -6,13 +6,18 @@ A manifest (`mappings/<partner>/format.toml`) names, per family, the template an
     codes = "codes.toml"
     [families.ccc]
     template = "ccc.xml"
-    schema = "eu/ccc-1.0.xsd"
+    schema = "eu/ccc-1.1.xsd"          # what we write (the template's version)
+    accepted = ["eu/ccc-1.0.xsd"]      # older versions still read, during a transition
 
+Documents name their version in the root's `version` attribute; each is checked against
+the schema of that version. An older schema that declares no ds:Signature (1.0) is
+applied with the enveloped signature set aside, as before 1.1 (docs/signatures.md).
 Everything is loaded and compiled when the format is built, never per record.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,10 +32,14 @@ from exchange.mapping.template import Template
 from exchange.model import Kind
 from exchange.partner import PartnerFormat, build_record
 from exchange.resources import schema_path
+from exchange.signing import DS_NS
 from exchange.xml.safe import DEFAULT_LIMITS, Limits, hardened_parser, parse_bytes
 from exchange.xml.schema import CompiledSchema, load_schema
 
 _OUTPUT_PARSER = hardened_parser()
+
+
+_SIGNATURE = f"{{{DS_NS}}}Signature"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +47,28 @@ class XmlFamily:
     kind: Kind
     template: Template
     schema: CompiledSchema
+    """The version we write."""
+    accepted: tuple[CompiledSchema, ...] = ()
+    """Older versions still read (inbound), each picked by the root's version attribute."""
+
+    def schema_for(self, root: etree._Element) -> CompiledSchema:
+        """The schema of the document's own version (ours when it names none we know:
+        its errors then say which version is expected)."""
+        version = root.get("version")
+        for schema in self.accepted:
+            if version is not None and schema.document_version == version:
+                return schema
+        return self.schema
+
+    def check(self, root: etree._Element) -> None:
+        """Validate as received; a version whose schema has no place for a signature is
+        checked without the enveloped one (the transition rule, docs/signatures.md)."""
+        schema = self.schema_for(root)
+        if not schema.declares_signature and root.find(_SIGNATURE) is not None:
+            root = copy.deepcopy(root)
+            for signature in root.findall(_SIGNATURE):
+                root.remove(signature)
+        schema.check(root)
 
 
 class XmlPartnerFormat(PartnerFormat):
@@ -51,11 +82,12 @@ class XmlPartnerFormat(PartnerFormat):
         self._by_tag = {f.template.tag: f for f in self._families.values()}
         self._by_ns = {f.template.namespace: f for f in self._families.values()}
         for fam in self._families.values():
-            if fam.template.namespace != fam.schema.target_namespace:
-                raise ConfigError(
-                    f"{fam.template.path}: namespace {fam.template.namespace!r} differs from "
-                    f"the target namespace of {fam.schema.path} ({fam.schema.target_namespace!r})"
-                )
+            for schema in (fam.schema, *fam.accepted):
+                if fam.template.namespace != schema.target_namespace:
+                    raise ConfigError(
+                        f"{fam.template.path}: namespace {fam.template.namespace!r} differs from "
+                        f"the target namespace of {schema.path} ({schema.target_namespace!r})"
+                    )
 
     @classmethod
     def from_manifest(cls, partner: str, manifest: Path | None = None) -> XmlPartnerFormat:
@@ -66,6 +98,7 @@ class XmlPartnerFormat(PartnerFormat):
                 kind,
                 Template(m.base / fam["template"], m.codes, name),
                 load_schema(schema_path(*fam["schema"].split("/"))),
+                tuple(load_schema(schema_path(*older.split("/"))) for older in fam.get("accepted", ())),
             )
             for kind, fam in m.families().items()
         }
@@ -105,13 +138,13 @@ class XmlPartnerFormat(PartnerFormat):
     def check_bytes(self, data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> Kind:
         root = parse_bytes(data, limits=limits)
         fam = self._family_of(root)
-        fam.schema.check(root)
+        fam.check(root)
         return fam.kind
 
     def parse(self, data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> CanonicalRecord:
         root = parse_bytes(data, limits=limits)
         fam = self._family_of(root)
-        fam.schema.check(root)
+        fam.check(root)
         values = fam.template.parse(root)
         values["kind"] = fam.kind.value
         return build_record(fam.kind, values, source=f"{self.partner} {fam.kind} document")

@@ -44,6 +44,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import date
 from enum import Enum
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Union
 
@@ -380,10 +381,16 @@ class Uuid5(Node):
         name = self.text.render(ctx, root)
         if name is ABSENT:
             return ABSENT
-        return f"urn:uuid:{uuid.uuid5(self.namespace, name)}"
+        return _uuid5_urn(self.namespace, name)
 
     def code_lists(self) -> list[CodeList]:
         return self.text.code_lists()
+
+
+@lru_cache(maxsize=16384)
+def _uuid5_urn(namespace: uuid.UUID, name: str) -> str:
+    """Party and facility ids repeat across records (the same applicant, the same factory)."""
+    return f"urn:uuid:{uuid.uuid5(namespace, name)}"
 
 
 class _Nested(Node):

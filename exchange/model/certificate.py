@@ -9,7 +9,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 
-from exchange.model.common import CanonicalModel, CountryCode, Kind, NonEmptyStr, Party, ShortStr
+from exchange.model.common import (
+    CanonicalModel,
+    CountryCode,
+    Kind,
+    MultiLineStr,
+    NonEmptyStr,
+    Party,
+    ShortStr,
+)
 
 
 class CertScheme(StrEnum):
@@ -62,14 +70,14 @@ class TestReport(CanonicalModel):
 class StatusChange(CanonicalModel):
     date: date
     status: CertStatus
-    reason: NonEmptyStr | None = None
+    reason: MultiLineStr | None = None
 
 
 class ResponsibleSupplier(CanonicalModel):
     """EESS responsible supplier (AU/NZ); carried on NZ records and NZ output."""
 
     name: NonEmptyStr
-    address: NonEmptyStr | None = None
+    address: MultiLineStr | None = None
     country: CountryCode
     supplier_number: Annotated[str, StringConstraints(pattern=r"^[A-Z]\d{1,8}$")] | None = None
     tax_id: Annotated[str, StringConstraints(pattern=r"^[0-9 \-]{8,14}$")] | None = None

@@ -110,6 +110,13 @@ class ResultScore(CanonicalModel):
     signals: ScoreSignals = Field(default_factory=ScoreSignals)
     remark: str | None = None
 
+    @property
+    def satisfactory(self) -> bool:
+        """The result was judged and no score calls for action (ISO 13528: a warning
+        signal is questionable, not unsatisfactory); a result never scored is not."""
+        judged = [s for s in (self.signals.z, self.signals.z_prime, self.signals.zeta, self.signals.en) if s]
+        return bool(judged) and Signal.ACTION not in judged
+
 
 class ScoredAssigned(CanonicalModel):
     value: FiniteFloat

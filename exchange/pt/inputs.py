@@ -57,6 +57,16 @@ def standard_uncertainty(
     if expanded is None or k is None:
         return None if u is None else exact(u)
     from_expanded = exact(expanded) / exact(k)
+    try:
+        finite = math.isfinite(float(from_expanded))
+    except OverflowError:
+        finite = False
+    if not finite:  # scores against it would be a silent 0 ("acceptable"), not a finding
+        raise PtError(
+            f"{who}: U/k = {expanded!r}/{k!r} is too large to represent as a number; not scored",
+            field=f"{field}.U",
+            record_id=rid,
+        )
     if u is None:
         return from_expanded
     if not agrees(u, float(from_expanded)):

@@ -1,5 +1,6 @@
 """The SOAP endpoint for partners that exchange over SOAP (eu, nz): contract-first
-(schemas/soap/exchange-1.0.wsdl), a thin lxml layer behind cheroot.
+(schemas/soap/exchange-1.0.wsdl), a thin lxml layer behind
+the asyncio HTTP front (exchange/soap/server.py).
 
     app = build_app(config, audit=audit, store=SoapStore(url), handoff=AmqpHandoff(amqp, config),
                     signer=Signer.from_env())
@@ -27,6 +28,7 @@ from exchange.soap.handoff import AmqpHandoff, DomesticRecord, Handoff, HandoffE
 from exchange.soap.server import RunningServer, TlsSettings, serve
 from exchange.soap.settings import SoapSettings
 from exchange.soap.store import PullState, SoapStore
+from exchange.soap.wss_signature import WssSigner
 from exchange.soap.wsse import Authenticator
 
 
@@ -60,7 +62,7 @@ def build_app(
     authenticator = Authenticator(
         {u: c for u, c in creds.items() if c.partner in formats}, store, max_skew_s=settings.max_skew_s
     )
-    return SoapApp(services, authenticator, settings)
+    return SoapApp(services, authenticator, settings, wss_signer=WssSigner.from_signer(signer))
 
 
 __all__ = [

@@ -2,8 +2,12 @@
 
 Per request, cheapest refusal first: size (Content-Length, then what is read, never
 more than the limit) -> hardened parse (DOCTYPE, depth) -> envelope -> mustUnderstand
-headers -> WS-Security -> operation -> request schema -> handler. Every fault is
-audited as REJECTED and the audit is durable before any response leaves.
+headers -> WS-Security (UsernameToken, then the message signature the agreement asks
+for) -> operation -> request schema -> handler; a signed request gets a signed answer. A
+request larger than 64 kB has only its SOAP Header parsed, within a small budget
+(preauth.py), until WS-Security has said who sent it. Every fault from an authenticated
+caller is audited as REJECTED, durably before any response leaves; refusals before
+authentication are counted, with one audit row per source and minute (refusals.py).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from exchange.errors import DocumentError, ExchangeError
 from exchange.soap import ns
 from exchange.soap.context import Call, Services
 from exchange.soap.contract import messages_schema, served_xsd, wsdl_for
+from exchange.soap.credentials import PartnerCredential
 from exchange.soap.envelope import (
     Envelope,
     SoapVersion,
@@ -28,9 +33,18 @@ from exchange.soap.envelope import (
     response,
     version_from_content_type,
 )
-from exchange.soap.faults import FaultCode, SoapFault, problems_of
+from exchange.soap.faults import FaultCode, SecurityFault, SoapFault, problems_of
 from exchange.soap.operations import OPERATIONS
+from exchange.soap.preauth import HeaderBudget, read_preamble
+from exchange.soap.refusals import UnauthenticatedRefusals
 from exchange.soap.settings import DEFAULT_HOST, DEFAULT_PORT, SoapSettings
+from exchange.soap.wss_signature import (
+    MessageSignatureError,
+    Policy,
+    WssSigner,
+    WssVerifier,
+    carries_signature,
+)
 from exchange.soap.wsse import Authenticator
 
 log = structlog.get_logger("exchange.soap")
@@ -42,13 +56,28 @@ _UNDERSTOOD = frozenset({ns.q(ns.WSSE, "Security")})
 
 
 class SoapApp:
-    def __init__(self, services: Services, authenticator: Authenticator, settings: SoapSettings):
+    def __init__(
+        self,
+        services: Services,
+        authenticator: Authenticator,
+        settings: SoapSettings,
+        *,
+        wss_signer: WssSigner | None = None,
+        wss_verifier: WssVerifier | None = None,
+    ):
         self.services = services
         self.auth = authenticator
         self.settings = settings
+        self.wss_signer = wss_signer
+        """Signs the answer to every request that came with a WS-Security signature."""
+        self.wss_verifier = wss_verifier or WssVerifier(
+            max_skew_s=settings.max_skew_s, max_age_s=settings.max_skew_s, clock=authenticator.clock
+        )
         self._schema = messages_schema()
         self._xsd_prefix = settings.path.rsplit("/", 1)[0] + "/"
         self._public = settings.public_url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+        self.header_budget = HeaderBudget()
+        self.refusals = UnauthenticatedRefusals(services.audit)
 
     @property
     def prefix(self) -> str:
@@ -89,15 +118,29 @@ class SoapApp:
         version = version_from_content_type(environ.get("CONTENT_TYPE", ""))
         caller: str | None = None
         operation: str | None = None
+        sign = None
         try:
             data = self._read_body(environ)
-            envelope = parse_envelope(data, self.settings.envelope_limits())
-            version = envelope.version
-            _check_headers(envelope)
-            credential = self.auth.authenticate(
-                envelope.header, tls=environ.get("wsgi.url_scheme") == "https"
-            )
-            caller = credential.partner
+            tls = environ.get("wsgi.url_scheme") == "https"
+            if len(data) <= self.header_budget.max_bytes:  # small: parsed whole, as cheap as its header
+                envelope = parse_envelope(data, self.settings.envelope_limits())
+                version = envelope.version
+                _check_headers(envelope)
+                credential = self.auth.authenticate(envelope.header, tls=tls)
+                caller = credential.partner
+            else:  # large: nothing past the Header is parsed before the caller is known
+                preamble = read_preamble(data, self.header_budget)
+                version = preamble.version
+                credential = self.auth.authenticate(preamble.header, tls=tls)
+                caller = credential.partner
+                envelope = parse_envelope(data, self.settings.envelope_limits())
+                _check_headers(envelope)
+            del data
+            if self.wss_signer is not None and carries_signature(envelope.header):
+                # A signed request gets a signed answer, faults included; only once the caller
+                # is authenticated: nobody else makes us spend a private-key operation.
+                sign = self.wss_signer.sign
+            self._check_signature(envelope, credential)
             operation = etree.QName(envelope.payload).localname
             handler = OPERATIONS.get(envelope.payload.tag)
             if handler is None:
@@ -105,14 +148,14 @@ class SoapApp:
             self._validate(envelope.payload)
             result = handler(self.services, Call(request_id, credential, envelope.payload))
             self.services.audit.flush()
-            status, body = 200, response(version, result)
+            status, body = 200, response(version, result, sign=sign)
         except SoapFault as fault:
-            status, body = self._refuse(fault, version, request_id, caller, operation, environ)
+            status, body = self._refuse(fault, version, request_id, caller, operation, environ, sign)
         except Exception as exc:  # a request must never take the server down
             log.exception("SOAP request failed", request_id=request_id, operation=operation, partner=caller)
             code = FaultCode.UNAVAILABLE if isinstance(exc, ExchangeError) else FaultCode.INTERNAL
             failure = SoapFault(code, "the request could not be processed; quote the request id to us")
-            status, body = self._refuse(failure, version, request_id, caller, operation, environ)
+            status, body = self._refuse(failure, version, request_id, caller, operation, environ, sign)
         headers = [("Content-Type", version.content_type), ("Content-Length", str(len(body)))]
         start_response(_STATUS[status], headers)
         return [body]
@@ -130,6 +173,26 @@ class SoapApp:
         if len(data) > limit:
             raise _too_large(None, limit)
         return data
+
+    def _check_signature(self, envelope: Envelope, credential: PartnerCredential) -> None:
+        """The caller's WS-Security signature, as its agreement asks (soap_wss_signature)."""
+        policy = credential.wss_signature
+        if policy is Policy.OFF or credential.certificate is None:
+            return
+        if policy is Policy.OPTIONAL and not carries_signature(envelope.header):
+            return
+        try:
+            self.wss_verifier.verify(envelope.payload.getroottree().getroot(), credential.certificate)
+        except MessageSignatureError as exc:
+            wsse_code = "FailedCheck"
+            if exc.missing or exc.expired:
+                wsse_code = "InvalidSecurity" if exc.missing else "MessageExpired"
+            raise SecurityFault(
+                FaultCode.SIGNATURE_INVALID,
+                f"WS-Security message signature refused: {exc.reason}",
+                wsse_code=wsse_code,
+                details={"wss": exc.reason},
+            ) from None
 
     def _validate(self, payload: etree._Element) -> None:
         try:
@@ -149,6 +212,7 @@ class SoapApp:
         caller: str | None,
         operation: str | None,
         environ: dict[str, Any],
+        sign: Callable[[etree._Element], object] | None = None,
     ) -> tuple[int, bytes]:
         partner = fault.partner or (None if fault.foreign else caller)
         details: dict[str, Any] = {
@@ -166,6 +230,10 @@ class SoapApp:
         if fault.problems:
             details["problems"] = [p.as_dict() for p in fault.problems[:5]]
         audit = self.services.audit
+        if caller is None and not self.refusals.note(str(details["remote"]), fault.code.value):
+            log.info("SOAP fault before authentication (counted)", request_id=request_id,
+                     code=fault.code.value)  # fmt: skip
+            return fault_response(version, fault, request_id)
         try:
             audit.append(
                 AuditEntry(
@@ -183,7 +251,7 @@ class SoapApp:
         log.info(
             "SOAP fault", request_id=request_id, code=fault.code.value, partner=caller, operation=operation
         )
-        return fault_response(version, fault, request_id)
+        return fault_response(version, fault, request_id, sign=sign)
 
 
 def _too_large(declared: int | None, limit: int) -> SoapFault:

@@ -113,7 +113,13 @@ def keys_generate(
         raise _fail(f"cannot write to {out}: {exc}") from None
     repo = _work_tree(out)
     if repo is not None:
-        err.print(f"[yellow]warning:[/] {out} is inside the git work tree {repo}: make sure *.pem is ignored")
+        exposed = [f for f in (files.key, files.certificate) if not _ignored_by_git(repo, f)]
+        if exposed:
+            names = " and ".join(str(f) for f in exposed)
+            err.print(
+                f"[yellow]warning:[/] {out} is inside the git work tree {repo} and git does not ignore"
+                f" {names}: add *.pem to {repo / '.gitignore'}"
+            )
     err.print(f"wrote {files.key} (private, mode 0600) and {files.certificate}")
     typer.echo(f"export {ENV_KEY}={files.key.resolve()}")
     typer.echo(f"export {ENV_CERT}={files.certificate.resolve()}")
@@ -175,6 +181,21 @@ def bench_soap(
         f"{count} requests per leg in {rounds} rounds, one at a time over loopback keep-alive HTTP; "
         f"envelopes {report['submit_envelope_bytes']} / {report['deliver_envelope_bytes']} bytes"
     )
+
+
+def _ignored_by_git(repo: Path, path: Path) -> bool:
+    """Whether git ignores `path` in `repo` (unknown, e.g. no git: False, so the warning stays)."""
+    import subprocess
+
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(repo), "check-ignore", "-q", str(path.resolve())],
+            capture_output=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return out.returncode == 0
 
 
 def _work_tree(path: Path) -> Path | None:

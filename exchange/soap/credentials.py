@@ -7,6 +7,9 @@
     soap_password_hash = "scrypt$32768$8$1$…"     # PasswordText over TLS: only a hash at rest
     soap_certificate = "partners/eu-signing.pem"  # verifies signatures on submitted documents
     soap_require_signature = true                 # refuse unsigned documents
+    soap_wss_signature = "required"               # WS-Security message signatures: required,
+                                                  #   optional or off (default: optional when
+                                                  #   soap_certificate is set, else off)
 
 PasswordDigest needs the secret itself on our side (it hashes nonce + created + secret),
 which is why it is read from the environment or a secrets file at start. PasswordText
@@ -28,6 +31,7 @@ from pathlib import Path
 from exchange.config import Agreement, ExchangeConfig
 from exchange.errors import ConfigError
 from exchange.signing import load_certificate
+from exchange.soap.wss_signature import Policy
 
 _SCRYPT_N, _SCRYPT_R, _SCRYPT_P = 2**15, 8, 1
 _SCRYPT_MAXMEM = 64 * 1024 * 1024
@@ -44,6 +48,8 @@ class PartnerCredential:
     certificate: bytes | None = None
     """PEM: the partner's document-signing certificate."""
     require_signature: bool = False
+    wss_signature: Policy = Policy.OFF
+    """WS-Security message signatures from this partner, checked against `certificate`."""
 
     def __repr__(self) -> str:  # never print the secret
         return f"PartnerCredential(partner={self.partner!r}, username={self.username!r})"
@@ -145,6 +151,7 @@ def _credential(agreement: Agreement, env: Mapping[str, str], base: Path) -> Par
     require = bool(opts.get("soap_require_signature", False))
     if require and cert is None:
         raise ConfigError(f"{where}.soap_require_signature needs soap_certificate")
+    wss = Policy.from_option(opts.get("soap_wss_signature"), where, has_certificate=cert is not None)
     return PartnerCredential(
         partner=agreement.partner,
         username=username_of(agreement),
@@ -152,6 +159,7 @@ def _credential(agreement: Agreement, env: Mapping[str, str], base: Path) -> Par
         password_hash=None if password_hash is None else str(password_hash),
         certificate=None if cert is None else load_certificate(_path(base, cert)),
         require_signature=require,
+        wss_signature=wss,
     )
 
 

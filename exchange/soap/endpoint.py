@@ -29,6 +29,7 @@ class SoapEndpoint:
     closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
+        self.app.refusals.flush()  # the last minute's summary of refusals before authentication
         for close in self.closers:
             close()
 

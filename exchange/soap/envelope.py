@@ -6,6 +6,7 @@ the Content-Type decides which kind of fault the client can read.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -13,7 +14,7 @@ from lxml import etree
 
 from exchange.errors import DocumentError
 from exchange.soap import ns
-from exchange.soap.faults import FaultCode, SoapFault
+from exchange.soap.faults import FaultCode, SecurityFault, SoapFault
 from exchange.xml.safe import Limits, parse_bytes
 
 
@@ -46,11 +47,8 @@ class VersionMismatch(SoapFault):
     """An Envelope in a namespace that is neither SOAP 1.1 nor 1.2."""
 
 
-def parse_envelope(data: bytes, limits: Limits) -> Envelope:
-    try:
-        root = parse_bytes(data, limits=limits)
-    except DocumentError as exc:
-        raise SoapFault(FaultCode.MALFORMED, f"the request is refused: {exc.reason}") from None
+def version_of_root(root: etree._Element) -> SoapVersion:
+    """The SOAP version an envelope's root names, or the fault for a root that is not one."""
     tag = etree.QName(root)
     versions = {v.namespace: v for v in SoapVersion}
     if tag.localname == "Envelope" and tag.namespace not in versions:
@@ -58,6 +56,15 @@ def parse_envelope(data: bytes, limits: Limits) -> Envelope:
     version = versions.get(tag.namespace or "")
     if version is None:
         raise SoapFault(FaultCode.MALFORMED, f"the request is not a SOAP envelope (root {tag.localname!r})")
+    return version
+
+
+def parse_envelope(data: bytes, limits: Limits) -> Envelope:
+    try:
+        root = parse_bytes(data, limits=limits)
+    except DocumentError as exc:
+        raise SoapFault(FaultCode.MALFORMED, f"the request is refused: {exc.reason}") from None
+    version = version_of_root(root)
     children = list(root)
     header = None
     if children and children[0].tag == ns.q(version.namespace, "Header"):
@@ -71,9 +78,15 @@ def parse_envelope(data: bytes, limits: Limits) -> Envelope:
     return Envelope(version, header, payload[0])
 
 
-def response(version: SoapVersion, payload: etree._Element) -> bytes:
+Sign = Callable[[etree._Element], object]
+"""Signs an envelope in place before it is written (WS-Security, exchange/soap/wss_signature.py)."""
+
+
+def response(version: SoapVersion, payload: etree._Element, *, sign: Sign | None = None) -> bytes:
     env = etree.Element(ns.q(version.namespace, "Envelope"), nsmap={"soap": version.namespace})
     etree.SubElement(env, ns.q(version.namespace, "Body")).append(payload)
+    if sign is not None:
+        sign(env)
     return etree.tostring(env, xml_declaration=True, encoding="utf-8")
 
 
@@ -94,7 +107,9 @@ def fault_detail(fault: SoapFault, request_id: str) -> etree._Element:
     return detail
 
 
-def fault_response(version: SoapVersion, fault: SoapFault, request_id: str) -> tuple[int, bytes]:
+def fault_response(
+    version: SoapVersion, fault: SoapFault, request_id: str, *, sign: Sign | None = None
+) -> tuple[int, bytes]:
     """(HTTP status, envelope) for a fault, in the request's SOAP version.
 
     TOO_LARGE is HTTP 413 in both versions: the body was left unread, and on a 413 the
@@ -107,7 +122,7 @@ def fault_response(version: SoapVersion, fault: SoapFault, request_id: str) -> t
         etree.SubElement(body, "faultcode").text = _code11(fault)
         etree.SubElement(body, "faultstring").text = fault.message
         etree.SubElement(body, "detail").append(detail)
-        return (413 if fault.code is FaultCode.TOO_LARGE else 500), response(version, body)
+        return (413 if fault.code is FaultCode.TOO_LARGE else 500), response(version, body, sign=sign)
     body = etree.Element(ns.q(env_ns, "Fault"), nsmap={"soap": env_ns, "mra": ns.MRA})
     code = etree.SubElement(body, ns.q(env_ns, "Code"))
     etree.SubElement(code, ns.q(env_ns, "Value")).text = f"soap:{_code12(fault)}"
@@ -119,7 +134,7 @@ def fault_response(version: SoapVersion, fault: SoapFault, request_id: str) -> t
     text.text = fault.message
     etree.SubElement(body, ns.q(env_ns, "Detail")).append(detail)
     status = 413 if fault.code is FaultCode.TOO_LARGE else 400 if _code12(fault) == "Sender" else 500
-    return status, response(version, body)
+    return status, response(version, body, sign=sign)
 
 
 def _code11(fault: SoapFault) -> str:
@@ -129,6 +144,8 @@ def _code11(fault: SoapFault) -> str:
         return "soap:MustUnderstand"
     if fault.code is FaultCode.NOT_AUTHENTICATED:
         return "wsse:FailedAuthentication"
+    if isinstance(fault, SecurityFault):
+        return f"wsse:{fault.wsse_code}"
     return "soap:Client" if fault.sender else "soap:Server"
 
 

@@ -91,6 +91,15 @@ class SoapFault(Exception):
         return self.code not in RECEIVER_CODES
 
 
+class SecurityFault(SoapFault):
+    """A WS-Security refusal; `wsse_code` is the OASIS WSS fault code SOAP 1.1 answers with
+    (FailedCheck, InvalidSecurity, MessageExpired, ...)."""
+
+    def __init__(self, code: FaultCode, message: str, *, wsse_code: str, **kwargs: Any):
+        super().__init__(code, message, **kwargs)
+        self.wsse_code = wsse_code
+
+
 def problems_of(exc: DocumentError) -> list[Problem]:
     """Validator messages ("line:column at path: text") as located problems."""
     out = []

@@ -1,9 +1,12 @@
 """Outbound SOAP delivery: one signed document to a push partner, one verified receipt back.
 
 zeep speaks the partner's WSDL (strict, with timeouts); every document leaves with our
-enveloped XML Signature; the partner's receipt counts only once its signature verifies
-against the certificate its agreement names, it names our message and the digest of what
-we sent; it is then stored (non-repudiation) before the outcome is returned. A circuit
+enveloped XML Signature, and the message with a WS-Security signature over Body and
+Timestamp unless the agreement's soap_wss_signature is "off" (the partner's answer is then
+verified when it is signed, and must be when the option says "required"); the partner's
+receipt counts only once its signature verifies against the certificate its agreement
+names, it names our message and the digest of what we sent; it is then stored
+(non-repudiation) before the outcome is returned. A circuit
 breaker per partner stops hammering a partner that keeps failing: after N consecutive
 failures calls are refused until a cool-down has passed, then one trial call decides.
 
@@ -33,9 +36,17 @@ from exchange.audit.entry import format_time
 from exchange.audit.url import PostgresTarget, SqliteTarget, parse_audit_url, resolve_audit_url
 from exchange.config import Agreement
 from exchange.errors import ConfigError, DocumentError, ExchangeError
-from exchange.signing import SignatureInvalid, Signer, has_signature, load_certificate, verify_enveloped
+from exchange.registry import partner_format
+from exchange.signing import SignatureInvalid, Signer, load_certificate, sign_document, verify_enveloped
 from exchange.soap import ns
 from exchange.soap.contract import contract_path
+from exchange.soap.wss_signature import (
+    MessageSignatureError,
+    Policy,
+    WssSigner,
+    WssVerifier,
+    carries_signature,
+)
 from exchange.xml.safe import Limits, parse_bytes
 
 log = structlog.get_logger("exchange.soap.outbound")
@@ -231,12 +242,16 @@ class OutboundSettings:
     timeout_s: float = 10.0
     breaker_failures: int = 5
     breaker_cooldown_s: float = 30.0
+    wss_signature: Policy = Policy.OPTIONAL
+    """WS-Security message signatures: pushes signed unless OFF; answers checked against
+    `receipt_cert_pem` when signed (REQUIRED: they must be)."""
 
     @classmethod
     def from_agreement(cls, agreement: Agreement, base: Path | None = None) -> OutboundSettings:
         """Options: soap_outbound_url (required), soap_receipt_certificate (default
         soap_certificate, the partner's signing certificate), soap_timeout_s,
-        soap_breaker_failures, soap_breaker_cooldown_s. Paths relative to `base`."""
+        soap_breaker_failures, soap_breaker_cooldown_s, soap_wss_signature. Paths relative
+        to `base`."""
         opts = agreement.options
         url = opts.get("soap_outbound_url")
         cert = opts.get("soap_receipt_certificate", opts.get("soap_certificate"))
@@ -253,6 +268,9 @@ class OutboundSettings:
             timeout_s=float(opts.get("soap_timeout_s", 10.0)),
             breaker_failures=int(opts.get("soap_breaker_failures", 5)),
             breaker_cooldown_s=float(opts.get("soap_breaker_cooldown_s", 30.0)),
+            wss_signature=Policy.from_option(
+                opts.get("soap_wss_signature"), f"partners.{agreement.partner}.options", has_certificate=True
+            ),
         )
 
 
@@ -266,12 +284,15 @@ class OutboundClient:
         receipts: ReceiptStore,
         *,
         breaker: CircuitBreaker | None = None,
+        check_signed: Callable[[bytes], object] | None = None,
     ):
         if settings.partner not in WSDLS:
             raise ConfigError(f"no partner WSDL for {settings.partner!r} (known: {', '.join(WSDLS)})")
         self.settings = settings
         self.partner = settings.partner
         self.signer = signer
+        self.check_signed = check_signed
+        """The partner format's check of the document as sent, signature in place."""
         self.receipts = receipts
         self.breaker = breaker or CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s)
         self.recorder = _ResponseRecorder()
@@ -281,22 +302,26 @@ class OutboundClient:
         self.transport = z.Transport(timeout=30, operation_timeout=settings.timeout_s, session=self.session)
         zsettings = z.Settings(strict=True, xml_huge_tree=False, forbid_dtd=True, forbid_entities=True)
         wsdl = str(contract_path(WSDLS[self.partner]))
-        self.client: Any = z.Client(wsdl, transport=self.transport, settings=zsettings)
+        wsse = None
+        if settings.wss_signature is not Policy.OFF:
+            wsse = _MessageSecurity(WssSigner.from_signer(signer), settings)
+        self.client: Any = z.Client(wsdl, transport=self.transport, settings=zsettings, wsse=wsse)
         self.service: Any = self.client.create_service(SERVICE_BINDINGS[self.partner], settings.url)
 
-    def sign(self, document: bytes) -> bytes:
-        """Our enveloped signature over the document (kept as is when it carries one already)."""
-        root = parse_bytes(document)
-        if has_signature(root):
-            return document
-        return etree.tostring(self.signer.sign(root), xml_declaration=True, encoding="utf-8")
+    def sign(self, document: bytes, message_id: str | None = None) -> bytes:
+        """Our enveloped signature over the document, by reference to its Id (`doc-` + the
+        message id); kept as is when it carries one already. Checked again as sent."""
+        signed = sign_document(self.signer, document, message_id)
+        if self.check_signed is not None and signed is not document:
+            self.check_signed(signed)
+        return signed
 
     def send(
         self, document: bytes, *, message_id: str, conversation_id: str, ref_to: str | None = None
     ) -> SendResult:
         """Sign, send, verify and store the receipt; never raises for the partner's failures."""
         try:
-            signed = self.sign(document)
+            signed = self.sign(document, message_id)
         except (DocumentError, ExchangeError) as exc:
             return SendResult(Outcome.FAILED, f"cannot sign the document: {exc}")
         if not self.breaker.allow():
@@ -326,6 +351,10 @@ class OutboundClient:
         self.recorder.reset()
         try:
             self.service.ReceiveDocument(Document=signed, _soapheaders={"header": header})
+        except MessageSignatureError as exc:
+            return SendResult(
+                Outcome.FAILED, f"the answer's WS-Security signature is refused: {exc.reason}", answered=True
+            )
         except zeep.exceptions.Fault as exc:
             code = _fault_code(exc)
             return SendResult(Outcome.FAILED, f"SOAP fault from the partner ({code}): {exc.message}"[:1000])
@@ -353,8 +382,8 @@ class OutboundClient:
             found = envelope.find(f".//{_eu('Receipt')}")
             if found is None:
                 return SendResult(Outcome.FAILED, "malformed response: no Receipt", answered=True)
+            receipt = verify_enveloped(found, self.settings.receipt_cert_pem)  # in place (Id reference)
             standalone = parse_bytes(etree.tostring(found), limits=_RESPONSE_LIMITS)
-            receipt = verify_enveloped(standalone, self.settings.receipt_cert_pem)
         except DocumentError as exc:
             return SendResult(Outcome.FAILED, f"malformed response: {exc}", answered=True)
         except SignatureInvalid as exc:
@@ -382,6 +411,27 @@ class OutboundClient:
         self.session.close()
 
 
+class _MessageSecurity:
+    """zeep's wsse hook: signs each push (WS-Security) and checks the partner's answer."""
+
+    def __init__(self, signer: WssSigner, settings: OutboundSettings):
+        self.signer = signer
+        self.required = settings.wss_signature is Policy.REQUIRED
+        self.cert_pem = settings.receipt_cert_pem
+        self.verifier = WssVerifier()
+
+    def apply(
+        self, envelope: etree._Element, headers: dict[str, Any]
+    ) -> tuple[etree._Element, dict[str, Any]]:
+        self.signer.sign(envelope)
+        return envelope, headers
+
+    def verify(self, envelope: etree._Element) -> None:
+        header = envelope.find(ns.q(etree.QName(envelope).namespace or "", "Header"))
+        if self.required or carries_signature(header):
+            self.verifier.verify(envelope, self.cert_pem)
+
+
 def build_client(
     agreement: Agreement,
     *,
@@ -400,7 +450,8 @@ def build_client(
             signer = Signer.from_files(_resolve(str(key), folder), _resolve(str(cert), folder))
         else:
             signer = Signer.from_env()
-    return OutboundClient(settings, signer, ReceiptStore(audit_url))
+    fmt = partner_format(agreement)
+    return OutboundClient(settings, signer, ReceiptStore(audit_url), check_signed=fmt.check_bytes)
 
 
 def _resolve(path: str, base: Path | None) -> Path:

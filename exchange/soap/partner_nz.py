@@ -3,8 +3,8 @@ endpoint (its agreement says delivery = "pull"), so the simulator is a client, z
 WS-Security, that loops ListPending -> PullDocument -> AcknowledgeDocument against
 /soap/v1 and can submit its own EESS records (SubmitDocument).
 
-It behaves like a careful partner: every pulled document is checked (its digest, our
-signature when it carries one and our certificate is known, the NZ XSD) and acknowledged
+It behaves like a careful partner: every pulled document is checked (its digest, the NZ
+XSD as pulled, signature in place, and our signature when our certificate is known) and acknowledged
 OK, or FAILED naming what is wrong. The faults are the ways a pulling partner fails, so
 our pull outbox can be shown to keep every document: it stays DOWNLOADED, listed and
 pullable, until a verdict comes. A small HTTP page (`ControlApp`) shows the counts
@@ -33,7 +33,7 @@ from lxml import etree
 
 from exchange.errors import DocumentError
 from exchange.partner import PartnerFormat
-from exchange.signing import DS_NS, SignatureInvalid, Signer, has_signature, verify_enveloped
+from exchange.signing import SignatureInvalid, Signer, has_signature, verify_enveloped
 from exchange.soap import ns
 from exchange.soap.contract import BINDINGS, client_document
 from exchange.soap.partner_sim import FaultSwitch, StartResponse
@@ -259,17 +259,12 @@ class PullPartner:
         if hashlib.sha256(document).hexdigest() != sha256:
             return "the document does not match its DocumentSha256"
         try:
+            self.format.check_bytes(document)  # as pulled, signature in place
             root = parse_bytes(document)
-            if self.our_cert is not None and not has_signature(root):
-                return "the document is not signed"
-            if has_signature(root):
-                if self.our_cert is not None:
-                    root = verify_enveloped(root, self.our_cert)
-                else:  # nothing to check it against: the schema sees the document alone
-                    for signature in root.findall(ns.q(DS_NS, "Signature")):
-                        root.remove(signature)
-                document = etree.tostring(root, xml_declaration=True, encoding="utf-8")
-            self.format.check_bytes(document)
+            if self.our_cert is not None:
+                if not has_signature(root):
+                    return "the document is not signed"
+                verify_enveloped(root, self.our_cert)
         except DocumentError as exc:
             return f"not a valid NZ document: {exc}"
         except SignatureInvalid as exc:
@@ -282,12 +277,11 @@ class PullPartner:
         accepted = []
         for document in documents:
             data = document
+            mid = f"nz-sim-{uuid.uuid4()}"
             if self.signer is not None:
-                signed = self.signer.sign(parse_bytes(document))
+                signed = self.signer.sign(parse_bytes(document), id_value=f"doc-{mid}")
                 data = etree.tostring(signed, xml_declaration=True, encoding="utf-8")
-            receipt = self._call(
-                self.service.SubmitDocument, MessageId=f"nz-sim-{uuid.uuid4()}", Document=data
-            )
+            receipt = self._call(self.service.SubmitDocument, MessageId=mid, Document=data)
             if receipt is not None:
                 accepted.append(str(receipt.MessageId))
                 with self._lock:

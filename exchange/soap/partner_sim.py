@@ -1,7 +1,10 @@
 """The EU partner's receiving service (schemas/soap/partner-eu-1.0.wsdl), simulated over real
 HTTP for demos and tests, with switchable faults.
 
-It behaves like a careful partner: it checks our signature, acknowledges each message id
+It behaves like a careful partner: it checks our signature, and our WS-Security message
+signature with zeep's own implementation (zeep.wsse.signature over python-xmlsec: not
+ours) when the push carries one (`require_wss`: it must), answering a signed push with an
+answer zeep's BinarySignature signs; it acknowledges each message id
 once (a message id it already acknowledged gets the first receipt back and is counted as a
 duplicate), and signs every receipt. The faults are the ways real partners fail, so the
 outbound client can be shown to handle each: down, slow, HTTP 500, malformed XML, SOAP
@@ -26,9 +29,9 @@ from lxml import etree
 
 from exchange.errors import DocumentError
 from exchange.signing import SignatureInvalid, Signer, has_signature, verify_enveloped
-from exchange.soap import ns
+from exchange.soap import ns, zeep_wss
 from exchange.soap.contract import contract_path
-from exchange.soap.envelope import SoapVersion, parse_envelope, response
+from exchange.soap.envelope import Envelope, Sign, SoapVersion, parse_envelope, response
 from exchange.soap.faults import FaultCode, SoapFault
 from exchange.soap.server import RunningServer, serve
 from exchange.xml.safe import Limits, hardened_parser, parse_bytes
@@ -112,6 +115,9 @@ class SimStats:
     duplicates: int = 0
     """A message id already acknowledged, sent again."""
     faults: dict[str, int] = field(default_factory=dict)
+    wss_verified: int = 0
+    """Pushes whose WS-Security signature zeep verified."""
+    wss_refused: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -122,6 +128,8 @@ class SimStats:
             "rejected": self.rejected,
             "duplicates": self.duplicates,
             "faults": dict(self.faults),
+            "wss_verified": self.wss_verified,
+            "wss_refused": self.wss_refused,
         }
 
 
@@ -135,10 +143,15 @@ class PartnerEuApp:
         *,
         reject_reason: str = "simulated rejection",
         slow_s: float = 5.0,
+        require_wss: bool = False,
     ):
         self.signer = signer
         self.sender_cert_pem = sender_cert_pem
-        """Our certificate: when set, a document whose signature does not verify is rejected."""
+        """Our certificate: when set, a document whose signature does not verify is rejected,
+        and so is a push whose WS-Security signature does not verify."""
+        self.require_wss = require_wss
+        """Refuse a push without a WS-Security signature (SIGNATURE_INVALID fault)."""
+        self._answer_signer = zeep_wss.ZeepSigner(signer.key_pem(), signer.cert_pem)
         self.reject_reason = reject_reason
         self.slow_s = slow_s
         self.stats = SimStats()
@@ -194,11 +207,27 @@ class PartnerEuApp:
             return _send(start_response, "200 OK", "text/xml; charset=utf-8", b"<soap:Envelope><Body><Rec")
         if fault is Fault.SOAP_FAULT:
             return self._soap_fault(start_response, "UNAVAILABLE", "simulated: the service is unavailable")
+        sign = None
         try:
-            body = self._receive(data, fault)
+            envelope = parse_envelope(data, _LIMITS)
+            if zeep_wss.signed(envelope.header):
+                sign = self._answer_signer.sign  # a signed push gets a signed answer
+            self._check_wss(envelope)
+            body = self._receive(envelope, fault, sign)
         except SoapFault as exc:
-            return self._soap_fault(start_response, exc.code.value, exc.message)
+            return self._soap_fault(start_response, exc.code.value, exc.message, sign)
         return _send(start_response, "200 OK", SoapVersion.V11.content_type, body)
+
+    def _check_wss(self, envelope: Envelope) -> None:
+        if self.sender_cert_pem is None or not (self.require_wss or zeep_wss.signed(envelope.header)):
+            return
+        reason = zeep_wss.verify(envelope.payload.getroottree().getroot(), self.sender_cert_pem)
+        if reason is not None:
+            with self._lock:
+                self.stats.wss_refused += 1
+            raise SoapFault(FaultCode.SIGNATURE_INVALID, f"WS-Security: {reason}")
+        with self._lock:
+            self.stats.wss_verified += 1
 
     def _wsdl(self, environ: dict[str, Any]) -> bytes:
         tree = etree.parse(str(contract_path(WSDL_FILE)), parser=hardened_parser())
@@ -207,7 +236,9 @@ class PartnerEuApp:
             el.set("location", address)
         return etree.tostring(tree, xml_declaration=True, encoding="utf-8")
 
-    def _soap_fault(self, start_response: StartResponse, code: str, message: str) -> list[bytes]:
+    def _soap_fault(
+        self, start_response: StartResponse, code: str, message: str, sign: Sign | None = None
+    ) -> list[bytes]:
         env_ns = SoapVersion.V11.namespace
         fault = etree.Element(ns.q(env_ns, "Fault"), nsmap={"soap": env_ns})
         etree.SubElement(fault, "faultcode").text = "soap:Server"
@@ -219,13 +250,12 @@ class PartnerEuApp:
             start_response,
             "500 Internal Server Error",
             SoapVersion.V11.content_type,
-            response(SoapVersion.V11, fault),
+            response(SoapVersion.V11, fault, sign=sign),
         )
 
     # -- the operation ------------------------------------------------------------------
 
-    def _receive(self, data: bytes, fault: Fault) -> bytes:
-        envelope = parse_envelope(data, _LIMITS)
+    def _receive(self, envelope: Envelope, fault: Fault, sign: Sign | None) -> bytes:
         info = None if envelope.header is None else envelope.header.find(eu("MessageInfo"))
         mid = None if info is None else info.findtext(eu("MessageId"))
         conversation = None if info is None else info.findtext(eu("ConversationId"))
@@ -244,9 +274,9 @@ class PartnerEuApp:
                 self.stats.duplicates += 1
             last = self._last_receipt
         if fault is Fault.DUPLICATE_RECEIPT and last is not None:
-            return _wrap(last)
+            return _wrap(last, sign)
         if first is not None:  # acknowledged before: the same receipt again, nothing processed twice
-            return _wrap(self._tamper(first) if fault is Fault.BAD_SIGNATURE else first)
+            return _wrap(self._tamper(first) if fault is Fault.BAD_SIGNATURE else first, sign)
         status, reason = self._decide(document, fault)
         warnings = ["simulated warning"] if status == "WARN" else []
         receipt = self._receipt(mid, conversation, status, reason, warnings, document)
@@ -257,7 +287,7 @@ class PartnerEuApp:
                 self._receipts[mid] = receipt
                 self.stats.acknowledged[mid] = self.stats.acknowledged.get(mid, 0) + 1
             self._last_receipt = receipt
-        return _wrap(self._tamper(receipt) if fault is Fault.BAD_SIGNATURE else receipt)
+        return _wrap(self._tamper(receipt) if fault is Fault.BAD_SIGNATURE else receipt, sign)
 
     def _decide(self, document: bytes, fault: Fault) -> tuple[str, str | None]:
         try:
@@ -292,7 +322,8 @@ class PartnerEuApp:
         etree.SubElement(receipt, eu("DocumentDigest")).text = hashlib.sha256(doc).hexdigest()
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
         etree.SubElement(receipt, eu("ReceivedAt")).text = now
-        return etree.tostring(self.signer.sign(receipt))
+        receipt_id = receipt.findtext(eu("ReceiptId")) or ""
+        return etree.tostring(self.signer.sign(receipt, id_value=f"receipt-{receipt_id}"))
 
     @staticmethod
     def _tamper(receipt: bytes) -> bytes:
@@ -304,10 +335,10 @@ class PartnerEuApp:
         return etree.tostring(root)
 
 
-def _wrap(receipt: bytes) -> bytes:
+def _wrap(receipt: bytes, sign: Sign | None) -> bytes:
     out = etree.Element(eu("ReceiveDocumentResponse"), nsmap={"eu": EU})
     out.append(parse_bytes(receipt))
-    return response(SoapVersion.V11, out)
+    return response(SoapVersion.V11, out, sign=sign)
 
 
 def _read_body(environ: dict[str, Any], limit: int) -> bytes:
@@ -327,9 +358,8 @@ def _send(start_response: StartResponse, status: str, content_type: str, body: b
 
 class PartnerSimulator:
     """The app on a real port. DOWN closes the listening socket (connections are refused);
-    any other fault listens again on the same port. cheroot binds without SO_REUSEADDR, so
-    after a client used the port it may stay taken (TIME_WAIT) for a while: coming back up
-    retries for `rebind_s`, then raises OSError."""
+    any other fault listens again on the same port. Another process may have taken the
+    port meanwhile: coming back up retries for `rebind_s`, then raises OSError."""
 
     def __init__(self, app: PartnerEuApp, host: str = "127.0.0.1", port: int = 0, *, rebind_s: float = 3.0):
         self.app = app

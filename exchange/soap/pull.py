@@ -16,10 +16,10 @@ from exchange.amqp.delivery import PartnerDelivery, attempt_of
 from exchange.audit import AuditEvent
 from exchange.errors import ExchangeError
 from exchange.model import Kind
-from exchange.signing import Signer, has_signature
+from exchange.registry import partner_format
+from exchange.signing import Signer, sign_document
 from exchange.soap.store import SoapStore
 from exchange.state import Delivery, State
-from exchange.xml.safe import parse_bytes
 
 
 class PullOutboxDelivery(PartnerDelivery):
@@ -37,7 +37,7 @@ class PullOutboxDelivery(PartnerDelivery):
             # (An entry of ours is there when a restart came between the outbox and the state
             # write: signing again would give other bytes, EC signatures being randomised.)
             try:
-                document = self._signed(m.body)
+                document = self._signed(m.body, mid)
             except (ExchangeError, etree.LxmlError, ValueError) as exc:
                 self.dead_letter(work, "mra.dlx", self.partner, f"cannot sign: {exc}", partner=self.partner)
                 return
@@ -56,11 +56,13 @@ class PullOutboxDelivery(PartnerDelivery):
             Delivery(self.partner, mid, m.headers.get("sha256", ""), attempt_of(m), State.SENT)
         )
 
-    def _signed(self, document: bytes) -> bytes:
-        """Our enveloped signature over the document; as it is without a key or when signed."""
+    def _signed(self, document: bytes, message_id: str) -> bytes:
+        """Our enveloped signature over the document, by reference to its Id (`doc-` + the
+        message id), checked again against the partner's schema as the partner will pull
+        it; as it is without a key or when signed."""
         if self.signer is None:
             return document
-        root = parse_bytes(document)
-        if has_signature(root):
-            return document
-        return etree.tostring(self.signer.sign(root), xml_declaration=True, encoding="utf-8")
+        data = sign_document(self.signer, document, message_id)
+        if data is not document:
+            partner_format(self.agreement).check_bytes(data)
+        return data

@@ -24,6 +24,7 @@ from exchange.audit.entry import format_time
 from exchange.db import execute_many, open_database
 from exchange.intake import CanonicalRecord
 from exchange.model import CertScheme, CertStatus, Kind, ProductCertificate
+from exchange.xml.chars import check_xml_text
 
 
 class PullState(StrEnum):
@@ -208,7 +209,10 @@ class SoapStore:
         self, partner: str, message_id: str, kind: Kind | str, record_id: str, document: bytes
     ) -> bool:
         """Make a document wait for a pull partner. Idempotent: the same message again is a
-        no-op (False); another document under a used message id is a ValueError."""
+        no-op (False); another document under a used message id is a ValueError, and so is
+        an id that ListPending could not write into XML."""
+        check_xml_text(message_id, "the message id")
+        check_xml_text(record_id, "the record id")
         sha = hashlib.sha256(document).hexdigest()
         now = _now()
         cur = self._run(

@@ -51,6 +51,21 @@ def hardened_parser() -> etree.XMLParser:
     )
 
 
+def pull_parser() -> etree.XMLPullParser:
+    """An incremental parser (start, end and start-ns events), hardened like the others:
+    for reading only the beginning of an untrusted document (see exchange/soap/preauth.py)."""
+    return etree.XMLPullParser(
+        events=("start", "end", "start-ns"),
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
 def parse_bytes(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> etree._Element:
     """Parse an untrusted document; DocumentError on anything hostile or malformed."""
     if len(data) > limits.max_bytes:

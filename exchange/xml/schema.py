@@ -12,6 +12,8 @@ from exchange.errors import ConfigError, DocumentError
 from exchange.xml.safe import hardened_parser
 
 MAX_MESSAGES = 20
+_XS = "{http://www.w3.org/2001/XMLSchema}"
+_DS_NS = "http://www.w3.org/2000/09/xmldsig#"
 
 
 class CompiledSchema:
@@ -24,7 +26,21 @@ class CompiledSchema:
             self._schema = etree.XMLSchema(doc)
         except (OSError, etree.XMLSchemaParseError, etree.XMLSyntaxError) as exc:
             raise ConfigError(f"schema {path} cannot be compiled: {exc}") from None
-        self.target_namespace: str = doc.getroot().get("targetNamespace", "")
+        top = doc.getroot()
+        self.target_namespace: str = top.get("targetNamespace", "")
+        fixed = cast(
+            "list[str]",
+            top.xpath(
+                "xs:element/xs:complexType/xs:attribute[@name='version']/@fixed",
+                namespaces={"xs": _XS[1:-1]},
+            ),
+        )
+        self.document_version: str | None = str(fixed[0]) if len(fixed) == 1 else None
+        """The value the root's `version` attribute is fixed to (partner formats), if any."""
+        self.declares_signature = any(
+            imp.get("namespace") == _DS_NS for imp in top.iterchildren(f"{_XS}import")
+        )
+        """True when the schema imports XML Signature: it says where a ds:Signature may go."""
 
     def is_valid(self, tree: etree._Element) -> bool:
         return bool(self._schema.validate(tree))

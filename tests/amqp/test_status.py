@@ -86,8 +86,19 @@ def test_status_json_reports_depths_and_audit(sandbox: Sandbox) -> None:
     assert queues["bri.feed"]["depth"] is None  # a stream has no ready count
     assert data["deadLetters"]["byQueue"][dead_queue(p)] == 3
     row = data["partners"][p]
-    assert set(row) == {"backlog", "deadLetters", "lastSuccess", "oldestMessageAgeSeconds", "rates"}
+    assert set(row) == {
+        "health",
+        "reason",
+        "backlog",
+        "deadLetters",
+        "lastSuccess",
+        "oldestMessageAgeSeconds",
+        "rates",
+    }
     assert row["backlog"] == 9 and row["deadLetters"] == 3
+    assert row["health"] == "stalled" and row["reason"].startswith(
+        f"7 messages in {work_queue(p)} and no consumer"
+    )
     assert row["rates"] == {
         "publishedPerMinute": 4,
         "deliveredPerMinute": 1,

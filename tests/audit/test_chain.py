@@ -43,6 +43,7 @@ LIFECYCLE = [
     "REPLAYED",
     "DOWNLOADED",
     "DELIVERED_DOMESTIC",
+    "SUPERSEDED",
 ]
 
 text = st.text(st.characters(exclude_categories=["Cs"]))  # no lone surrogates

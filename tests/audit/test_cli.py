@@ -176,3 +176,26 @@ def test_mounted_under_exchange_audit(filled: str) -> None:
 
     result = CliRunner().invoke(root, ["audit", "verify", "--audit", filled])
     assert result.exit_code == 0 and "intact" in result.stdout
+
+
+@pytest.mark.parametrize("hostile", ['=HYPERLINK("http://evil.example/","x")', "+1+1", "-2+3", "@SUM(A1)",
+                                     "\t=1", "\r=1"])  # fmt: skip
+def test_export_csv_neutralises_formulas(store_url: str, tmp_path: Path, hostile: str) -> None:
+    """Issue 13, finding 5: a rejected record's number starting with = reached the CSV verbatim."""
+    with open_store(store_url) as store:
+        store.append(AuditEntry(AuditEvent.REJECTED, message_id="m-1", record_id=hostile,
+                                actor=hostile, details={"reason": hostile}))  # fmt: skip
+    target = tmp_path / "audit.csv"
+    code, _, _ = run("export", "--format", "csv", "--out", str(target), "--audit", store_url)
+    assert code == 0
+    (row,) = csv.DictReader(io.StringIO(target.read_bytes().decode("utf-8"), newline=""))
+    assert row["record_id"] == "'" + hostile and row["actor"] == "'" + hostile
+    assert row["message_id"] == "m-1" and row["details"].startswith("{")
+    assert not any(v.startswith(("=", "+", "-", "@", "\t", "\r")) for v in row.values())
+    code, out, _ = run("export", "--format", "jsonl", "--audit", store_url)
+    assert json.loads(out)["record_id"] == hostile  # JSON Lines keep the value as it is
+
+
+def test_export_help_says_how_csv_cells_are_neutralised() -> None:
+    code, out, _ = run("export", "--help")
+    assert code == 0 and "single quote" in out and "OWASP" in out

@@ -3,7 +3,9 @@ run` with its HTTP front, RabbitMQ on an isolated vhost, the kr partner simulato
 
 an operator logs in, finds a dead-lettered message by its certificate number, opens its
 timeline, replays it (confirming the dialog) now that the partner accepts, and sees it
-ACKNOWLEDGED; a viewer sees no replay button and the API refuses its POST with 403.
+ACKNOWLEDGED, finds it again by its factory's Chinese name (the sample certificate's), and the
+Chinese in its document renders as glyphs, not boxes (fonts-noto-cjk); a viewer sees no
+replay button and the API refuses its POST with 403.
 The README's screenshot is taken here: into the test's temporary folder, or where
 EXCHANGE_SCREENSHOT says (`EXCHANGE_SCREENSHOT=docs/console.png` refreshes the README's).
 """
@@ -32,6 +34,7 @@ from tests.console.support import PASSWORDS, users_file
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
 REASON = "KC number unknown to KTL"
+FACTORY = "东莞示例电子厂"  # the factory of samples/ccc.jsonl's first certificate, on every test message
 
 
 def _free_port() -> int:
@@ -87,20 +90,23 @@ def _events(driver: Any) -> list[tuple[str, str]]:
     return [(r.get_attribute("data-event"), r.get_attribute("data-partner")) for r in rows]
 
 
-def _open_message(driver: Any, cert: str, mid: str) -> None:
-    """Search by certificate number in the header box, open the message from the results."""
+def _open_message(
+    driver: Any, cert: str, mid: str, query: str | None = None, state: str = "DEAD LETTERED"
+) -> None:
+    """Search in the header box (by certificate number unless `query` says otherwise), open
+    the message from the results."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
     box = driver.find_element(By.ID, "quick-q")
     box.clear()
-    box.send_keys(cert, Keys.ENTER)
+    box.send_keys(query or cert, Keys.ENTER)
     link = eventually(
         lambda: driver.find_element(By.CSS_SELECTOR, f'#search-results tr[data-message="{mid}"] a'),
-        what=f"{mid} among the results for {cert}",
+        what=f"{mid} among the results for {query or cert}",
     )
     row = driver.find_element(By.CSS_SELECTOR, f'#search-results tr[data-message="{mid}"]')
-    assert cert in row.text and "DEAD LETTERED" in row.text
+    assert cert in row.text and state in row.text
     link.click()
     eventually(lambda: driver.find_element(By.ID, "message-id").text == mid, what=f"the view of {mid}")
     eventually(lambda: ("DEAD_LETTERED", "kr") in _events(driver), what="the timeline")
@@ -117,20 +123,48 @@ def _document_text(driver: Any) -> str:
 
 
 def _screenshot(driver: Any, path: Path) -> None:
-    """The README's picture: the message view, documents folded, tall enough for the timeline."""
+    """The README's picture: the message view, kr's document open (the sample's Chinese names)
+    and the receipts folded, tall enough for the timeline."""
     from selenium.webdriver.common.by import By
 
     driver.execute_script(
-        "document.querySelectorAll('.docblock details[open]').forEach((d) => { d.open = false; });"
-        "document.querySelectorAll('.docblock details').forEach((d) => d.dispatchEvent(new Event('toggle')));"
+        "document.querySelectorAll('.docblock details').forEach((d) => {"
+        "  d.open = d.closest('.delivery[data-partner=\"kr\"] .doc-document') !== null;"
+        "  d.dispatchEvent(new Event('toggle')); });"
     )
-    driver.set_window_size(1440, 2000)
-    eventually(lambda: not driver.find_elements(By.CSS_SELECTOR, ".docblock details[open]"), what="folded")
+    driver.set_window_size(1440, 2600)
+    eventually(
+        lambda: len(driver.find_elements(By.CSS_SELECTOR, ".docblock details[open]")) == 1, what="folded"
+    )
     driver.execute_script("window.scrollTo(0, 0)")
     path.parent.mkdir(parents=True, exist_ok=True)
     assert driver.save_screenshot(str(path))
     assert path.read_bytes().startswith(b"\x89PNG\r\n\x1a\n")
     driver.set_window_size(1440, 1100)
+
+
+def _assert_cjk_rendered(driver: Any, text: str) -> None:
+    """Chinese shows as glyphs, not boxes: in the document's own font, `text` is as wide as
+    full-width glyphs are (about 1 em each) and not as wide as the same number of characters
+    no font has (Chromium's box), which is what every character becomes without a CJK font."""
+    cjk, boxes, em = driver.execute_script(
+        """
+        const pre = document.querySelector('.delivery[data-partner="kr"] .doc-document pre');
+        const width = (t) => {
+          const s = document.createElement("span");
+          s.textContent = t;
+          pre.append(s);
+          const w = s.getBoundingClientRect().width;
+          s.remove();
+          return w;
+        };
+        return [width(arguments[0]), width("\\uE000".repeat(arguments[0].length)),
+                parseFloat(getComputedStyle(pre).fontSize)];
+        """,
+        text,
+    )
+    assert abs(cjk - boxes) > 0.1 * em * len(text), (cjk, boxes, em)
+    assert cjk >= 0.9 * em * len(text), (cjk, boxes, em)
 
 
 def test_operator_replays_a_dead_letter_and_a_viewer_cannot(world: World, browser: Any) -> None:
@@ -181,7 +215,13 @@ def test_operator_replays_a_dead_letter_and_a_viewer_cannot(world: World, browse
         lambda: '"status": "ACK"' in driver.find_element(By.CSS_SELECTOR, kr).text,
         what="the partner's ACK receipt",
     )
+
+    # The sample's factory, by its Chinese name, from the header box: the replayed message.
+    _open_message(driver, cert, replayed, query=FACTORY, state="ACKNOWLEDGED")
+    eventually(lambda: ("ACKNOWLEDGED", "kr") in _events(driver), what="the replayed message again")
+    assert FACTORY in eventually(lambda: _document_text(driver), what="the document, unfolded")
     _screenshot(driver, Path(os.environ.get("EXCHANGE_SCREENSHOT") or world.root / "console.png"))
+    _assert_cjk_rendered(driver, FACTORY)
 
     # The download is the document as sent: its digest is the one the audit trail holds.
     href = eventually(

@@ -457,3 +457,20 @@ def test_consensus_scores_from_a_provider_that_iterated_to_convergence() -> None
     assert caught.value.field == "results[10].z"
     assert "reported z = 2.08 disagrees with the computed z = 1.97597" in caught.value.reason
     assert "where Algorithm A stops allows 1.739" in caught.value.reason
+
+
+def test_an_uncertainty_that_overflows_is_refused_not_scored_acceptable() -> None:
+    """Issue 13, finding 8: U/k beyond any float made ζ = -0.0, "acceptable"."""
+    round = mercury(U=1e308, k=1e-10)
+    with pytest.raises(PtError) as caught:
+        score_round(round)
+    assert caught.value.field is not None and caught.value.field.endswith(".U")
+    assert "too large to represent" in caught.value.reason
+
+
+def test_an_assigned_uncertainty_that_overflows_is_refused() -> None:
+    assigned = {"method": "reference", "value": 0.044, "U": 1.5e308, "k": 0.5}
+    round = PtRound.model_validate(round_dict([dict(r) for r in MERCURY], assigned=assigned, sigma=FIXED))
+    with pytest.raises(PtError) as caught:
+        score_round(round)
+    assert caught.value.field == "assigned.U" and "too large to represent" in caught.value.reason

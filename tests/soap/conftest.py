@@ -1,4 +1,4 @@
-"""A real SOAP endpoint per test: cheroot on a free loopback port, its own agreements,
+"""A real SOAP endpoint per test: the HTTP front on a free loopback port, its own agreements,
 audit database and key pairs; zeep as the partners' client."""
 
 from __future__ import annotations

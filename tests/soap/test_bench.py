@@ -26,12 +26,16 @@ def test_the_report_counts_every_request_answered(tmp_path: Path) -> None:
         expected = round(report[f"{key}_per_s"] / report[f"{key}_baseline_per_s"], 3)
         assert abs(report[f"{key}_ratio"] - expected) < 0.01
         assert report[f"{key}_warmup_answered"] == 2 * WARMUP
-    # the simulated partner took each delivery once, all signed by us and acknowledged
+    # the simulated partner took each delivery once, all signed by us (documents and, verified
+    # by zeep, messages) and acknowledged
+    assert report["ws_security"] is True
     assert report["partner"] == {
         "messages": 2 * (12 + WARMUP),
         "acknowledged": 2 * (12 + WARMUP),
         "rejected": 0,
         "duplicates": 0,
+        "wss_verified": 2 * (12 + WARMUP),
+        "wss_refused": 0,
     }
     assert report["audit"] == "as given"
     # every submission, zeep's and the bare ones, went the whole way on the server

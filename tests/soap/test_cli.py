@@ -50,6 +50,18 @@ def test_keys_generate_warns_inside_a_work_tree(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "git work tree" in result.output
 
 
+def test_keys_generate_says_nothing_when_git_already_ignores_the_keys(tmp_path: Path) -> None:
+    import subprocess
+
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True, timeout=30)
+    (tmp_path / ".gitignore").write_text("*.pem\n")
+    result = runner.invoke(app, ["keys", "generate", "--out", str(tmp_path / "keys")])
+    assert result.exit_code == 0 and "warning" not in result.output
+    (tmp_path / ".gitignore").write_text("*.log\n")
+    result = runner.invoke(app, ["keys", "generate", "--out", str(tmp_path / "keys"), "--force"])
+    assert result.exit_code == 0 and "git does not ignore" in result.output and "*.pem" in result.output
+
+
 def test_hash_password_reads_stdin(tmp_path: Path) -> None:
     result = runner.invoke(app, ["keys", "hash-password"], input="a long enough password\n")
     assert result.exit_code == 0

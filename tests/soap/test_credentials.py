@@ -63,11 +63,25 @@ def test_a_password_hash_alone_is_enough(files: Path) -> None:
         (('soap_secret_file = "nz.secret"', 'soap_password_hash = "md5$abc"'), "not a scrypt hash"),
         (('soap_certificate = "nz-cert.pem"', 'soap_certificate = "nz.secret"'), "not a PEM certificate"),
         (('soap_certificate = "nz-cert.pem"', "soap_require_signature = true"), "needs soap_certificate"),
+        (('soap_certificate = "nz-cert.pem"', 'soap_wss_signature = "required"'), "needs the partner's"),
+        (('soap_certificate = "nz-cert.pem"', 'soap_wss_signature = "optional"'), "needs the partner's"),
+        (
+            ("[partners.nz.options]", '[partners.nz.options]\nsoap_wss_signature = "yes"'),
+            "one of off, optional",
+        ),
     ],
 )
 def test_configuration_mistakes_are_named(files: Path, edit: tuple[str, str], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_credentials(_config(files, agreements().replace(*edit)), env={})
+
+
+def test_message_signatures_default_to_optional_with_a_certificate(files: Path) -> None:
+    creds = load_credentials(_config(files, agreements(nz={"soap_wss_signature": "required"})), env={})
+    assert (creds["nz"].wss_signature, creds["eu-mra"].wss_signature) == ("required", "optional")
+    no_cert = files / "no-cert.toml"
+    no_cert.write_text(agreements().replace('soap_certificate = "nz-cert.pem"\n', ""), encoding="utf-8")
+    assert load_credentials(load_config(no_cert), env={})["nz"].wss_signature == "off"
 
 
 def test_a_short_secret_is_refused(files: Path) -> None:

@@ -11,6 +11,7 @@ import pytest
 from lxml import etree
 
 from exchange.signing import KeyPairFiles, verify_enveloped
+from exchange.soap.envelope import Envelope, Sign
 from exchange.soap.outbound import Outcome
 from exchange.soap.partner_sim import EU, Fault
 from exchange.xml.safe import parse_bytes
@@ -40,9 +41,9 @@ def test_headers_reach_the_partner(rig: Rig) -> None:
     seen: list[etree._Element] = []
     original = rig.sim.app._receive
 
-    def spy(data: bytes, fault: Fault) -> bytes:
-        seen.append(parse_bytes(data))
-        return original(data, fault)
+    def spy(envelope: Envelope, fault: Fault, sign: Sign | None) -> bytes:
+        seen.append(envelope.payload.getroottree().getroot())
+        return original(envelope, fault, sign)
 
     rig.sim.app._receive = spy  # type: ignore[method-assign]
     rig.client.send(DOCUMENT, message_id="m-2", conversation_id="conv-1", ref_to="m-1")

@@ -9,6 +9,7 @@ from lxml import etree
 
 from exchange.signing import KeyPairFiles, has_signature, verify_enveloped
 from exchange.soap.outbound import Outcome
+from exchange.soap.wss_signature import Policy
 from exchange.xml.safe import parse_bytes
 from tests.soap.test_outbound_support import DOCUMENT, start_rig
 
@@ -18,11 +19,13 @@ def test_documents_leave_signed_with_our_key(
 ) -> None:
     rig = start_rig(tmp_path, our_keys, partner_keys["eu"])
     try:
-        signed = rig.client.sign(DOCUMENT)
+        signed = rig.client.sign(DOCUMENT, "m-0")
         root = parse_bytes(signed)
         assert has_signature(root)
         verified = verify_enveloped(root, our_keys.certificate.read_bytes())
-        assert etree.tostring(verified) == etree.tostring(parse_bytes(DOCUMENT))
+        unsigned = parse_bytes(DOCUMENT)
+        unsigned.set("Id", "doc-m-0")  # referenced by the signature: doc- + the message id
+        assert etree.tostring(verified, method="c14n") == etree.tostring(unsigned, method="c14n")
         assert rig.client.sign(signed) == signed  # signed upstream already: sent as is
         assert (
             rig.client.send(DOCUMENT, message_id="m-1", conversation_id="c").outcome is Outcome.ACKNOWLEDGED
@@ -34,8 +37,11 @@ def test_documents_leave_signed_with_our_key(
 def test_partner_rejects_a_document_it_cannot_verify(
     tmp_path: Path, our_keys: KeyPairFiles, partner_keys: dict[str, KeyPairFiles]
 ) -> None:
-    """The partner holds another certificate for us: it rejects, with a reason we keep."""
-    rig = start_rig(tmp_path, our_keys, partner_keys["eu"], sender_cert=partner_keys["rogue"])
+    """The partner holds another certificate for us: it rejects, with a reason we keep (no
+    message signature here: with one, it would refuse the message first, test_wss_outbound)."""
+    rig = start_rig(
+        tmp_path, our_keys, partner_keys["eu"], sender_cert=partner_keys["rogue"], wss_signature=Policy.OFF
+    )
     try:
         result = rig.client.send(DOCUMENT, message_id="m-1", conversation_id="c")
         assert result.outcome is Outcome.REJECTED
@@ -48,7 +54,9 @@ def test_partner_rejects_a_document_it_cannot_verify(
 def test_receipt_signed_by_someone_else_is_refused(
     tmp_path: Path, our_keys: KeyPairFiles, partner_keys: dict[str, KeyPairFiles]
 ) -> None:
-    rig = start_rig(tmp_path, our_keys, partner_keys["eu"], receipt_signer=partner_keys["rogue"])
+    rig = start_rig(  # no message signature: its check would come first (test_wss_outbound)
+        tmp_path, our_keys, partner_keys["eu"], receipt_signer=partner_keys["rogue"], wss_signature=Policy.OFF
+    )
     try:
         result = rig.client.send(DOCUMENT, message_id="m-1", conversation_id="c")
         assert result.outcome is Outcome.FAILED and result.answered

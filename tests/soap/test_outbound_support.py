@@ -7,15 +7,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from adapters.eu import format as eu_format
 from exchange.signing import KeyPairFiles, Signer
 from exchange.soap.outbound import CircuitBreaker, OutboundClient, OutboundSettings, ReceiptStore
 from exchange.soap.partner_sim import PartnerEuApp, PartnerSimulator
+from exchange.soap.wss_signature import Policy
+from tests import canonical_samples as samples
 
-DOCUMENT = (
-    b'<?xml version="1.0" encoding="UTF-8"?>\n'
-    b'<eu:Certificate xmlns:eu="urn:mra-exchange:eu:ccc:1.0"><eu:Id>2019010907123456</eu:Id>'
-    b"<eu:Holder>Example Co. \xe4\xbe\x8b\xe5\xad\x90</eu:Holder></eu:Certificate>"
-)
+DOCUMENT = eu_format.convert(samples.certificate())
+"""A real EU document: what is signed is checked again against the EU schema as sent."""
 
 
 class FakeClock:
@@ -56,6 +56,8 @@ def start_rig(
     timeout_s: float = 5.0,
     slow_s: float = 5.0,
     app_hook: Callable[[PartnerEuApp], None] | None = None,
+    wss_signature: Policy = Policy.OPTIONAL,
+    require_wss: bool = False,
 ) -> Rig:
     """The partner signs receipts with `receipt_signer` (default its own pair) and checks our
     documents against `sender_cert` (default ours); the client trusts `partner`'s certificate."""
@@ -65,13 +67,16 @@ def start_rig(
         (sender_cert or ours).certificate.read_bytes(),
         slow_s=slow_s,
         reject_reason="EU-REG-7: the notified body number is unknown",
+        require_wss=require_wss,
     )
     if app_hook is not None:
         app_hook(app)
     sim = PartnerSimulator(app)
     clock = FakeClock()
     receipts = ReceiptStore(f"sqlite:///{tmp / 'audit.db'}")
-    settings = OutboundSettings("eu", sim.url, partner.certificate.read_bytes(), timeout_s=timeout_s)
+    settings = OutboundSettings(
+        "eu", sim.url, partner.certificate.read_bytes(), timeout_s=timeout_s, wss_signature=wss_signature
+    )
     client = OutboundClient(
         settings,
         Signer.from_files(ours.key, ours.certificate),

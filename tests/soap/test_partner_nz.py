@@ -142,6 +142,20 @@ def test_a_document_failing_the_nz_schema_is_acknowledged_failed_with_the_reason
     assert nz.counts()["invalid"] == 1 and nz.counts()["acknowledged"] == {"ok": 1, "warn": 0, "failed": 1}
 
 
+def test_documents_are_validated_as_pulled_signature_in_place(endpoint: Endpoint, nz: PullPartner) -> None:
+    """The simulator no longer takes the signature off first: one the NZ 1.1 schema does not
+    allow where it is (first child instead of last) fails, though it still verifies."""
+    misplaced = etree.fromstring(signed(nz_document(), _ours[0]))
+    misplaced.insert(0, misplaced[-1])
+    enqueue(endpoint, "m-misplaced", document=etree.tostring(misplaced))
+    enqueue(endpoint, "m-good")
+    nz.poll_once()
+    failed, reason = state(endpoint, "m-misplaced")
+    assert failed is PullState.FAILED and reason is not None
+    assert reason.startswith("not a valid NZ document") and "Signature" in reason, reason
+    assert state(endpoint, "m-good") == (PullState.ACKNOWLEDGED, None)
+
+
 def test_our_signature_is_required_and_checked(
     endpoint: Endpoint, nz: PullPartner, partner_signers: dict[str, Signer]
 ) -> None:

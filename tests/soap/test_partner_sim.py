@@ -83,6 +83,8 @@ def test_known_message_id_gets_its_first_receipt(sim: PartnerSimulator, our_sign
         "deliveries": 2,
         "acknowledged": 1,
         "rejected": 0,
+        "wss_verified": 0,
+        "wss_refused": 0,
         "duplicates": 1,
         "faults": {},
     }

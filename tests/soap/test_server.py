@@ -79,7 +79,7 @@ def test_over_tls_a_plain_text_password_is_checked_against_its_hash(
 def test_plain_http_is_not_answered_on_a_tls_port(endpoint_factory: EndpointFactory, tmp_path: Path) -> None:
     endpoint = endpoint_factory(tls=_tls_pair(tmp_path))
     plain = endpoint.url.replace("https://", "http://")
-    with pytest.raises((urllib.error.URLError, ConnectionError)):  # cheroot answers a plain 400
+    with pytest.raises((urllib.error.URLError, ConnectionError)):  # the TLS handshake fails
         urllib.request.urlopen(plain + "?wsdl", timeout=5).read()
 
 

@@ -34,6 +34,8 @@ const STATE_CLASS = {
   valid: "ok", expiring: "warn", expired: "bad", error: "bad",
 };
 
+const HEALTH_CLASS = { healthy: "ok", degraded: "warn", stalled: "bad", not_configured: "bad" };
+
 function badge(text, cls) {
   if (text === null || text === undefined) return h("span", { class: "muted" }, "—");
   return h("span", { class: `badge ${cls || STATE_CLASS[text] || ""}`, "data-state": text }, String(text).replaceAll("_", " "));
@@ -115,8 +117,9 @@ async function viewOverview(root) {
   const { data } = await api("overview");
   const cards = data.partners.map((p) => h("div", { class: "card", "data-partner": p.partner },
     h("div", { class: "title" }, h("span", {}, p.partner.toUpperCase(), " ", h("span", { class: "muted small" }, p.transport)),
-      p.circuit ? badge(p.circuit) : badge(p.deadLetters ? "dead letters" : "healthy", p.deadLetters ? "bad" : "ok")),
+      badge(p.health, HEALTH_CLASS[p.health])),
     h("div", { class: "name" }, p.name),
+    h("div", { class: `reason small ${HEALTH_CLASS[p.health] || ""}`, "data-health": p.health || "" }, p.reason || "health unknown"),
     h("div", { class: "metrics" },
       metric("backlog", p.backlog), metric("oldest", age(p.oldestMessageAgeSeconds)),
       metric("dead letters", p.deadLetters, p.deadLetters > 0)),
@@ -149,14 +152,14 @@ function metric(label, value, bad) {
 
 async function viewSearch(root, query) {
   const q = query || "";
-  const input = h("input", { id: "search-q", type: "search", value: q, placeholder: "Message id, certificate number, facility or PT round", autofocus: true });
+  const input = h("input", { id: "search-q", type: "search", value: q, placeholder: "Message id, certificate number, PT round, or a facility, applicant, manufacturer or laboratory name", autofocus: true });
   const form = h("form", { class: "search-form", onsubmit: (e) => { e.preventDefault(); location.hash = `#/search/${encodeURIComponent(input.value.trim())}`; } },
     input, h("button", { class: "primary", type: "submit", id: "search-go" }, "Search"));
   const results = h("div", { id: "results" });
   render(root, h("h1", {}, "Messages"), form, results);
-  if (!q) { results.append(empty("🔎", "Search by message id or business key: certificate number, facility or PT round.")); return; }
+  if (!q) { results.append(empty("🔎", "Search by message id, certificate number, PT round, or a facility, applicant, manufacturer or laboratory name (Chinese or English).")); return; }
   const { data } = await api(`search?q=${encodeURIComponent(q)}`);
-  if (!data.messages.length) { results.append(empty("∅", `Nothing in the audit trail for “${q}”.`)); return; }
+  if (!data.messages.length) { results.append(empty("∅", `No message found for “${q}” (ids, certificate numbers, PT rounds, and names in the documents sent).`)); return; }
   results.append(h("div", { class: "table-wrap" }, h("table", { id: "search-results" },
     h("thead", {}, h("tr", {}, h("th", {}, "Message"), h("th", {}, "Record"), h("th", {}, "Family"), h("th", {}, "Partners"), h("th", {}, "First seen"), h("th", {}, "Last event"))),
     h("tbody", {}, data.messages.map((m) => h("tr", { "data-message": m.messageId },
@@ -208,6 +211,7 @@ async function viewMessage(root, mid) {
         h("td", { class: "num muted" }, e.seq), h("td", {}, utc(e.time)), h("td", {}, badge(e.event)),
         h("td", {}, e.partner || "—"), h("td", { class: e.actor === "service" ? "muted" : "" }, e.actor),
         h("td", { class: "small" }, details(e.details))))))),
+    refusedRequests(data),
   );
 }
 
@@ -215,6 +219,16 @@ function details(d) {
   const parts = Object.entries(d || {}).filter(([, v]) => v !== null && v !== "" && !(Array.isArray(v) && !v.length));
   if (!parts.length) return "";
   return parts.map(([k, v]) => h("span", { class: "detail" }, h("span", { class: "muted" }, `${k}: `), typeof v === "object" ? JSON.stringify(v) : String(v)));
+}
+
+function refusedRequests(data) {
+  if (!(data.refusedRequests || []).length) return null;
+  return [h("h2", {}, "Requests by other partners, refused"),
+    h("p", { class: "muted" }, "Another partner named this message and was refused; not part of this message's history."),
+    h("div", { class: "table-wrap" }, h("table", { id: "refused" },
+      h("thead", {}, h("tr", {}, h("th", {}, "Time (UTC)"), h("th", {}, "Event"), h("th", {}, "Actor"), h("th", {}, "Details"))),
+      h("tbody", {}, data.refusedRequests.map((e) => h("tr", { "data-event": e.event },
+        h("td", {}, utc(e.time)), h("td", {}, badge(e.event)), h("td", {}, e.actor), h("td", { class: "small" }, details(e.details)))))))];
 }
 
 const chosen = new Set(); // dead letters ticked for a bulk replay ("partner message-id"), kept across refreshes
@@ -260,16 +274,19 @@ async function viewDeadLetters(root) {
   render(root,
     h("div", { class: "head-row" }, h("h1", {}, "Dead letters and send failures"), h("span", { class: "spacer" }),
       data.mayReplay && rows.length ? bulk : null, h("span", { class: "live" }, "live")),
-    h("p", { class: "muted" }, "Messages whose last outcome for a partner is SEND_FAILURE or DEAD_LETTERED (audit trail, last ", data.window, "). ",
+    h("p", { class: "muted" }, "Messages whose last outcome for a partner is SEND_FAILURE or DEAD_LETTERED, and records refused at intake (mra.rejects) (audit trail, last ", data.window, "). ",
       data.mayReplay ? "Replay sends one back to the partner's work queue; it is audited with your name." : "You are a viewer: replay needs an operator."),
     h("p", {}, depths),
     rows.length ? h("div", { class: "table-wrap" }, h("table", { id: "dead-letters" },
       h("thead", {}, h("tr", {}, data.mayReplay ? h("th", {}, "") : null, h("th", {}, "Partner"), h("th", {}, "Message"), h("th", {}, "Record"), h("th", {}, "State"), h("th", {}, "Reason"), h("th", {}, "Since (UTC)"), h("th", {}, ""))),
       h("tbody", {}, rows.map((r) => h("tr", { "data-message": r.messageId, "data-partner": r.partner },
-        data.mayReplay ? h("td", {}, tick(`${r.partner} ${r.messageId}`)) : null,
-        h("td", {}, r.partner), h("td", {}, msgLink(r.messageId)), h("td", { class: "mono" }, r.recordId || "—"),
+        data.mayReplay ? h("td", {}, r.replayable ? tick(`${r.partner} ${r.messageId}`) : null) : null,
+        h("td", {}, r.partner || h("span", { class: "mono", title: "refused at intake" }, r.queue)),
+        h("td", {}, r.messageId ? msgLink(r.messageId) : "—"), h("td", { class: "mono" }, r.recordId || "—"),
         h("td", {}, badge(r.state)), h("td", { class: "reason" }, r.reason || "—"), h("td", {}, utc(r.time)),
-        h("td", {}, data.mayReplay ? replayButton(r.partner, r.messageId, () => route()) : null))))))
+        h("td", {}, data.mayReplay && r.replayable ? replayButton(r.partner, r.messageId, () => route())
+          : (r.replayable ? null : h("span", { class: "muted small" }, r.partner
+            ? "pulled by the partner: no dead letter to replay" : "refused at intake: the input must be fixed and sent again"))))))))
       : empty("✓", "No dead letters: every message was delivered or is still on its way."),
   );
 }
@@ -317,6 +334,8 @@ async function route() {
     a.classList.toggle("active", a.dataset.nav === (name === "message" ? "search" : name));
   }
   const root = document.getElementById("view");
+  const quick = document.getElementById("quick-q");
+  if (quick && document.activeElement !== quick) quick.value = name === "search" ? arg : ""; // no stale query on other pages
   try {
     if (name === "overview") await viewOverview(root);
     else if (name === "search") await viewSearch(root, arg);

@@ -1,7 +1,8 @@
 """SubmitDocument: a partner's own record in its own format, checked and handed on.
 
 claim the partner's message id (DUPLICATE) -> RECEIVED -> signature (if signed, or if
-the agreement requires one) -> partner schema and reverse mapping -> scope -> VALIDATED
+the agreement requires one: over the root itself, docs/signatures.md) -> partner schema
+(as received, signature in place) and reverse mapping of what is signed -> scope -> VALIDATED
 -> audit durable -> handoff to domestic systems (confirmed) -> DELIVERED_DOMESTIC ->
 signed receipt. A refusal frees the message id for a corrected document, a failure on our
 side for a retry; once handed over, the id is taken for good (a lost receipt is found
@@ -65,7 +66,7 @@ def submit_document(svc: Services, call: Call) -> etree._Element:
         ("Status", AuditEvent.DELIVERED_DOMESTIC.value),
     )
     response = element("SubmitDocumentResponse")
-    response.append(svc.signer.sign(receipt))
+    response.append(svc.signer.sign(receipt, id_value=f"receipt-{ours}"))
     return response
 
 
@@ -113,6 +114,12 @@ def _read(svc: Services, call: Call, data: bytes) -> tuple[CanonicalRecord, bool
         root = parse_bytes(data, limits=svc.document_limits)
     except DocumentError as exc:
         raise SoapFault(FaultCode.MALFORMED, f"the document is refused: {exc.reason}") from None
+    if etree.QName(root).namespace not in fmt.namespaces():
+        raise SoapFault(
+            FaultCode.SCHEMA_INVALID,
+            f"the root element {etree.QName(root).text} is not a {call.partner} document",
+            problems=[Problem("unknown document type", path=f"/{root.tag}")],
+        )
     signed = has_signature(root)
     cert = call.credential.certificate
     if signed:
@@ -122,21 +129,17 @@ def _read(svc: Services, call: Call, data: bytes) -> tuple[CanonicalRecord, bool
                 f"the document is signed but no certificate is configured for {call.partner}",
             )
         try:
-            root = verify_enveloped(root, cert)
+            content = verify_enveloped(root, cert)
         except SignatureInvalid as exc:
             raise SoapFault(FaultCode.SIGNATURE_INVALID, str(exc)) from None
-        data = etree.tostring(root, xml_declaration=True, encoding="utf-8")
     elif call.credential.require_signature:
         raise SoapFault(
             FaultCode.SIGNATURE_INVALID, f"the {call.partner} agreement requires signed documents"
         )
-    if etree.QName(root).namespace not in fmt.namespaces():
-        raise SoapFault(
-            FaultCode.SCHEMA_INVALID,
-            f"the root element {etree.QName(root).text} is not a {call.partner} document",
-            problems=[Problem("unknown document type", path=f"/{root.tag}")],
-        )
     try:
+        if signed:  # valid as received, signature in place; then read only what it covers
+            fmt.check_bytes(data)
+            data = etree.tostring(content, xml_declaration=True, encoding="utf-8")
         record = fmt.parse(data)
     except DocumentError as exc:
         code = FaultCode.SCHEMA_INVALID if exc.messages else FaultCode.MALFORMED

@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from adapters.bri import format as bri
 from exchange.checks import mapping_problems
 from exchange.config import load_config
-from exchange.errors import DocumentError, MappingError, RecordError
+from exchange.errors import ConfigError, DocumentError, MappingError, RecordError
 from exchange.formats.jsonld import JsonLdPartnerFormat
 from exchange.intake import CanonicalRecord
 from exchange.model import GlpStatement, Kind
@@ -90,9 +90,10 @@ def test_every_sample_renders_validates_and_round_trips(name: str) -> None:
 
 def test_the_credential_is_a_untp_conformity_credential() -> None:
     doc = _doc(bri.convert(samples.certificate()))
-    assert doc["@context"][:2] == [
+    assert doc["@context"] == [
         "https://www.w3.org/ns/credentials/v2",
-        "https://test.uncefact.org/vocabulary/untp/dcc/0.6.0/",
+        "https://test.uncefact.org/vocabulary/untp/dcc/0.6.1/",
+        "https://cnca.gov.cn/contexts/mra-dcc-ext-1.0.jsonld",  # EXCHANGE_PUBLIC_URL unset
     ]
     assert doc["type"] == ["DigitalConformityCredential", "VerifiableCredential"]
     assert doc["issuer"]["id"] == "did:web:cnca.gov.cn"  # placeholder until a DID is agreed
@@ -101,23 +102,43 @@ def test_the_credential_is_a_untp_conformity_credential() -> None:
     assert subject["type"][0] == "ConformityAttestation"
     assert (subject["assessorLevel"], subject["assessmentLevel"], subject["attestationType"]) == (
         "3rdParty", "GovtApproval", "certification")  # fmt: skip
-    assessment = subject["assessment"][0]
+    assert subject["scope"]["owner"]["name"].endswith("(CNCA)")
+    assert subject["issuedToParty"]["id"].startswith("urn:uuid:")
+    # one assessment per standard: UNTP's referenceStandard is a single Standard
+    assessments = subject["assessment"]
+    assert [a["referenceStandard"]["name"] for a in assessments] == ["GB 4943.1-2022", "GB/T 9254.1-2021"]
+    assert len({a["id"] for a in assessments}) == 2
+    assessment = assessments[0]
     assert assessment["conformance"] is True
-    assert [s["name"] for s in assessment["referenceStandard"]] == [
-        "GB 4943.1-2022",
-        "GB/T 9254.1-2021",
-    ]
-    product = assessment["assessedProduct"][0]
+    assert (
+        assessment["referenceStandard"]["issuingParty"]["name"]
+        == "Standardization Administration of China (SAC)"
+    )
+    product = assessment["assessedProduct"][0]["product"]
     assert product["productCategory"][0]["code"] == "0907"
     assert product["productCategory"][0]["name"] == "Power supplies, adapters, chargers"
     assert product["modelNumber"] == ["PA-12V-1A", "PA-12V-2A"]
-    assert assessment["assessedFacility"][0]["address"]["addressCountry"] == "VN"
+    assert assessment["assessedFacility"][0]["facility"]["address"]["addressCountry"] == "VN"
+    assert assessments[1]["assessedProduct"] == assessment["assessedProduct"]
+
+
+def test_the_extension_context_follows_the_public_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EXCHANGE_PUBLIC_URL", "https://feed.example.org/mra/")
+    fmt = JsonLdPartnerFormat.from_manifest("bri")
+    doc = _doc(fmt.convert(samples.certificate()))
+    assert doc["@context"][2] == "https://feed.example.org/mra/contexts/mra-dcc-ext-1.0.jsonld"
+    assert fmt.check_bytes(json.dumps(doc).encode()) is Kind.CCC
+    with pytest.raises(DocumentError, match="another EXCHANGE_PUBLIC_URL"):
+        fmt.check_bytes(bri.convert(samples.certificate()))  # named under the default URL
+    monkeypatch.setenv("EXCHANGE_PUBLIC_URL", "ftp://feed.example.org")
+    with pytest.raises(ConfigError, match="EXCHANGE_PUBLIC_URL"):
+        JsonLdPartnerFormat.from_manifest("bri")
 
 
 def test_a_suspended_certificate_states_no_conformance() -> None:
     subject = _doc(bri.convert(samples.certificate(status="SUSPENDED")))["credentialSubject"]
     assert subject["certificationStatus"] == "suspended"
-    assert subject["assessment"][0]["conformance"] is False
+    assert [a["conformance"] for a in subject["assessment"]] == [False, False]
 
 
 def test_pt_assessments_carry_scores_and_signals_per_lab_code() -> None:
@@ -127,8 +148,12 @@ def test_pt_assessments_carry_scores_and_signals_per_lab_code() -> None:
     assert metrics["z"]["score"] == "action" and metrics["z"]["metricValue"]["unit"] == "C62"
     assert metrics["result"]["metricValue"] == {"value": 0.013, "unit": "mg/kg"}
     assert "declaredValue" not in by_lab["L05"]  # censored: nothing scored
+    assert by_lab["L04"]["conformance"] is False and by_lab["L05"]["conformance"] is False
+    judged = {lab: a["conformance"] for lab, a in by_lab.items()}
+    assert any(judged.values()), judged
     assert subject["assessmentLevel"] == "Accredited"
-    assert subject["authorisation"] == [{"type": ["Endorsement"], "name": "CNAS PT0001"}]
+    assert subject["issuedToParty"]["accreditation"] == "CNAS PT0001"
+    assert "authorisation" not in subject  # the accrediting body is not known to us
 
 
 def test_the_same_record_always_yields_the_same_credential() -> None:
@@ -152,11 +177,11 @@ def test_output_is_compact_utf8_json_in_template_order() -> None:
 def test_documents_do_not_share_constants() -> None:
     doc = bri.map(samples.certificate())
     doc["issuer"]["id"] = "did:web:tampered.example"
-    doc["@context"][2]["@vocab"] = "x"
+    doc["@context"].append("x")
     doc["credentialSubject"]["assessment"][0]["type"].append("X")
     again = bri.map(samples.certificate())
     assert again["issuer"]["id"] == "did:web:cnca.gov.cn"
-    assert again["@context"][2] == {"@vocab": "urn:mra-exchange:bri:ccc:1.0#"}
+    assert len(again["@context"]) == 3
     assert again["credentialSubject"]["assessment"][0]["type"] == [
         "ConformityAssessment",
         "Declaration",
@@ -321,8 +346,9 @@ def test_extra_properties_wrong_types_and_patterns_are_refused() -> None:
         (".participantResults[0]: ", lambda s: s["participantResults"][0].pop("result")),
         (".assessment[0].declaredValue[1]: ",
          lambda s: s["assessment"][0]["declaredValue"][1].__setitem__("score", "fine")),
-        (".scope.id: 'urn:mra-exchange:pt-scheme: x' does not match",
-         lambda s: s["scope"].__setitem__("id", "urn:mra-exchange:pt-scheme: x")),
+        (".ptRound.scheme: 'TOY PB' does not match",
+         lambda s: s["ptRound"].__setitem__("scheme", "TOY PB")),
+        (".scope: ", lambda s: s["scope"].__setitem__("version", "ISO/IEC 17043:2010")),
         (".assessment[1].assessedOrganisation: 'registeredId' is a required property",
          lambda s: s["assessment"][1]["assessedOrganisation"].pop("registeredId")),
     ]  # fmt: skip

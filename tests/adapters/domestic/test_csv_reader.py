@@ -61,11 +61,17 @@ def test_utf8_with_bom_forced(tmp_path: Path) -> None:
     cert(item)
 
 
-def test_latin1_garbage_is_an_encoding_error(tmp_path: Path) -> None:
+def test_latin1_garbage_is_a_reject_of_its_line_only(tmp_path: Path) -> None:
+    """Issue 13, finding 7: one bad line used to stop the file; now it is that line's reject."""
     path = tmp_path / "x.csv"
-    path.write_bytes(",".join(HEADER).encode("gb18030") + b"\r\n" + b"\xff\xfe\xfa caf\xe9\r\n")
-    with pytest.raises(EncodingError, match="line 2 cannot be decoded as gb18030"):
-        read(path)
+    good = (SAMPLES / "ccc-export-gb18030.csv").read_bytes().splitlines()[1]
+    path.write_bytes(
+        ",".join(HEADER).encode("gb18030") + b"\r\n" + b"\xff\xfe\xfa caf\xe9\r\n" + good + b"\r\n"
+    )
+    first, second = read(path)
+    assert isinstance(first, Reject) and first.location == "line 2"
+    assert "line 2 cannot be decoded as gb18030" in first.reason
+    assert isinstance(second, Accepted)
 
 
 def test_header_in_latin1_is_neither(tmp_path: Path) -> None:

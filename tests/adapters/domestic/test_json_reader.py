@@ -187,10 +187,11 @@ def test_single_json_too_deep(tmp_path: Path) -> None:
 def test_latin1_garbage_is_an_encoding_error(tmp_path: Path) -> None:
     path = tmp_path / "x.jsonl"
     path.write_bytes(json.dumps(ccc()).encode() + b"\n" + '{"certNo": "café"}'.encode("latin-1"))
-    items = source.read(path)
-    assert isinstance(next(items), Accepted)
-    with pytest.raises(EncodingError, match="line 2 cannot be decoded as utf-8"):
-        next(items)
+    path.write_bytes(path.read_bytes() + b"\n" + json.dumps(ccc()).encode() + b"\n")
+    first, bad, third = source.read(path)
+    assert isinstance(first, Accepted) and isinstance(third, Accepted)  # the rest is read
+    assert isinstance(bad, Reject) and bad.location == "line 2"
+    assert "line 2 cannot be decoded as utf-8" in bad.reason
 
 
 def test_gb18030_json_with_forced_encoding(tmp_path: Path) -> None:
@@ -252,3 +253,39 @@ def test_jsonl_lines_read_as_bytes_match_the_text_path(tmp_path: Path) -> None:
     ]
     assert got == expected
     assert [g[0] for g in got] == ["line 1", "line 2", "line 4", "line 5", "line 6", "line 7"]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".json"])
+def test_a_key_given_twice_is_a_reject_naming_the_key(tmp_path: Path, suffix: str) -> None:
+    """Issue 13, finding 6: certStatus 撤销 then 有效 converted to VALID without a word."""
+    text = json.dumps(ccc(), ensure_ascii=False)
+    twice = text[:-1] + ', "certStatus": "有效"}'
+    twice = twice.replace('"certStatus": "有效"', '"certStatus": "撤销"', 1)
+    path = tmp_path / f"x{suffix}"
+    body = twice if suffix == ".jsonl" else f"[{twice}]"
+    path.write_text(body + "\n", encoding="utf-8")
+    (item,) = source.read(path)
+    assert isinstance(item, Reject) and item.field == "certStatus"
+    assert "'certStatus' appears twice" in item.reason
+
+
+def test_a_nested_key_given_twice_is_refused_but_the_same_key_in_two_objects_is_not(tmp_path: Path) -> None:
+    record = ccc()
+    nested = json.dumps(record, ensure_ascii=False).replace('"certBody": {', '"certBody": {"code": "X", ', 1)
+    record["certBody"] = {**record["certBody"], "extra": {"code": "Y"}}  # "code" in two objects
+    fine = json.dumps(record, ensure_ascii=False)
+    assert fine.count('"code"') >= 2
+    path = tmp_path / "x.jsonl"
+    path.write_text(nested + "\n" + fine + "\n", encoding="utf-8")
+    bad, good = source.read(path)
+    assert isinstance(bad, Reject) and bad.field == "code"
+    assert not (isinstance(good, Reject) and "twice" in good.reason), good
+
+
+def test_strings_that_look_like_keys_are_not_counted_as_keys(tmp_path: Path) -> None:
+    record = ccc()
+    record["remarks"] = 'a "quoted": value, {"certStatus": "x"}'
+    path = tmp_path / "x.jsonl"
+    path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
+    (item,) = source.read(path)
+    assert not (isinstance(item, Reject) and "twice" in item.reason), item

@@ -21,16 +21,19 @@ COUNTRIES = ["CN", "VN", "MY", "TH", "DE", "AU", "NZ"]
 STATUSES = ["VALID", "SUSPENDED", "WITHDRAWN", "CANCELLED", "EXPIRED"]
 
 # Letters, CJK, digits, punctuation XML must escape, and blanks (inside text only: the
-# model strips the ends, the schema forbids blank ends).
-_CHARS = [*"AZaz09 .,-/()&<>'\"#", "深", "圳", "电", "源", "\n", "\r", "\t"]
+# model strips the ends, the schema forbids blank ends). Names and labels are single-line;
+# addresses and reasons may hold line breaks and tabs (the README's text rule).
+_CHARS = [*"AZaz09 .,-/()&<>'\"#", "深", "圳", "电", "源"]
+_BREAKS = ["\n", "\r", "\t"]
 
 
-def _text(max_size: int) -> st.SearchStrategy[str]:
-    return st.text(st.sampled_from(_CHARS), min_size=1, max_size=max_size).map(str.strip).filter(bool)
+def _text(max_size: int, chars: list[str] = _CHARS) -> st.SearchStrategy[str]:
+    return st.text(st.sampled_from(chars), min_size=1, max_size=max_size).map(str.strip).filter(bool)
 
 
 SHORT = _text(40)
 LONG = _text(120)
+MULTILINE = _text(120, _CHARS + _BREAKS)
 
 
 def _optional(strategy: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -42,7 +45,7 @@ def parties(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "name": draw(LONG),
         "nameEn": draw(_optional(LONG)),
-        "address": draw(_optional(LONG)),
+        "address": draw(_optional(MULTILINE)),
         "country": draw(st.sampled_from(COUNTRIES)),
     }
 
@@ -51,7 +54,7 @@ def parties(draw: st.DrawFn) -> dict[str, Any]:
 def suppliers(draw: st.DrawFn) -> dict[str, Any]:
     return {
         "name": draw(LONG),
-        "address": draw(_optional(LONG)),
+        "address": draw(_optional(MULTILINE)),
         "country": draw(st.sampled_from(["AU", "NZ"])),
         "supplierNumber": draw(_optional(st.from_regex(r"[A-Z][0-9]{1,8}", fullmatch=True))),
         "taxId": draw(_optional(st.from_regex(r"[0-9][0-9 \-]{6,12}[0-9]", fullmatch=True))),
@@ -107,7 +110,7 @@ def certificates(draw: st.DrawFn) -> ProductCertificate:
                     {
                         "date": st.dates(min_value=date(1990, 1, 1)),
                         "status": st.sampled_from(STATUSES),
-                        "reason": _optional(LONG),
+                        "reason": _optional(MULTILINE),
                     }
                 ),
                 max_size=3,

@@ -116,3 +116,18 @@ def test_the_list_is_oldest_first_filtered_by_kind_and_paged(endpoint: Endpoint)
     assert page.More is True
     assert [d.MessageId for d in service.ListPending(Kind="glp").PendingDocument] == ["m-glp"]
     assert len(service.ListPending().PendingDocument) == 6
+
+
+def test_an_id_xml_cannot_hold_never_enters_the_outbox_so_list_pending_keeps_working(
+    endpoint: Endpoint,
+) -> None:
+    """Issue 13, finding 3: a control character in an id reached NZ's outbox and made every
+    ListPending page holding it fail with INTERNAL, for good."""
+    _enqueue(endpoint, "m-before")
+    with pytest.raises(ValueError, match="U\\+0001"):
+        endpoint.store.enqueue_for_pull("nz", "m-\x01-bad", "ccc", "2019010907123456", nz_document())
+    with pytest.raises(ValueError, match="record id"):
+        endpoint.store.enqueue_for_pull("nz", "m-ok", "ccc", "2019\x0b", nz_document())
+    _enqueue(endpoint, "m-after")
+    listed = endpoint.service("nz").ListPending()
+    assert [d.MessageId for d in listed.PendingDocument] == ["m-before", "m-after"]
