@@ -6,6 +6,7 @@ import time
 import tracemalloc
 from pathlib import Path
 
+import orjson
 import pytest
 
 from adapters.domestic import source
@@ -43,11 +44,20 @@ def test_csv_memory_flat_10k_vs_200k(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_jsonl_intake_speed(tmp_path: Path) -> None:
-    """Intake alone must leave room in the 5,000 records/s end-to-end budget."""
+    """Intake alone must leave room in the end-to-end budget: measured against bare orjson
+    parsing of the same lines in the same process (best of three alternating rounds, so a
+    busy machine slows both), it stays above a twentieth (about 0.07 here)."""
     path = write_jsonl(tmp_path / "x.jsonl", 20_000)
     list(source.read(path))  # warm up
-    start = time.perf_counter()
-    accepted = sum(isinstance(item, Accepted) for item in source.read(path))
-    rate = accepted / (time.perf_counter() - start)
-    assert accepted == 20_000
-    assert rate > 5_000, f"{rate:.0f} records/s"
+    rates, baselines = [], []
+    for _ in range(3):
+        start = time.perf_counter()
+        accepted = sum(isinstance(item, Accepted) for item in source.read(path))
+        rates.append(accepted / (time.perf_counter() - start))
+        start = time.perf_counter()
+        with path.open("rb") as fh:
+            parsed = sum(1 for line in fh if orjson.loads(line))
+        baselines.append(parsed / (time.perf_counter() - start))
+    assert accepted == parsed == 20_000
+    ratio = max(rates) / max(baselines)
+    assert ratio > 0.05, f"{max(rates):.0f} records/s against {max(baselines):.0f} parsed: {ratio:.3f}"
