@@ -135,6 +135,7 @@ def start_with_a_partner_without_endpoint(world: World, tmp_path: Path) -> Runni
     config = tmp_path / "with-eu.toml"
     config.write_text(world.config_path.read_text("utf-8") + SOAP_PUSH_WITHOUT_ENDPOINT, encoding="utf-8")
     reset_topology(world, load_config(config))  # eu's queues as this agreement declares them
+    world.extra_configs.append(config)
     env = {**world.env, "EXCHANGE_CONFIG": str(config), "EXCHANGE_CONSOLE_USERS": str(users_file(tmp_path))}
     port = _free_port()
     log = tmp_path / "run.log"

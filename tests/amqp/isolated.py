@@ -62,6 +62,9 @@ class World:
     kr_password: str
     env: dict[str, str]
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    extra_configs: list[Path] = field(default_factory=list)
+    """Agreements a test ran beside the world's own: their queues are deleted at its end, so
+    the next test can declare the same names with its own arguments (a retry TTL)."""
 
     def channel(self) -> Any:
         conn = pika.BlockingConnection(pika.URLParameters(self.url))
@@ -221,9 +224,23 @@ def world(tmp_path: Path, vhosts: Vhosts) -> Iterator[World]:
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        for extra in w.extra_configs:
+            delete_queues(w, load_config(extra))
 
 
 _provisioned: dict[str, bool] = {}
+
+
+def delete_queues(w: World, cfg: Any) -> None:
+    """Delete the queues an agreement declares in the world's vhost (missing ones are fine)."""
+    from exchange.amqp.topology import build_topology
+
+    conn, ch = w.channel()
+    try:
+        for q in build_topology(cfg).queues:
+            ch.queue_delete(q.name)
+    finally:
+        conn.close()
 
 
 def reset_topology(w: World, cfg: Any) -> None:

@@ -12,10 +12,11 @@ from contextlib import contextmanager
 import pytest
 
 from exchange.audit import open_store
+from exchange.config import load_config
 from exchange.signing import generate_key_pair
 from exchange.soap.partner_sim import Fault, PartnerEuApp, PartnerSimulator
 from exchange.soap.sim_cli import partner_signer
-from tests.amqp.isolated import World, domestic_messages, publish_domestic
+from tests.amqp.isolated import World, domestic_messages, publish_domestic, reset_topology
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
 
@@ -50,6 +51,8 @@ def eu_partner(world: World) -> Iterator[PartnerEuApp]:
         config.write_text(
             EU_ONLY.format(url=sim.url, partner_cert=sim_keys / "signing-cert.pem"), encoding="utf-8"
         )
+        reset_topology(world, load_config(config))  # eu's queues with this agreement's retry TTL
+        world.extra_configs.append(config)
         env = {
             "EXCHANGE_CONFIG": str(config),
             "EXCHANGE_SIGNING_KEY": str(pair.key),
