@@ -93,3 +93,29 @@ def test_a_dismissed_confirmation_replays_nothing_and_viewers_get_no_controls(
     eventually(lambda: len(browser.find_elements(By.CSS_SELECTOR, "#dead-letters tbody tr")) == 2)
     assert browser.find_elements(By.CSS_SELECTOR, "button.replay, input.choose, #replay-chosen") == []
     assert "viewer" in browser.find_element(By.ID, "who-role").text
+
+
+def test_a_slow_page_answered_after_the_operator_moved_on_does_not_draw_over_the_new_one(
+    served: tuple[Console, RunningServer], browser: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The overview's read answers 2 s after login; by then the operator has asked for a
+    search. Before the fix the late overview replaced the search results for good (the
+    search page is not live, so nothing drew it again)."""
+    import time
+
+    from selenium.webdriver.common.by import By
+
+    console, server = served
+    overview = console.backend.overview
+
+    def slow_overview() -> Any:
+        time.sleep(2)
+        return overview()
+
+    monkeypatch.setattr(console.backend, "overview", slow_overview)
+    _login(browser, server.base_url, "alice", f"search/{CERT}")  # login lands on the overview
+    eventually(lambda: browser.find_elements(By.CSS_SELECTOR, "#search-results a"), what="search results")
+    time.sleep(3)  # past the overview's late answer
+    assert browser.find_elements(By.CSS_SELECTOR, "#search-results a"), (
+        "the late overview drew over the search"
+    )

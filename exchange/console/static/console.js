@@ -74,10 +74,14 @@ function msgLink(mid) { return h("a", { href: `#/message/${encodeURIComponent(mi
 
 // -- API ----------------------------------------------------------------------------------
 
+class Stale extends Error {}
+
 async function api(path, options) {
+  const asked = generation; // a page's read answered after the operator moved on must not draw over the new page
   const res = await fetch(`/ops/api/${path}`, { credentials: "same-origin", ...options });
   if (res.status === 401) { window.location.href = "/ops/login"; throw new Error("signed out"); }
   const data = await res.json().catch(() => ({}));
+  if (!options && asked !== generation) throw new Stale("a newer page was asked for");
   if (!res.ok && !(options && options.allowError)) throw new Error(data.error || `${res.status} ${res.statusText}`);
   return { status: res.status, data };
 }
