@@ -4,6 +4,7 @@ live beside the audit trail: delivery state, certificate statuses, the pull outb
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,7 @@ def open_database(url: str | None = None) -> Database:
     import psycopg
 
     pg = psycopg.connect(target.conninfo, autocommit=True)
-    pg.execute(f"CREATE SCHEMA IF NOT EXISTS {target.schema}")
+    create_if_missing(pg, f"CREATE SCHEMA IF NOT EXISTS {target.schema}")
     return Database(pg, True, f"{target.schema}.")
 
 
@@ -54,3 +55,19 @@ def execute_many(conn: Any, sql: str, values: Sequence[Sequence[Any]]) -> None:
     else:
         with conn.transaction(), conn.cursor() as cur:
             cur.executemany(sql, values)
+
+
+def create_if_missing(conn: Any, statement: str) -> None:
+    """`CREATE ... IF NOT EXISTS` that also holds when several workers start at once: on
+    PostgreSQL IF NOT EXISTS takes no lock, and the loser of the race hits the catalogue's
+    unique index ("already exists"); the object is there, so that is success."""
+    for attempt in range(3):
+        try:
+            conn.execute(statement)
+            return
+        except Exception as exc:
+            if "already exists" not in str(exc):
+                raise
+            if attempt == 2:
+                return
+            time.sleep(0.05)

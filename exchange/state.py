@@ -12,13 +12,14 @@ failed; a retry may send again), DONE (intake: converted and enqueued), FAILED.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from exchange.db import execute_many, open_database
+from exchange.db import create_if_missing, execute_many, open_database
 
 
 class State(StrEnum):
@@ -47,12 +48,13 @@ class StateStore:
         self._conn: Any = db.conn
         self._ph = db.placeholder
         self._table = f"{db.prefix}delivery_state"
-        self._conn.execute(
+        create = (
             f"CREATE TABLE IF NOT EXISTS {self._table} ("
             " scope TEXT NOT NULL, message_id TEXT NOT NULL, sha256 TEXT NOT NULL,"
             " attempt INTEGER NOT NULL, state TEXT NOT NULL,"
             " PRIMARY KEY (scope, message_id))"
         )
+        create_if_missing(self._conn, create)
 
     def get_many(self, scope: str, message_ids: Sequence[str]) -> dict[str, Delivery]:
         if not message_ids:
@@ -88,6 +90,40 @@ class StateStore:
         )
         with self._lock:
             execute_many(self._conn, sql, values)
+
+    def claim_many(self, rows: Sequence[Delivery]) -> set[str]:
+        """Insert the rows whose (scope, message id) has no state yet, in one transaction;
+        the ids this call claimed. Two workers holding copies of one message: one claims it,
+        the other learns that it must not send it blindly."""
+        if not rows:
+            return set()
+        p = self._ph
+        sql = (
+            f"INSERT INTO {self._table} (scope, message_id, sha256, attempt, state)"
+            f" VALUES ({p}, {p}, {p}, {p}, {p}) ON CONFLICT (scope, message_id) DO NOTHING"
+        )
+        claimed: set[str] = set()
+        with self._lock:
+            if isinstance(self._conn, sqlite3.Connection):
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for r in rows:
+                        cur = self._conn.execute(
+                            sql, (r.scope, r.message_id, r.sha256, r.attempt, r.state.value)
+                        )
+                        if cur.rowcount == 1:
+                            claimed.add(r.message_id)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            else:
+                with self._conn.transaction(), self._conn.cursor() as cur:
+                    for r in rows:
+                        cur.execute(sql, (r.scope, r.message_id, r.sha256, r.attempt, r.state.value))
+                        if cur.rowcount == 1:
+                            claimed.add(r.message_id)
+        return claimed
 
     def counts(self, scope: str) -> dict[str, int]:
         with self._lock:

@@ -28,3 +28,45 @@ def test_state_outlives_the_process_that_wrote_it(store_url: str) -> None:
         assert second.get("intake", "x") == Delivery("intake", "x", "abc", 2, State.DONE)
     finally:
         second.close()
+
+
+def test_a_message_is_claimed_by_one_store_only(store_url: str) -> None:
+    """Two workers holding copies of one message: the first claim wins, the second learns it
+    lost (and never overwrites the winner's row)."""
+    first, second = StateStore(store_url), StateStore(store_url)
+    try:
+        won = first.claim_many([Delivery("bri", m, "sha1", 0, State.SENT) for m in ("a", "b")])
+        assert won == {"a", "b"}
+        assert second.claim_many([Delivery("bri", m, "sha2", 0, State.SENT) for m in ("b", "c")]) == {"c"}
+        assert second.get("bri", "b") == Delivery("bri", "b", "sha1", 0, State.SENT)
+        assert first.claim_many([]) == set()
+    finally:
+        first.close()
+        second.close()
+
+
+def test_two_stores_opened_at_once_both_work(store_url: str) -> None:
+    """Two workers starting together on a fresh database create the table once between them."""
+    import threading
+
+    stores: list[StateStore] = []
+    errors: list[BaseException] = []
+
+    def open_one() -> None:
+        try:
+            stores.append(StateStore(store_url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    try:
+        assert not errors
+        stores[0].put_many([Delivery("kr", "m", "s", 0, State.SENT)])
+        assert stores[-1].get("kr", "m") is not None
+    finally:
+        for s in stores:
+            s.close()

@@ -29,8 +29,15 @@ from exchange.amqp.consumer import BatchConsumer, Message, Work
 from exchange.amqp.cpu import CpuMeter, broker_pid, children
 from exchange.amqp.intake import IntakeWorker
 from exchange.amqp.publish import Outgoing, publish_many
-from exchange.amqp.settings import AmqpSettings, with_vhost
-from exchange.amqp.topology import DOMESTIC_IN, INTAKE_QUEUE, build_topology, declare, work_queue
+from exchange.amqp.settings import AmqpSettings, broker_urls, first_reachable, replicas_for, with_vhost
+from exchange.amqp.topology import (
+    DOMESTIC_IN,
+    INTAKE_QUEUE,
+    build_topology,
+    declare,
+    quorum_arguments,
+    work_queue,
+)
 from exchange.archive import DocumentArchive
 from exchange.audit import open_store
 from exchange.config import ExchangeConfig
@@ -89,19 +96,28 @@ def _bodies(count: int) -> list[tuple[str, bytes]]:
     return out
 
 
-def _consume(url: str, make: Any, queue: str, expected: int, settings: AmqpSettings) -> Run:
-    """Run one batch consumer until `expected` deliveries are acked; time it."""
+def _consume(url: str, make: Any, queue: str, expected: int, settings: AmqpSettings, workers: int = 1) -> Run:
+    """Run `workers` batch consumers (worker i on the i-th broker of `url`, in turn), each on
+    its own connection and thread, until `expected` deliveries are acked in all; time it."""
+    import threading
+
+    brokers = broker_urls(url)
     latencies: list[float] = []
     state: dict[str, Any] = {"start": None, "end": None}
+    lock = threading.Lock()
+    conns: list[Any] = []
 
     def acked(messages: list[Message]) -> None:
         now = time.perf_counter()
-        if state["start"] is None:
-            state["start"] = min(m.received for m in messages)
-        latencies.extend((now - m.received) * 1000 for m in messages)
-        if len(latencies) >= expected:
+        with lock:
+            first = min(m.received for m in messages)
+            state["start"] = first if state["start"] is None else min(state["start"], first)
+            latencies.extend((now - m.received) * 1000 for m in messages)
+            if len(latencies) < expected or state["end"] is not None:
+                return
             state["end"] = now
-            conn.close()
+        for c in conns:
+            c.ioloop.add_callback_threadsafe(lambda c=c: c.close() if c.is_open else None)
 
     def on_channel(ch: Any) -> None:
         worker: BatchConsumer = make(ch, ConfirmingPublisher(ch))
@@ -111,12 +127,20 @@ def _consume(url: str, make: Any, queue: str, expected: int, settings: AmqpSetti
     def on_open(c: Any) -> None:
         c.channel(on_open_callback=on_channel)
 
-    conn = pika.SelectConnection(
-        pika.URLParameters(url),
-        on_open_callback=on_open,
-        on_close_callback=lambda c, e: c.ioloop.stop(),
-    )
-    conn.ioloop.start()
+    for i in range(workers):
+        conns.append(
+            pika.SelectConnection(
+                pika.URLParameters(brokers[i % len(brokers)] if workers > 1 else first_reachable(url)),
+                on_open_callback=on_open,
+                on_close_callback=lambda c, e: c.ioloop.stop(),
+            )
+        )
+    threads = [threading.Thread(target=c.ioloop.start, daemon=True) for c in conns[1:]]
+    for t in threads:
+        t.start()
+    conns[0].ioloop.start()
+    for t in threads:
+        t.join(timeout=60)
     if state["end"] is None:
         raise RuntimeError(f"the {queue} run stopped after {len(latencies)} of {expected} messages")
     return Run(expected, state["end"] - state["start"], latencies)
@@ -135,15 +159,17 @@ def ensure_vhost(url: str) -> str:
 
 
 def bench_pipeline(
-    config: ExchangeConfig, records: int, partner: str = "eu", amqp_url: str | None = None
+    config: ExchangeConfig, records: int, partner: str = "eu", amqp_url: str | None = None, workers: int = 1
 ) -> dict[str, Any]:
+    """`workers` competing consumers for each run; several brokers in `amqp_url` (a cluster):
+    worker i connects to the i-th, as `exchange run` processes on different nodes would."""
     settings = AmqpSettings()
     url = ensure_vhost(amqp_url or settings.url)
-    conn = pika.BlockingConnection(pika.URLParameters(url))
+    conn = pika.BlockingConnection(pika.URLParameters(first_reachable(url)))
     ch = conn.channel()
-    declare(ch, build_topology(config, [partner]))
+    declare(ch, build_topology(config, [partner], replicas_for(url)))
     for q in (RELAY_IN, RELAY_OUT):
-        ch.queue_declare(q, durable=True, arguments={"x-queue-type": "quorum"})
+        ch.queue_declare(q, durable=True, arguments=quorum_arguments(replicas_for(url)))
     for q in (INTAKE_QUEUE, work_queue(partner), RELAY_IN, RELAY_OUT):
         ch.queue_purge(q)
     conn.close()
@@ -185,6 +211,7 @@ def bench_pipeline(
         RELAY_IN,
         records,
         settings,
+        workers,
     )
     relay_cpu.stop()
 
@@ -225,6 +252,7 @@ def bench_pipeline(
             INTAKE_QUEUE,
             records,
             settings,
+            workers,
         )
         pipeline_cpu.stop()
         store.close()
@@ -238,6 +266,8 @@ def bench_pipeline(
         "bench": "pipeline",
         "records": records,
         "partner": partner,
+        "workers": workers,
+        "brokers": len(broker_urls(url)),
         "documentBytes": _document_size(config, partner, bodies[0][1]),
         "pipelinePerSecond": round(pipeline.rate),
         "relayPerSecond": round(relay.rate),

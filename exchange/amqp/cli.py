@@ -531,12 +531,22 @@ def _wait_for_broker(url: str, wait_s: float) -> None:
 def topology_export(
     out: Annotated[Optional[Path], typer.Option(help="File (default: stdout).")] = None,  # noqa: UP045
     config: ConfigOption = None,
+    replicas: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option(
+            min=1,
+            help="Replicas of every quorum queue and stream (a cluster's node count; "
+            "default: EXCHANGE_AMQP_REPLICAS, else the brokers EXCHANGE_AMQP_URL names).",
+        ),
+    ] = None,
 ) -> None:
     """The broker topology as a RabbitMQ definitions file (rabbitmqctl import_definitions)."""
+    from exchange.amqp.settings import AmqpSettings, replicas_for
     from exchange.amqp.topology import build_topology, definitions
     from exchange.config import load_config
 
-    text = json.dumps(definitions(build_topology(load_config(config))), indent=2) + "\n"
+    count = replicas if replicas is not None else replicas_for(AmqpSettings().url)
+    text = json.dumps(definitions(build_topology(load_config(config), replicas=count)), indent=2) + "\n"
     if out is None:
         sys.stdout.write(text)
     else:
@@ -548,20 +558,25 @@ def bench_pipeline(
     partner: Annotated[str, typer.Option(help="Partner format to convert to.")] = "eu",
     amqp: AmqpOption = None,
     config: ConfigOption = None,
+    workers: Annotated[
+        int,
+        typer.Option(min=1, help="Competing consumers per run (worker i on the i-th broker of --amqp)."),
+    ] = 1,
 ) -> None:
     """Full pipeline vs a bare relay on the same broker and client: records/s, ratio, latency."""
     from exchange.amqp.bench import bench_pipeline as run_bench
     from exchange.config import load_config
 
     try:
-        result = run_bench(load_config(config), records, partner, _settings(amqp).url)
+        result = run_bench(load_config(config), records, partner, _settings(amqp).url, workers)
     except ExchangeError as exc:
         raise _fail(str(exc)) from None
     p, r = result["pipelineLatencyMs"], result["relayLatencyMs"]
     typer.echo(
         f"pipeline {result['pipelinePerSecond']:,} records/s (p50 {p['p50']} ms, p99 {p['p99']} ms)\n"
         f"relay    {result['relayPerSecond']:,} records/s (p50 {r['p50']} ms, p99 {r['p99']} ms)\n"
-        f"ratio    {result['ratio']:.2f}   documents {result['documentBytes']} bytes   "
+        f"ratio    {result['ratio']:.2f}   workers {result['workers']} on {result['brokers']} broker(s)   "
+        f"documents {result['documentBytes']} bytes   "
         f"peak memory {result['peakMemoryMiB']} MiB"
     )
     for name, cpu in result["cpuMicrosPerRecord"].items():

@@ -384,6 +384,8 @@ class BatchConsumer(ABC):
         acked = []
         for w in works:
             tag = w.message.tag
+            if w.disposition is not Disposition.HOLD:
+                self._held.pop(tag, None)  # a held delivery handled again (re-sent) is settled here
             if w.disposition is Disposition.ACK:
                 ch.basic_ack(tag)
                 acked.append(w.message)

@@ -21,6 +21,7 @@ from pika.spec import Basic, BasicProperties
 from exchange.amqp.confirm import ConfirmingPublisher
 from exchange.amqp.provision import vhost_exists
 from exchange.amqp.service import BrokerUnavailable, _redact, connect_blocking
+from exchange.amqp.settings import first_reachable
 from exchange.amqp.topology import (
     DLX,
     FEED_STREAM,
@@ -503,7 +504,7 @@ class _Replayer:
 
     def run(self) -> None:
         self.conn = pika.SelectConnection(
-            pika.URLParameters(self.url),
+            pika.URLParameters(first_reachable(self.url)),
             on_open_callback=lambda c: self._guard(lambda: self._open_channel(c)),
             on_open_error_callback=self._on_open_error,
             on_close_callback=self._on_closed,
@@ -853,7 +854,7 @@ class _Tail:
         self.connected = False
         self.floor = offset if isinstance(offset, int) else None
         self.conn = pika.SelectConnection(
-            pika.URLParameters(self.url),
+            pika.URLParameters(first_reachable(self.url)),
             on_open_callback=lambda c: self._guard(lambda: self._on_open(c, offset)),
             on_open_error_callback=self._on_open_error,
             on_close_callback=lambda c, e: self._on_closed(e),

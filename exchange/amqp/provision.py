@@ -44,8 +44,10 @@ class PartnerVhost:
             records_queue=str(o.get("records_queue", f"{p}.records")),
         )
 
-    def declare(self, channel: object) -> None:
+    def declare(self, channel: object, replicas: int | None = None) -> None:
         """Exchanges and queues inside the partner's vhost (as the service's user)."""
+        from exchange.amqp.topology import quorum_arguments
+
         ch = channel
         for exchange, queue in (
             (self.inbound_exchange, self.inbound_queue),
@@ -53,7 +55,7 @@ class PartnerVhost:
             (self.records_exchange, self.records_queue),
         ):
             ch.exchange_declare(exchange, exchange_type="direct", durable=True)  # type: ignore[attr-defined]
-            ch.queue_declare(queue, durable=True, arguments={"x-queue-type": "quorum"})  # type: ignore[attr-defined]
+            ch.queue_declare(queue, durable=True, arguments=quorum_arguments(replicas))  # type: ignore[attr-defined]
             ch.queue_bind(queue, exchange, routing_key=self.partner)  # type: ignore[attr-defined]
 
     def permissions(self) -> tuple[str, str, str]:
@@ -68,10 +70,10 @@ def vhost_exists(url: str, vhost: str) -> bool | None:
     import pika
     import pika.exceptions
 
-    from exchange.amqp.settings import with_vhost
+    from exchange.amqp.settings import broker_urls, with_vhost
 
     try:
-        conn = pika.BlockingConnection(pika.URLParameters(with_vhost(url, vhost)))
+        conn = pika.BlockingConnection([pika.URLParameters(u) for u in broker_urls(with_vhost(url, vhost))])
     except pika.exceptions.AMQPError as exc:
         return False if "not found" in str(exc) else None
     conn.close()
@@ -79,8 +81,15 @@ def vhost_exists(url: str, vhost: str) -> bool | None:
 
 
 def _ctl(*args: str) -> subprocess.CompletedProcess[str]:
+    """rabbitmqctl on EXCHANGE_AMQP_NODE when set (a cluster's node), else its default node."""
+    from exchange.amqp.settings import AmqpSettings
+
+    node = AmqpSettings().node
+    target = ["-n", node] if node else []
     try:
-        return subprocess.run(["rabbitmqctl", "-q", *args], capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            ["rabbitmqctl", "-q", *target, *args], capture_output=True, text=True, timeout=60
+        )
     except FileNotFoundError:
         raise ExchangeError("rabbitmqctl is not on PATH: provision the partner vhost by hand") from None
 

@@ -12,6 +12,7 @@ from pika.spec import BasicProperties
 
 from exchange.amqp.confirm import ConfirmingPublisher
 from exchange.amqp.service import BrokerUnavailable, _redact
+from exchange.amqp.settings import first_reachable
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +77,7 @@ def publish_many(url: str, messages: Iterable[Outgoing], window: int = 1000) -> 
         c.channel(on_open_callback=on_channel)
 
     conn = pika.SelectConnection(
-        pika.URLParameters(url),
+        pika.URLParameters(first_reachable(url)),
         on_open_callback=on_open,
         on_open_error_callback=on_open_error,
         on_close_callback=on_closed,

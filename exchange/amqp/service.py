@@ -26,7 +26,7 @@ from exchange.amqp.delivery import AmqpPartnerDelivery, FeedDelivery, ReceiptCon
 from exchange.amqp.inbound import PartnerRecordsConsumer
 from exchange.amqp.intake import IntakeWorker
 from exchange.amqp.provision import PartnerVhost, vhost_exists
-from exchange.amqp.settings import AmqpSettings, with_vhost
+from exchange.amqp.settings import AmqpSettings, broker_urls, replicas_for, with_vhost
 from exchange.amqp.topology import INTAKE_QUEUE, build_topology, declare, work_queue
 from exchange.archive import DocumentArchive
 from exchange.audit import AuditStore
@@ -68,7 +68,7 @@ def _refused(exc: pika.exceptions.ChannelClosedByBroker) -> ExchangeError:
 
 def connect_blocking(url: str) -> pika.BlockingConnection:
     try:
-        return pika.BlockingConnection(pika.URLParameters(url))
+        return pika.BlockingConnection([pika.URLParameters(u) for u in broker_urls(url)])
     except pika.exceptions.AMQPError as exc:
         raise BrokerUnavailable(
             f"cannot reach the broker at {_redact(url)}: {type(exc).__name__} {exc}"
@@ -145,7 +145,8 @@ class Service:
         self.partners = self.options.partners or sorted(config.partners)
         self._held = set(self.options.held)
         """Partners not connected yet (vhost missing); looked for again every held_check_s."""
-        self._topology = build_topology(config, self.partners)
+        self.replicas = replicas_for(self.settings.url)
+        self._topology = build_topology(config, self.partners, self.replicas)
         self.converter = Converter(config, self.partners)
         self.source = load_source(config)
         self._stopping = threading.Event()
@@ -153,6 +154,14 @@ class Service:
         self._loop: Any = None
         self.ready = threading.Event()
         self.reconnects = 0
+        self.brokers = broker_urls(self.settings.url)
+        self._broker = 0
+        """Index of the broker in use: a lost or unreachable one moves the service to the next."""
+
+    @property
+    def url(self) -> str:
+        """The broker this session talks to (one of EXCHANGE_AMQP_URL's, in turn)."""
+        return self.brokers[self._broker]
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -162,6 +171,7 @@ class Service:
             signal.signal(signal.SIGINT, lambda *_: self.request_stop())
         backoff = 0.5
         started = time.monotonic()
+        failed_in_a_row = 0
         if self._held:
             threading.Thread(target=self._watch_held, name="held-partners", daemon=True).start()
         while not self._stopping.is_set():
@@ -169,15 +179,21 @@ class Service:
                 self._declare()
                 self._run_session()
                 backoff = 0.5
+                failed_in_a_row = 0
             except BrokerUnavailable as exc:
-                log.warning("broker unavailable", error=str(exc), retry_in=backoff)
+                failed_in_a_row += 1
+                log.warning("broker unavailable", broker=_redact(self.url), error=str(exc), retry_in=backoff)
             if self._stopping.is_set():
                 break
             if self.options.max_runtime_s and time.monotonic() - started > self.options.max_runtime_s:
                 break
             self.reconnects += 1
-            self._stopping.wait(backoff)
-            backoff = min(backoff * 2, self.settings.reconnect_max_s)
+            self._broker = (self._broker + 1) % len(self.brokers)  # a lost node: try the next one
+            if failed_in_a_row and failed_in_a_row % len(self.brokers) == 0:  # every one tried: back off
+                self._stopping.wait(backoff)
+                backoff = min(backoff * 2, self.settings.reconnect_max_s)
+            else:
+                self._stopping.wait(0.2)
         self._committer.stop()
         self.audit.flush()
         if self._executor is not None:
@@ -193,7 +209,7 @@ class Service:
             found = {
                 p
                 for p in self._held
-                if vhost_exists(self.settings.url, PartnerVhost.of(self.config.partners[p]).vhost)
+                if vhost_exists(self.url, PartnerVhost.of(self.config.partners[p]).vhost)
             }
             if not found:
                 continue
@@ -228,7 +244,7 @@ class Service:
         ]
 
     def _declare(self) -> None:
-        conn = connect_blocking(self.settings.url)
+        conn = connect_blocking(self.url)
         try:
             declare(conn.channel(), self._topology)
         except pika.exceptions.ChannelClosedByBroker as exc:
@@ -237,9 +253,9 @@ class Service:
             if conn.is_open:
                 conn.close()
         for pv in self._amqp_partners():
-            conn = connect_blocking(with_vhost(self.settings.url, pv.vhost))
+            conn = connect_blocking(with_vhost(self.url, pv.vhost))
             try:
-                pv.declare(conn.channel())
+                pv.declare(conn.channel(), self.replicas)
             except pika.exceptions.ChannelClosedByBroker as exc:
                 raise _refused(exc) from None
             finally:
@@ -258,7 +274,7 @@ class Service:
         session = _Session()
         self._session = session
         main = pika.SelectConnection(
-            self._params(self.settings.url),
+            self._params(self.url),
             on_open_callback=lambda c: self._on_main_open(session, c),
             on_open_error_callback=lambda c, e: self._lost(session, f"cannot connect: {e}"),
             on_close_callback=lambda c, e: self._lost(session, f"connection closed: {e}"),
@@ -325,9 +341,7 @@ class Service:
 
         queues = [(q.name, str(q.arguments.get("x-queue-type", "classic"))) for q in self._topology.queues]
         return [
-            (s.name, s.depth, s.consumers or 0)
-            for s in queue_status(self.settings.url, queues).values()
-            if s.exists
+            (s.name, s.depth, s.consumers or 0) for s in queue_status(self.url, queues).values() if s.exists
         ]
 
     def _start(self, session: _Session, worker: BatchConsumer) -> None:
@@ -336,7 +350,7 @@ class Service:
         worker.start()
 
     def _on_main_open(self, session: _Session, conn: Any) -> None:
-        log.info("connected", url=_redact(self.settings.url))
+        log.info("connected", url=_redact(self.url))
         if self.options.intake:
 
             def intake(ch: Any) -> None:
@@ -366,10 +380,7 @@ class Service:
                     kw = self._worker_kwargs(
                         f"deliver-{agreement.partner}", work_queue(agreement.partner), ch, pub
                     )
-                    self._start(
-                        session,
-                        FeedDelivery(agreement=agreement, **kw),
-                    )
+                    self._start(session, FeedDelivery(agreement=agreement, url=self.url, **kw))
 
                 self._open_channel(session, conn, feed)
             elif agreement.transport == "amqp" and partner not in self._held:
@@ -441,7 +452,7 @@ class Service:
                 )
 
         pconn = pika.SelectConnection(
-            self._params(with_vhost(self.settings.url, pv.vhost)),
+            self._params(with_vhost(self.url, pv.vhost)),
             on_open_callback=partner_open,
             on_open_error_callback=lambda c, e: self._lost(
                 session, f"partner {pv.partner} connection failed: {e}"
@@ -505,6 +516,12 @@ class Service:
         self.ready.clear()
         for worker in session.workers:
             worker.dead()
+        try:
+            # Entries of publishes confirmed before the loss are true: written now, before
+            # another worker, given the redelivered messages, looks for them in the trail.
+            self.audit.flush()
+        except Exception as exc:
+            log.warning("audit flush after the connection loss failed", error=str(exc))
         for conn in session.connections:
             if conn.is_open:
                 conn.close()

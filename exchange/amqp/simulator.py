@@ -24,6 +24,7 @@ import pika
 from pika.exceptions import AMQPError
 
 from exchange.amqp.provision import PartnerVhost
+from exchange.amqp.settings import broker_urls
 from exchange.errors import DocumentError
 from exchange.partner import PartnerFormat
 
@@ -64,6 +65,7 @@ class PartnerSimulator:
         mode: Mode = Mode.ACK,
         stats_file: Path | None = None,
         reject_reason: str = "simulated rejection",
+        confirm_receipts: bool = False,
     ):
         self.url = url
         self.vhost = vhost
@@ -72,6 +74,9 @@ class PartnerSimulator:
         self.stats = Stats()
         self.stats_file = stats_file
         self.reject_reason = reject_reason
+        self.confirm_receipts = confirm_receipts
+        """Each receipt confirmed by the broker before the document is acked (slower): a node
+        lost in between redelivers the document and the receipt is sent again, never lost."""
         self._sends: set[str] = set()
         self._stop = threading.Event()
         self._conn: pika.BlockingConnection | None = None
@@ -140,8 +145,10 @@ class PartnerSimulator:
         """Consume until stop(); reconnects if the broker drops the connection."""
         while not self._stop.is_set():
             try:
-                self._conn = pika.BlockingConnection(pika.URLParameters(self.url))
+                self._conn = pika.BlockingConnection([pika.URLParameters(u) for u in broker_urls(self.url)])
                 ch = self._conn.channel()
+                if self.confirm_receipts:
+                    ch.confirm_delivery()
                 ch.basic_qos(prefetch_count=200)
                 ch.basic_consume(self.vhost.inbound_queue, self._on_message)
                 self._write_stats()
@@ -160,7 +167,7 @@ class PartnerSimulator:
 
     def publish_records(self, documents: list[bytes]) -> list[str]:
         """Publish our own (KC) records to the service; returns their message ids."""
-        conn = pika.BlockingConnection(pika.URLParameters(self.url))
+        conn = pika.BlockingConnection([pika.URLParameters(u) for u in broker_urls(self.url)])
         try:
             ch = conn.channel()
             ch.confirm_delivery()

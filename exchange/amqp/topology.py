@@ -73,17 +73,51 @@ class Topology:
     bindings: tuple[Binding, ...]
 
 
-def _quorum(dead_letter_key: str) -> dict[str, Any]:
-    return {
-        "x-queue-type": "quorum",
-        "x-delivery-limit": DELIVERY_LIMIT,
-        "x-dead-letter-exchange": DLX,
-        "x-dead-letter-routing-key": dead_letter_key,
+def quorum_arguments(replicas: int | None = None, **extra: Any) -> dict[str, Any]:
+    """A quorum queue's arguments; on a cluster, replicated on `replicas` nodes."""
+    args: dict[str, Any] = {"x-queue-type": "quorum", **extra}
+    if replicas:
+        args["x-quorum-initial-group-size"] = replicas
+    return args
+
+
+def _quorum(dead_letter_key: str, replicas: int | None) -> dict[str, Any]:
+    return quorum_arguments(
+        replicas,
+        **{
+            "x-delivery-limit": DELIVERY_LIMIT,
+            "x-dead-letter-exchange": DLX,
+            "x-dead-letter-routing-key": dead_letter_key,
+        },
+    )
+
+
+def _retry(partner: str, seconds: float, replicas: int | None) -> dict[str, Any]:
+    """A retry step: held for its TTL, then dead-lettered back to the partner's work queue.
+    On a cluster it is a replicated quorum queue with at-least-once dead-lettering, so a
+    lost node neither loses a retry nor blocks the service's declarations (a classic queue
+    whose home node is down answers 404 until it is back)."""
+    args: dict[str, Any] = {
+        "x-message-ttl": int(seconds * 1000),
+        "x-dead-letter-exchange": OUTBOUND,
+        "x-dead-letter-routing-key": partner,
     }
+    if replicas:
+        args = quorum_arguments(
+            replicas, **args, **{"x-dead-letter-strategy": "at-least-once", "x-overflow": "reject-publish"}
+        )
+    return args
 
 
-def build_topology(config: ExchangeConfig, partners: Iterable[str] | None = None) -> Topology:
+def build_topology(
+    config: ExchangeConfig, partners: Iterable[str] | None = None, replicas: int | None = None
+) -> Topology:
+    """Everything the service declares; `replicas` (a cluster's node count) replicates every
+    quorum queue and the feed stream on that many nodes."""
     names = sorted(partners if partners is not None else config.partners)
+    stream: dict[str, Any] = {"x-queue-type": "stream", "x-max-age": "365D"}
+    if replicas:
+        stream["x-initial-cluster-size"] = replicas
     exchanges = [
         Exchange(DOMESTIC_IN, "topic"),
         Exchange(DOMESTIC_OUT, "topic"),
@@ -92,11 +126,11 @@ def build_topology(config: ExchangeConfig, partners: Iterable[str] | None = None
         Exchange(DLX, "direct"),
     ]
     queues = [
-        Queue(INTAKE_QUEUE, _quorum("intake")),
-        Queue(INTAKE_DEAD, {"x-queue-type": "quorum"}),
-        Queue(REJECTS, {"x-queue-type": "quorum"}),
-        Queue(DOMESTIC_OUT_ARCHIVE, {"x-queue-type": "quorum"}),
-        Queue(FEED_STREAM, {"x-queue-type": "stream", "x-max-age": "365D"}),
+        Queue(INTAKE_QUEUE, _quorum("intake", replicas)),
+        Queue(INTAKE_DEAD, quorum_arguments(replicas)),
+        Queue(REJECTS, quorum_arguments(replicas)),
+        Queue(DOMESTIC_OUT_ARCHIVE, quorum_arguments(replicas)),
+        Queue(FEED_STREAM, stream),
     ]
     bindings = [Binding(DOMESTIC_IN, INTAKE_QUEUE, kind.value) for kind in Kind]
     bindings += [
@@ -106,21 +140,12 @@ def build_topology(config: ExchangeConfig, partners: Iterable[str] | None = None
     ]
     for partner in names:
         agreement = config.partners[partner]
-        queues.append(Queue(work_queue(partner), _quorum(partner)))
-        queues.append(Queue(dead_queue(partner), {"x-queue-type": "quorum"}))
+        queues.append(Queue(work_queue(partner), _quorum(partner, replicas)))
+        queues.append(Queue(dead_queue(partner), quorum_arguments(replicas)))
         bindings.append(Binding(OUTBOUND, work_queue(partner), partner))
         bindings.append(Binding(DLX, dead_queue(partner), partner))
         for step, seconds in enumerate(agreement.retry_seconds):
-            queues.append(
-                Queue(
-                    retry_queue(partner, step),
-                    {
-                        "x-message-ttl": int(seconds * 1000),
-                        "x-dead-letter-exchange": OUTBOUND,
-                        "x-dead-letter-routing-key": partner,
-                    },
-                )
-            )
+            queues.append(Queue(retry_queue(partner, step), _retry(partner, seconds, replicas)))
             bindings.append(Binding(RETRY, retry_queue(partner, step), retry_key(partner, step)))
     return Topology(tuple(exchanges), tuple(queues), tuple(bindings))
 

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 import pika
 import pika.exceptions
 
+from exchange.amqp.settings import broker_urls, replicas_for
 from exchange.amqp.topology import DOMESTIC_OUT, DOMESTIC_OUT_ARCHIVE, Topology, build_topology, declare
 from exchange.config import ExchangeConfig
 from exchange.errors import ExchangeError
@@ -72,7 +73,7 @@ class AmqpHandoff:
 
     def __init__(self, url: str, config: ExchangeConfig):
         self.url = url
-        self._topology = _domestic_out(config)
+        self._topology = _domestic_out(config, replicas_for(url))
         self._lock = threading.Lock()
         self._conn: Any = None
         self._channel: Any = None
@@ -80,7 +81,7 @@ class AmqpHandoff:
     def _open(self) -> Any:
         if self._channel is None or not self._channel.is_open:
             self._close()
-            self._conn = pika.BlockingConnection(pika.URLParameters(self.url))
+            self._conn = pika.BlockingConnection([pika.URLParameters(u) for u in broker_urls(self.url)])
             self._channel = self._conn.channel()
             self._channel.confirm_delivery()
             declare(self._channel, self._topology)
@@ -122,9 +123,9 @@ class AmqpHandoff:
             self._close()
 
 
-def _domestic_out(config: ExchangeConfig) -> Topology:
+def _domestic_out(config: ExchangeConfig, replicas: int | None) -> Topology:
     """The part of the service's topology the handoff needs: same names, same arguments."""
-    full = build_topology(config, partners=[])
+    full = build_topology(config, partners=[], replicas=replicas)
     return Topology(
         tuple(e for e in full.exchanges if e.name == DOMESTIC_OUT),
         tuple(q for q in full.queues if q.name == DOMESTIC_OUT_ARCHIVE),

@@ -1,0 +1,37 @@
+"""A three-node RabbitMQ cluster for the session (scripts/local-cluster.sh), torn down after;
+the checker's table for every fault scenario printed at the end of the run."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.cluster.checker import HEADER, Verdict, row
+from tests.cluster.harness import LocalCluster, form_cluster
+
+VERDICTS: list[Verdict] = []
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Iterator[LocalCluster]:
+    c = form_cluster()
+    try:
+        yield c
+    finally:
+        c.down()
+
+
+@pytest.fixture
+def verdicts() -> list[Verdict]:
+    return VERDICTS
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not VERDICTS:
+        return
+    terminalreporter.section("cluster fault injection: the checker")
+    terminalreporter.write_line(HEADER)
+    for v in VERDICTS:
+        terminalreporter.write_line(row(v) + ("" if v.ok else "   FAIL: " + "; ".join(v.problems)))
