@@ -34,11 +34,30 @@ def open_database(url: str | None = None) -> Database:
         conn.execute("PRAGMA synchronous=NORMAL")
         return Database(conn, False, "")
     assert isinstance(target, PostgresTarget)
-    import psycopg
 
-    pg = psycopg.connect(target.conninfo, autocommit=True)
+    pg = Reconnecting(target.conninfo)
     create_if_missing(pg, f"CREATE SCHEMA IF NOT EXISTS {target.schema}")
     return Database(pg, True, f"{target.schema}.")
+
+
+class Reconnecting:
+    """A psycopg connection (autocommit) opened again once the server dropped it (a restart,
+    a failover): the statement that met the break fails, the next one finds a new session."""
+
+    def __init__(self, conninfo: str):
+        import psycopg
+
+        self._psycopg = psycopg
+        self._conninfo = conninfo
+        self._conn = psycopg.connect(conninfo, autocommit=True)
+
+    def _live(self) -> Any:
+        if self._conn.closed or self._conn.broken:
+            self._conn = self._psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5)
+        return self._conn
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._live(), name)
 
 
 def execute_many(conn: Any, sql: str, values: Sequence[Sequence[Any]]) -> None:

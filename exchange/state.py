@@ -91,6 +91,40 @@ class StateStore:
         with self._lock:
             execute_many(self._conn, sql, values)
 
+    def acknowledge_first(self, rows: Sequence[Delivery]) -> set[str]:
+        """Set the rows ACKNOWLEDGED, in one transaction; the ids that were not ACKNOWLEDGED
+        before. Several workers (or a receipt sent twice) may learn of one acknowledgement at
+        once: the one that wins here audits it, so the trail says ACKNOWLEDGED once."""
+        if not rows:
+            return set()
+        p = self._ph
+        sql = (
+            f"INSERT INTO {self._table} AS d (scope, message_id, sha256, attempt, state)"
+            f" VALUES ({p}, {p}, {p}, {p}, '{State.ACKNOWLEDGED.value}')"
+            " ON CONFLICT (scope, message_id) DO UPDATE SET"
+            " sha256 = excluded.sha256, attempt = excluded.attempt, state = excluded.state"
+            f" WHERE d.state <> '{State.ACKNOWLEDGED.value}' RETURNING message_id"
+        )
+        won: set[str] = set()
+        with self._lock:
+            if isinstance(self._conn, sqlite3.Connection):
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for r in rows:
+                        if self._conn.execute(sql, (r.scope, r.message_id, r.sha256, r.attempt)).fetchone():
+                            won.add(r.message_id)
+                    self._conn.execute("COMMIT")
+                except BaseException:
+                    self._conn.execute("ROLLBACK")
+                    raise
+            else:
+                with self._conn.transaction(), self._conn.cursor() as cur:
+                    for r in rows:
+                        cur.execute(sql, (r.scope, r.message_id, r.sha256, r.attempt))
+                        if cur.fetchone():
+                            won.add(r.message_id)
+        return won
+
     def claim_many(self, rows: Sequence[Delivery]) -> set[str]:
         """Insert the rows whose (scope, message id) has no state yet, in one transaction;
         the ids this call claimed. Two workers holding copies of one message: one claims it,

@@ -70,3 +70,31 @@ def test_two_stores_opened_at_once_both_work(store_url: str) -> None:
     finally:
         for s in stores:
             s.close()
+
+
+def test_an_acknowledgement_is_won_once(store_url: str) -> None:
+    """Two workers learning of one receipt at once (or a receipt sent twice): one of them
+    turns the state ACKNOWLEDGED and audits it, the other learns it was already."""
+    import threading
+
+    first, second = StateStore(store_url), StateStore(store_url)
+    try:
+        first.put_many([Delivery("kr", m, "sha", 0, State.SENT) for m in ("a", "b")])
+        rows = [Delivery("kr", m, "sha", 0, State.ACKNOWLEDGED) for m in ("a", "b", "new")]
+        wins: list[set[str]] = []
+
+        def ack(store: StateStore) -> None:
+            for _ in range(20):
+                wins.append(store.acknowledge_first(rows))
+
+        threads = [threading.Thread(target=ack, args=(s,)) for s in (first, second)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sorted(m for won in wins for m in won) == ["a", "b", "new"]
+        assert {d.state for d in first.get_many("kr", ["a", "b", "new"]).values()} == {State.ACKNOWLEDGED}
+        assert first.acknowledge_first([]) == set()
+    finally:
+        first.close()
+        second.close()

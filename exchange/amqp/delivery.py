@@ -22,7 +22,7 @@ from exchange.amqp.topology import DLX, FEED_STREAM, RETRY, retry_key
 from exchange.archive import Archived, DocumentArchive, Kind
 from exchange.audit import AuditEntry, AuditEvent, AuditStore
 from exchange.config import Agreement
-from exchange.state import Delivery, State
+from exchange.state import Delivery, State, StateStore
 
 log = structlog.get_logger("exchange.amqp.delivery")
 
@@ -54,6 +54,22 @@ class Acknowledged:
     status: str
     warnings: list[str]
     arrived_us: int | None
+
+
+def audit_first_acknowledgements(
+    audit: AuditStore,
+    state: StateStore,
+    rows: list[Delivery],
+    entries: dict[str, tuple[AuditEntry, int | None]],
+) -> None:
+    """ACKNOWLEDGED in the trail once per message, whoever learns of it: the state turns
+    ACKNOWLEDGED first (one transaction decides between workers, see acknowledge_first) and
+    only the winner's entry is written. An entry not written yet stays buffered and goes with
+    the next flush, so a database restarting costs a retry, not an entry."""
+    for mid in state.acknowledge_first(rows):
+        entry, at_us = entries[mid]
+        audit.append(entry, at_us=at_us)
+    audit.flush()
 
 
 def acknowledged_before(audit: AuditStore, message_id: str | None, partner: str) -> bool:
@@ -284,11 +300,18 @@ class FeedDelivery(PartnerDelivery):
         for w in done:
             self.settle_held(w.message.tag)
         if on_feed:
-            for w in on_feed:
-                if not acknowledged_before(self.audit, w.message.message_id, self.partner):
-                    self.audit.append(self._entry(AuditEvent.ACKNOWLEDGED, w.message, stream=FEED_STREAM))
-            self.audit.flush()
-            self.state.put_many(self._done(w.message) for w in on_feed)
+            audit_first_acknowledgements(
+                self.audit,
+                self.state,
+                [self._done(w.message) for w in on_feed],
+                {
+                    w.message.message_id or "": (
+                        self._entry(AuditEvent.ACKNOWLEDGED, w.message, stream=FEED_STREAM),
+                        None,
+                    )
+                    for w in on_feed
+                },
+            )
             for w in on_feed:
                 self.settle_held(w.message.tag)
         if again:
@@ -357,9 +380,9 @@ class FeedDelivery(PartnerDelivery):
         if self.url is None or time.perf_counter() - m.received < self.OWNER_GRACE_S / 2:
             self.audit.append(entry)
             return
-        if not acknowledged_before(self.audit, m.message_id, self.partner):
-            self.audit.append(entry)
-            self.audit.flush()
+        audit_first_acknowledgements(
+            self.audit, self.state, [self._done(m)], {m.message_id or "": (entry, None)}
+        )
 
 
 APP_ID = "mra-exchange"
@@ -530,22 +553,18 @@ class AmqpPartnerDelivery(PartnerDelivery):
         if not items:
             return
         rows = []
+        entries: dict[str, tuple[AuditEntry, int | None]] = {}
         for item in items:
             first = item.works[0].message
             mid = first.message_id or ""
-            maybe_seen = mid in self._resent or any(w.message.redelivered for w in item.works)
             self._resent.discard(mid)
-            if not (maybe_seen and acknowledged_before(self.audit, first.message_id, self.partner)):
-                ack = (
-                    AuditEvent.ACKNOWLEDGED if item.status == "ACK" else AuditEvent.ACKNOWLEDGED_WITH_WARNING
-                )
-                self.audit.append(self._entry(ack, first, warnings=item.warnings), at_us=item.arrived_us)
+            ack = AuditEvent.ACKNOWLEDGED if item.status == "ACK" else AuditEvent.ACKNOWLEDGED_WITH_WARNING
+            entries[mid] = (self._entry(ack, first, warnings=item.warnings), item.arrived_us)
             sha = first.headers.get("sha256", "")
             rows.append(Delivery(self.partner, mid, sha, attempt_of(first), State.ACKNOWLEDGED))
 
         def write() -> None:
-            self.audit.flush()
-            self.state.put_many(rows)
+            audit_first_acknowledgements(self.audit, self.state, rows, entries)
 
         def then() -> None:
             for item in items:
@@ -591,6 +610,16 @@ class ReceiptConsumer(BatchConsumer):
         super().__init__(**kwargs)
         self.delivery = delivery
         self.archive = archive
+        self._for_others: dict[int, tuple[list[Delivery], dict[str, tuple[AuditEntry, int | None]]]] = {}
+        """Per batch: acknowledgements of messages another worker holds, audited with the batch."""
+
+    def keep(self, batch: Batch) -> None:
+        rows, entries = self._for_others.pop(id(batch), ([], {}))
+        if rows:
+            audit_first_acknowledgements(self.audit, self.state, rows, entries)
+
+    def forget(self) -> None:
+        self._for_others.clear()
 
     def _record_of(self, mid: str) -> str | None:
         """The record a message carries, from the trail (the receipt does not say), so that
@@ -657,19 +686,17 @@ class ReceiptConsumer(BatchConsumer):
             # Sent by another worker, which holds the message: record the outcome for it.
             if status in ("ACK", "WARN"):
                 event = AuditEvent.ACKNOWLEDGED if status == "ACK" else AuditEvent.ACKNOWLEDGED_WITH_WARNING
-                if not acknowledged_before(self.audit, mid, partner):
-                    self.audit.append(
-                        AuditEntry(
-                            event,
-                            message_id=mid,
-                            record_id=self._record_of(mid),
-                            partner=partner,
-                            details={"warnings": warnings},
-                        ),
-                        at_us=m.arrived_us or None,
-                    )
-                work.states.append(
-                    Delivery(partner, mid, current.sha256, current.attempt, State.ACKNOWLEDGED)
+                others = self._for_others.setdefault(id(work.batch), ([], {}))
+                others[0].append(Delivery(partner, mid, current.sha256, current.attempt, State.ACKNOWLEDGED))
+                others[1][mid] = (
+                    AuditEntry(
+                        event,
+                        message_id=mid,
+                        record_id=self._record_of(mid),
+                        partner=partner,
+                        details={"warnings": warnings},
+                    ),
+                    m.arrived_us or None,
                 )
             else:
                 self.audit.append(

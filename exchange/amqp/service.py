@@ -23,11 +23,13 @@ from exchange.amqp.commit import Committer
 from exchange.amqp.confirm import ConfirmingPublisher
 from exchange.amqp.consumer import BatchConsumer
 from exchange.amqp.delivery import AmqpPartnerDelivery, FeedDelivery, ReceiptConsumer
+from exchange.amqp.feed_stream import DedupFeedDelivery, FeedLedger
 from exchange.amqp.inbound import PartnerRecordsConsumer
 from exchange.amqp.intake import IntakeWorker
 from exchange.amqp.provision import PartnerVhost, vhost_exists
 from exchange.amqp.settings import AmqpSettings, broker_urls, replicas_for, with_vhost
-from exchange.amqp.topology import INTAKE_QUEUE, build_topology, declare, work_queue
+from exchange.amqp.stream_append import StreamAppender
+from exchange.amqp.topology import FEED_STREAM, INTAKE_QUEUE, build_topology, declare, work_queue
 from exchange.archive import DocumentArchive
 from exchange.audit import AuditStore
 from exchange.config import ExchangeConfig
@@ -131,6 +133,13 @@ class Service:
         self.audit = audit
         self.state = state
         self.settings = settings or AmqpSettings()
+        self.feed_appender: StreamAppender | None = None
+        self.feed_ledger: FeedLedger | None = None
+        """bri.feed through the stream protocol (EXCHANGE_AMQP_STREAM_URL): one per process,
+        across sessions, so its unconfirmed appends are re-sent under the same publisher."""
+        if self.settings.stream_url and any(a.transport == "stream" for a in config.partners.values()):
+            self.feed_appender = StreamAppender(self.settings.stream_url, FEED_STREAM)
+            self.feed_ledger = FeedLedger(audit, state)
         self.options = options or ServiceOptions()
         self.soap_store = soap_store
         self._executor: Any = None
@@ -195,6 +204,8 @@ class Service:
             else:
                 self._stopping.wait(0.2)
         self._committer.stop()
+        if self.feed_appender is not None:
+            self.feed_appender.close()
         self.audit.flush()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
@@ -224,6 +235,12 @@ class Service:
     def circuit_states(self) -> dict[str, str]:
         """The circuit breaker of every partner we push to over SOAP (the console shows them)."""
         return {p: str(client.breaker.state) for p, client in dict(self._soap_clients).items()}
+
+    def _appender(self) -> StreamAppender | None:
+        a = self.feed_appender
+        if a is not None and not a.started:
+            a.start()
+        return a
 
     def request_stop(self) -> None:
         """Safe from a signal handler or another thread."""
@@ -380,7 +397,15 @@ class Service:
                     kw = self._worker_kwargs(
                         f"deliver-{agreement.partner}", work_queue(agreement.partner), ch, pub
                     )
-                    self._start(session, FeedDelivery(agreement=agreement, url=self.url, **kw))
+                    appender = self._appender()
+                    worker: FeedDelivery
+                    if appender is not None and self.feed_ledger is not None:
+                        worker = DedupFeedDelivery(
+                            agreement=agreement, appender=appender, ledger=self.feed_ledger, **kw
+                        )
+                    else:
+                        worker = FeedDelivery(agreement=agreement, url=self.url, **kw)
+                    self._start(session, worker)
 
                 self._open_channel(session, conn, feed)
             elif agreement.transport == "amqp" and partner not in self._held:

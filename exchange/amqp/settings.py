@@ -33,6 +33,10 @@ class AmqpSettings(BaseSettings):
     """Replicas of every quorum queue and stream (x-quorum-initial-group-size,
     x-initial-cluster-size); unset: as many as EXCHANGE_AMQP_URL names brokers, if several.
     Every process declaring on one cluster must agree (the broker refuses other values)."""
+    stream_url: str | None = None
+    """`rabbitmq-stream://user:pass@host:5552/vhost`, comma-separated: bri.feed is appended
+    through the stream protocol with publisher de-duplication (each credential version lands
+    once whatever fails); unset: through AMQP, an uncertain append checked against the stream."""
     node: str | None = None
     """The RabbitMQ node rabbitmqctl provisions on (`-n`), e.g. mra1@localhost; unset: its default."""
 

@@ -275,8 +275,9 @@ def _bri_available() -> bool:
     return True
 
 
-def domestic_messages(prefix: str, count: int) -> list[tuple[str, bytes]]:
-    """`count` distinct valid CCC records (E&E, so kr takes them), as the domestic side sends."""
+def domestic_messages(prefix: str, count: int, series: int = 7) -> list[tuple[str, bytes]]:
+    """`count` distinct valid CCC records (E&E, so kr takes them), as the domestic side sends;
+    another `series` (0-99) gives other certificate numbers."""
     sample = json.loads(
         Path(__file__)
         .resolve()
@@ -288,7 +289,7 @@ def domestic_messages(prefix: str, count: int) -> list[tuple[str, bytes]]:
     out = []
     for i in range(count):
         record = dict(sample)
-        record["certNo"] = f"2019010907{i:06d}"
+        record["certNo"] = f"20190109{series:02d}{i:06d}"
         out.append((f"{prefix}-{i}", json.dumps(record, ensure_ascii=False).encode()))
     return out
 

@@ -84,7 +84,7 @@ def check(world: ClusterWorld, scenario: str, ids: set[str], seconds: float) -> 
     kr, bri = acks.get("kr", Counter()), acks.get("bri", Counter())
     sim = world.simulator
     assert sim is not None
-    feed = Counter(world.read_feed(len(ids)))
+    feed = Counter(m for m in world.read_feed() if m in ids)  # this scenario's, by work id
     lost = len(ids - set(kr)) + len(ids - set(bri)) + len(ids - set(sim.stats.acknowledged))
     v = Verdict(
         scenario=scenario,

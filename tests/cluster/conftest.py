@@ -3,6 +3,8 @@ the checker's table for every fault scenario printed at the end of the run."""
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +12,7 @@ import pytest
 
 from tests.cluster.checker import HEADER, Verdict, row
 from tests.cluster.harness import LocalCluster, form_cluster
+from tests.cluster.postgres import PrivatePostgres, postgres_unavailable
 
 VERDICTS: list[Verdict] = []
 
@@ -21,6 +24,28 @@ def cluster() -> Iterator[LocalCluster]:
         yield c
     finally:
         c.down()
+
+
+@pytest.fixture(scope="session")
+def private_postgres() -> Iterator[PrivatePostgres]:
+    """The suite's own PostgreSQL (a scenario restarts it), torn down after."""
+    reason = postgres_unavailable()
+    if reason is None:
+        pg = PrivatePostgres()
+        try:
+            pg.up()
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            pg.down()
+            reason = f"the suite's PostgreSQL could not be started: {exc}"
+        else:
+            try:
+                yield pg
+            finally:
+                pg.down()
+            return
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason + " (CI=true: the cluster suite must run)")
+    pytest.skip(reason)
 
 
 @pytest.fixture

@@ -72,6 +72,10 @@ class LocalCluster:
         self.urls = [line for line in self.script("up", timeout=300).splitlines() if line.startswith("amqp")]
         return self.urls
 
+    def stream_urls(self, vhost: str) -> list[str]:
+        """Each node's stream protocol listener, for `vhost` (EXCHANGE_AMQP_STREAM_URL)."""
+        return [f"rabbitmq-stream://guest:guest@127.0.0.1:{self.stream_base + n}/{vhost}" for n in (1, 2, 3)]
+
     def down(self) -> None:
         subprocess.run([str(SCRIPT), "down"], env=self.env, capture_output=True, timeout=180, check=False)
 

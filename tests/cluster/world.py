@@ -82,6 +82,7 @@ class ClusterWorld:
             "EXCHANGE_AUDIT_URL": self.audit_url,
             "EXCHANGE_AMQP_URL": rotated(self.urls, first_node),
             "EXCHANGE_AMQP_REPLICAS": "3",
+            "EXCHANGE_AMQP_STREAM_URL": rotated(self.cluster.stream_urls(self.vhost), first_node),
             "EXCHANGE_AMQP_RECEIPT_TIMEOUT_S": "45",
             "EXCHANGE_AMQP_RECONNECT_MAX_S": "2",
             "EXCHANGE_AMQP_HEARTBEAT_S": "10",
@@ -168,8 +169,9 @@ class ClusterWorld:
 
     # -- the domestic side ------------------------------------------------------------------
 
-    def messages(self, count: int) -> list[tuple[str, bytes]]:
-        return domestic_messages(f"c{self.suffix}", count)
+    def messages(self, count: int, scenario: int = 1) -> list[tuple[str, bytes]]:
+        """The records of one scenario: ids and certificate numbers of its own."""
+        return domestic_messages(f"c{self.suffix}s{scenario}", count, series=scenario)
 
     def publish(self, messages: list[tuple[str, bytes]], chunk: int = 250, timeout: float = 240) -> int:
         """Publish every message with confirms; what a lost node left unconfirmed goes again
@@ -196,8 +198,9 @@ class ClusterWorld:
                     time.sleep(0.3)
         return len(messages)
 
-    def read_feed(self, expected: int, timeout: float = 60) -> list[str | None]:
-        """Every message id on bri.feed, from its first offset."""
+    def read_feed(self, timeout: float = 120) -> list[str | None]:
+        """The work message id (correlation-id: the message-id is the credential's) of every
+        message on bri.feed, from its first offset to its tail."""
         conn = self.connect()
         ids: list[str | None] = []
         try:
@@ -208,15 +211,16 @@ class ClusterWorld:
                 "bri.feed", arguments={"x-stream-offset": "first"}, inactivity_timeout=3
             ):
                 if method is None:
-                    if len(ids) >= expected or time.monotonic() > deadline:
-                        break
-                    continue
-                ids.append(props.message_id)
+                    break
+                ids.append(props.correlation_id or props.message_id)
                 ch.basic_ack(method.delivery_tag)
-            ch.cancel()
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"reading bri.feed took longer than {timeout} s")
+            # cancelling nacks what the client buffered, which a stream refuses: close instead
         finally:
             if conn.is_open:
-                conn.close()
+                with contextlib.suppress(pika.exceptions.AMQPError):
+                    conn.close()
         return ids
 
 
