@@ -56,6 +56,9 @@ class Reconnecting:
             self._conn = self._psycopg.connect(self._conninfo, autocommit=True, connect_timeout=5)
         return self._conn
 
+    def close(self) -> None:
+        self._conn.close()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self._live(), name)
 

@@ -102,19 +102,23 @@ class DedupFeedDelivery(FeedDelivery):
         if not works:
             return
         claimed = self.state.claim_many([self._row(w.message, State.SENT) for w in works])
-        ids = []
+        mine = []
+        for w in works:
+            if (w.message.message_id or "") not in claimed:
+                continue  # another copy holds the claim: wait for its outcome
+            pid = self.appender.next_id()
+            mine.append((w, pid))
+            self._ids[w.message.tag] = pid
+            self.audit.append(self._sip(w.message, pid))
         try:
-            for w in works:
-                if (w.message.message_id or "") not in claimed:
-                    continue  # another copy holds the claim: wait for its outcome
-                pid = self.appender.next_id()
-                ids.append(pid)
-                self._ids[w.message.tag] = pid
-                self.audit.append(self._sip(w.message, pid))
             self.audit.flush()
         except BaseException:
-            for pid in ids:
-                self.appender.release(pid)
+            # An id handed out is always appended: its claim stays buffered and is written by
+            # a later flush (were the id skipped, a publisher sequence beyond it would say
+            # "stored" for a credential that never was).
+            for w, pid in mine:
+                self._ids.pop(w.message.tag, None)
+                self._append_as(w, pid)
             raise
 
     def deliver(self, work: Work, already_sent: bool) -> None:
@@ -128,8 +132,6 @@ class DedupFeedDelivery(FeedDelivery):
     def forget(self) -> None:
         self._waiting.clear()
         self._first_seen.clear()
-        for pid in self._ids.values():
-            self.appender.release(pid)
         self._ids.clear()
 
     def _append_as(self, work: Work, pid: int) -> None:
@@ -227,25 +229,34 @@ class DedupFeedDelivery(FeedDelivery):
             else:
                 out[w.message.tag] = "wait"
         for w in works:
-            if out[w.message.tag] == "take":
-                pid = self.appender.next_id()
-                try:
-                    self.audit.append(self._sip(w.message, pid, takeover=True))
-                    self.audit.flush()
-                except BaseException:
-                    self.appender.release(pid)
-                    raise
-                out[w.message.tag] = pid
-            elif out[w.message.tag] == "audit":
+            if out[w.message.tag] == "audit":
                 entry = self._entry(AuditEvent.ACKNOWLEDGED, w.message, stream=FEED_STREAM)
                 row = self._row(w.message, State.ACKNOWLEDGED)
-                audit_first_acknowledgements(self.audit, self.state, [row], {row.message_id: (entry, None)})
-                out[w.message.tag] = "done"
+                try:
+                    audit_first_acknowledgements(
+                        self.audit, self.state, [row], {row.message_id: (entry, None)}
+                    )
+                    out[w.message.tag] = "done"
+                except Exception as exc:  # the database: again next time
+                    log.warning("feed acknowledgement not recorded yet", error=str(exc))
+                    out[w.message.tag] = "wait"
+        for w in works:  # nothing below may raise once an id is handed out
+            if out[w.message.tag] == "take":
+                pid = self.appender.next_id()  # appended whatever happens (see before_sending)
+                with contextlib.suppress(Exception):  # a full buffer's flush failing: still buffered
+                    self.audit.append(self._sip(w.message, pid, takeover=True))
+                out[w.message.tag] = pid
+        with contextlib.suppress(Exception):  # else buffered: a later flush writes the claims
+            self.audit.flush()
         return out
 
     def _decided(self, works: list[Work], decided: dict[int, Any]) -> None:
         self._checking = False
-        if not self.alive:
+        if not self.alive:  # ids handed out are appended all the same: a gap would mislead
+            for w in works:
+                d = decided.get(w.message.tag)
+                if isinstance(d, int):
+                    self._append_as(w, d)
             return
         for w in works:
             d = decided.get(w.message.tag, "wait")

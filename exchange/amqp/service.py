@@ -9,6 +9,7 @@ sent), close cleanly.
 from __future__ import annotations
 
 import signal
+import sqlite3
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from exchange.amqp.stream_append import StreamAppender
 from exchange.amqp.topology import FEED_STREAM, INTAKE_QUEUE, build_topology, declare, work_queue
 from exchange.archive import DocumentArchive
 from exchange.audit import AuditStore
+from exchange.audit.errors import StoreUnavailable
 from exchange.config import ExchangeConfig
 from exchange.credentials.issuer import CredentialIssuer
 from exchange.errors import ExchangeError
@@ -44,6 +46,15 @@ from exchange.soap.store import SoapStore
 from exchange.state import StateStore
 
 log = structlog.get_logger("exchange.amqp.service")
+
+STORE_ERRORS: tuple[type[BaseException], ...] = (sqlite3.Error, StoreUnavailable)
+"""A database failing under a handler: the session ends, the work comes back."""
+try:
+    import psycopg
+
+    STORE_ERRORS += (psycopg.Error,)
+except ImportError:  # pragma: no cover  (psycopg is a dependency)
+    pass
 
 
 class BrokerUnavailable(ExchangeError):
@@ -300,7 +311,17 @@ class Service:
         self._loop = main.ioloop
         if self._stopping.is_set():
             return
-        main.ioloop.start()
+        while True:
+            try:
+                main.ioloop.start()
+                break
+            except STORE_ERRORS as exc:
+                # The audit or state database (restarting, failing over): nothing of the batch
+                # was acknowledged, so close this session (its deliveries come back) and let
+                # the next one find the database again.
+                self._lost(session, f"database unavailable: {' '.join(str(exc).split())[:300]}")
+                if all(c.is_closed for c in session.connections):
+                    break
         self._loop = None
         self.ready.clear()
 

@@ -4,6 +4,7 @@ the checker's table for every fault scenario printed at the end of the run."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from typing import Any
@@ -17,8 +18,14 @@ from tests.cluster.postgres import PrivatePostgres, postgres_unavailable
 VERDICTS: list[Verdict] = []
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt("SIGTERM")
+
+
 @pytest.fixture(scope="session")
 def cluster() -> Iterator[LocalCluster]:
+    # a run ended by SIGTERM (a CI timeout) still tears its nodes and PostgreSQL down
+    signal.signal(signal.SIGTERM, _interrupt)
     c = form_cluster()
     try:
         yield c
