@@ -11,10 +11,10 @@ from typing import Any
 
 from cryptography import x509
 
-from exchange.amqp.provision import PartnerVhost
 from exchange.config import Agreement, ExchangeConfig
 from exchange.resources import schema_path
 from exchange.signing import ENV_CERT
+from exchange.transports.amqp.provision import PartnerVhost
 
 EXPIRY_WARNING = timedelta(days=30)
 _SCHEMA = re.compile(r"^(?P<family>[a-z]+)(?:-[a-z]+)*-(?P<version>\d+(?:\.\d+)*)\.(?P<ext>xsd|json)$")

@@ -19,15 +19,21 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from exchange.amqp.offload import SOURCE as INTAKE_SOURCE
-from exchange.amqp.ops import PENDING_WINDOW, ReplayRequest, StatusReport, partner_of, replay_dead_letters
-from exchange.amqp.topology import REJECTS, dead_queue, work_queue
 from exchange.archive import Archived, DocumentArchive, Kind
 from exchange.audit import AuditEvent, AuditStore, StoredEntry
 from exchange.audit.entry import format_time
 from exchange.config import ExchangeConfig
 from exchange.console.render import pretty
 from exchange.health import pulls
+from exchange.service.offload import SOURCE as INTAKE_SOURCE
+from exchange.service.ops.status import (
+    PENDING_WINDOW,
+    ReplayRequest,
+    StatusReport,
+    partner_of,
+    replay_dead_letters,
+)
+from exchange.service.topology import REJECTS, dead_queue, work_queue
 from exchange.state import StateStore
 
 StatusSource = Callable[[], StatusReport]

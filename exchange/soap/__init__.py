@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from exchange.audit import AuditStore
 from exchange.config import ExchangeConfig
 from exchange.registry import partner_format
+from exchange.service.store import PullState, SoapStore
 from exchange.signing import Signer
 from exchange.soap.app import SoapApp
 from exchange.soap.context import Services
@@ -27,7 +28,6 @@ from exchange.soap.faults import FaultCode
 from exchange.soap.handoff import AmqpHandoff, DomesticRecord, Handoff, HandoffError, MemoryHandoff
 from exchange.soap.server import RunningServer, TlsSettings, serve
 from exchange.soap.settings import SoapSettings
-from exchange.soap.store import PullState, SoapStore
 from exchange.soap.wss_signature import WssSigner
 from exchange.soap.wsse import Authenticator
 

@@ -12,13 +12,13 @@ from pydantic import ValidationError
 from exchange.audit import AuditStore
 from exchange.config import ExchangeConfig
 from exchange.errors import ConfigError, ExchangeError
+from exchange.service.store import SoapStore
 from exchange.signing import Signer
 from exchange.soap.app import SoapApp
 from exchange.soap.credentials import load_credentials
 from exchange.soap.handoff import AmqpHandoff
 from exchange.soap.server import RunningServer, TlsSettings, serve
 from exchange.soap.settings import PUBLIC_URL_ENV, SoapSettings, parse_address
-from exchange.soap.store import SoapStore
 
 
 @dataclass

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pika.exceptions
 
-from exchange.amqp.service import BrokerUnavailable, TopologyMismatch, _refused
+from exchange.service.service import BrokerUnavailable, TopologyMismatch, _refused
 
 
 def test_other_arguments_stop_the_service() -> None:

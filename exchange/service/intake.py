@@ -12,10 +12,6 @@ from typing import Any, Protocol
 import structlog
 from pika.spec import BasicProperties
 
-from exchange.amqp.consumer import Batch, BatchConsumer, Disposition, Work
-from exchange.amqp.offload import SOURCE, Job, Outcome, convert_jobs, issue_outcomes, run_job
-from exchange.amqp.properties import check_properties
-from exchange.amqp.topology import DLX, OUTBOUND
 from exchange.archive import Archived, DocumentArchive
 from exchange.archive import Kind as ArchiveKind
 from exchange.audit import AuditEntry, AuditEvent
@@ -23,6 +19,10 @@ from exchange.credentials.issuer import CredentialIssuer
 from exchange.intake import CanonicalRecord, Source
 from exchange.model import Kind
 from exchange.pipeline import Converter
+from exchange.service.consumer import Batch, BatchConsumer, Disposition, Work
+from exchange.service.offload import SOURCE, Job, Outcome, convert_jobs, issue_outcomes, run_job
+from exchange.service.properties import check_properties
+from exchange.service.topology import DLX, OUTBOUND
 from exchange.state import Delivery, State
 
 log = structlog.get_logger("exchange.amqp.intake")

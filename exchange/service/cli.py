@@ -14,8 +14,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from exchange.amqp.settings import AmqpSettings
 from exchange.errors import ExchangeError, RecordError
+from exchange.service.settings import AmqpSettings
 from exchange.soap.settings import DEFAULT_ENDPOINT
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -54,14 +54,14 @@ def run(
 ) -> None:
     """Run the service: intake, conversion, deliveries, partners' records, and on --http the SOAP
     endpoint, the operations console (/ops), /metrics, /healthz and /readyz."""
-    from exchange.amqp.service import BrokerUnavailable, Service, ServiceOptions, connect_blocking
     from exchange.archive import DocumentArchive
     from exchange.audit import open_store, resolve_audit_url
     from exchange.config import load_config
     from exchange.logging import configure_logging
     from exchange.metrics import Metrics
+    from exchange.service.service import BrokerUnavailable, Service, ServiceOptions, connect_blocking
+    from exchange.service.store import SoapStore
     from exchange.soap.endpoint import build_endpoint, contract_notice
-    from exchange.soap.store import SoapStore
     from exchange.state import StateStore
 
     configure_logging()
@@ -148,9 +148,9 @@ def _credential_issuer(cfg: Any, partners: list[str] | None, url: str) -> Any:
 def _partners_that_cannot_deliver(cfg: Any, url: str, partners: list[str]) -> frozenset[str]:
     """One log line per partner the service cannot deliver to, with the reason; returns the
     partners whose own vhost is missing (their connection is not opened: no retry loop)."""
-    from exchange.amqp.provision import vhost_exists
     from exchange.health import Health, configuration_problem, vhost_of
     from exchange.logging import get_logger
+    from exchange.transports.amqp.provision import vhost_exists
 
     log = get_logger()
     held = set()
@@ -243,12 +243,12 @@ def _credentials_app(service: Any) -> Any:
 
 def _console(service: Any, store: Any) -> Any:
     """The operations console on the service's own stores (users: EXCHANGE_CONSOLE_USERS)."""
-    from exchange.amqp.ops import collect_status
     from exchange.audit import open_store
     from exchange.console.accounts import accounts_from_env
     from exchange.console.backend import ConsoleBackend
     from exchange.console.web import ConsoleApp
-    from exchange.soap.outbound import ReceiptStore
+    from exchange.service.ops.status import collect_status
+    from exchange.transports.soap_push.outbound import ReceiptStore
 
     url = service.audit_url
     backend = ConsoleBackend(
@@ -286,13 +286,13 @@ def publish(
     ] = False,
 ) -> None:
     """Publish domestic records to cn.domestic.in (one message a record), confirms pipelined."""
-    from exchange.amqp.properties import id_part
-    from exchange.amqp.publish import Outgoing, publish_many
-    from exchange.amqp.service import BrokerUnavailable
-    from exchange.amqp.topology import DOMESTIC_IN
     from exchange.commands.inputs import DOMESTIC_SUFFIXES, InputError, expand
     from exchange.config import load_config
     from exchange.registry import source as load_source
+    from exchange.service.properties import id_part
+    from exchange.service.publish import Outgoing, publish_many
+    from exchange.service.service import BrokerUnavailable
+    from exchange.service.topology import DOMESTIC_IN
 
     try:
         files = expand(files, DOMESTIC_SUFFIXES, recursive)
@@ -398,16 +398,16 @@ def simulate_partner(
     pulling from --endpoint (faults switchable on its control page at --port)."""
     import signal
 
-    from exchange.amqp.provision import PartnerVhost, provision
-    from exchange.amqp.settings import with_user, with_vhost
-    from exchange.amqp.simulator import Mode, PartnerSimulator
     from exchange.config import load_config
     from exchange.registry import partner_format
+    from exchange.service.settings import with_user, with_vhost
+    from exchange.transports.amqp.provision import PartnerVhost, provision
+    from exchange.transports.amqp.simulator import Mode, PartnerSimulator
 
     cfg = load_config(config)
     agreement = cfg.partners.get(partner)
     if agreement is not None and agreement.transport == "soap":
-        from exchange.soap.sim_cli import simulate_partner_soap
+        from exchange.transports.sim_cli import simulate_partner_soap
 
         raise typer.Exit(
             simulate_partner_soap(
@@ -469,9 +469,9 @@ def provision_partners(
     """Create what a partner needs on the broker: its vhost, its user with limited
     permissions, the service's permissions, its exchanges and queues. Idempotent; needs
     rabbitmqctl (admin rights) on this host. Partners over other transports need nothing."""
-    from exchange.amqp.provision import PartnerVhost, plan
     from exchange.config import load_config
     from exchange.errors import ExchangeError
+    from exchange.transports.amqp.provision import PartnerVhost, plan
 
     try:
         cfg = load_config(config)
@@ -508,7 +508,7 @@ def _wait_for_broker(url: str, wait_s: float) -> None:
     silently forever. A refused login or a missing vhost is not waited for."""
     import time
 
-    from exchange.amqp.service import BrokerUnavailable, connect_blocking
+    from exchange.service.service import BrokerUnavailable, connect_blocking
 
     deadline = time.monotonic() + wait_s
     said = False
@@ -533,8 +533,8 @@ def topology_export(
     config: ConfigOption = None,
 ) -> None:
     """The broker topology as a RabbitMQ definitions file (rabbitmqctl import_definitions)."""
-    from exchange.amqp.topology import build_topology, definitions
     from exchange.config import load_config
+    from exchange.service.topology import build_topology, definitions
 
     text = json.dumps(definitions(build_topology(load_config(config))), indent=2) + "\n"
     if out is None:
@@ -550,8 +550,8 @@ def bench_pipeline(
     config: ConfigOption = None,
 ) -> None:
     """Full pipeline vs a bare relay on the same broker and client: records/s, ratio, latency."""
-    from exchange.amqp.bench import bench_pipeline as run_bench
     from exchange.config import load_config
+    from exchange.service.bench import bench_pipeline as run_bench
 
     try:
         result = run_bench(load_config(config), records, partner, _settings(amqp).url)
@@ -583,8 +583,8 @@ def bench_e2e(
 ) -> None:
     """`exchange run` with a simulator per AMQP partner on vhosts of its own: records/s
     acknowledged by every partner, p50/p99 per step from the audit trail, CPU per record."""
-    from exchange.amqp.bench_e2e import bench_e2e as run_bench
     from exchange.config import load_config
+    from exchange.service.bench_e2e import bench_e2e as run_bench
 
     if rate is None and records is None:
         records = 20_000

@@ -25,10 +25,10 @@ from typing import Any
 import structlog
 from pika.spec import Basic, BasicProperties
 
-from exchange.amqp.commit import Committer
-from exchange.amqp.confirm import ConfirmingPublisher
-from exchange.amqp.topology import DELIVERY_LIMIT
 from exchange.audit import AuditEntry, AuditEvent, AuditStore
+from exchange.service.commit import Committer
+from exchange.service.confirm import ConfirmingPublisher
+from exchange.service.topology import DELIVERY_LIMIT
 from exchange.state import Delivery as StateRow
 from exchange.state import StateStore
 

@@ -23,9 +23,9 @@ from exchange.errors import ConfigError
 from exchange.registry import partner_format
 from exchange.signing import CERT_FILE, ENV_CERT, KEY_FILE, Signer, generate_key_pair, load_certificate
 from exchange.soap.credentials import partner_credential, username_of
-from exchange.soap.partner_nz import PullFault, PullPartner, PullSimulator
-from exchange.soap.partner_sim import Fault, PartnerEuApp, PartnerSimulator
 from exchange.soap.settings import DEFAULT_ENDPOINT
+from exchange.transports.soap_pull.simulator import PullFault, PullPartner, PullSimulator
+from exchange.transports.soap_push.simulator import Fault, PartnerEuApp, PartnerSimulator
 
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 SIMULATED = frozenset({"eu", "nz"})

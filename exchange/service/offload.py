@@ -81,7 +81,7 @@ def init_worker(config_path: str | None, partners: Sequence[str], audit_url: str
     from exchange.credentials.issuer import issuer_from_env
     from exchange.registry import partner_format
     from exchange.registry import source as load_source
-    from exchange.soap.store import SoapStore
+    from exchange.service.store import SoapStore
 
     config = load_config(Path(config_path) if config_path else None)
     _worker["converter"] = Converter(config, list(partners))

@@ -11,14 +11,14 @@ from typing import Any
 
 from lxml import etree
 
-from exchange.amqp.consumer import Work
-from exchange.amqp.delivery import PartnerDelivery, attempt_of
 from exchange.audit import AuditEvent
 from exchange.errors import ExchangeError
 from exchange.model import Kind
 from exchange.registry import partner_format
+from exchange.service.consumer import Work
+from exchange.service.delivery import PartnerDelivery, attempt_of
+from exchange.service.store import SoapStore
 from exchange.signing import Signer, sign_document
-from exchange.soap.store import SoapStore
 from exchange.state import Delivery, State
 
 

@@ -49,7 +49,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _amqp_url(amqp: str | None) -> str:
-    from exchange.amqp.settings import AmqpSettings
+    from exchange.service.settings import AmqpSettings
 
     return amqp or AmqpSettings().url
 
@@ -74,9 +74,9 @@ def status(
 ) -> None:
     """Queue depths and consumers, dead letters, and per partner: backlog, rates, last
     success and the age of the oldest undelivered message."""
-    from exchange.amqp.ops import OpsError, collect_status
-    from exchange.amqp.service import BrokerUnavailable
     from exchange.audit import open_store, resolve_audit_url
+    from exchange.service.ops.status import OpsError, collect_status
+    from exchange.service.service import BrokerUnavailable
 
     cfg = _config(config)
     url = resolve_audit_url(audit)
@@ -187,9 +187,9 @@ def replay(
 ) -> None:
     """Send a partner's dead letters again: back to its work queue, attempts reset,
     audited REPLAYED. Dead letters not chosen stay in the dead queue."""
-    from exchange.amqp.ops import ReplayRequest, replay_dead_letters
-    from exchange.amqp.service import BrokerUnavailable
     from exchange.audit import AuditError, open_store, resolve_audit_url
+    from exchange.service.ops.status import ReplayRequest, replay_dead_letters
+    from exchange.service.service import BrokerUnavailable
     from exchange.state import StateStore
 
     if bool(ids) == replay_all:
@@ -254,10 +254,10 @@ def feed_tail(
 ) -> None:
     """Print the bri.feed credentials, one JSON line each: offset, messageId, recordId,
     credential. Stops after --count, or after 1 s without a record unless --follow."""
-    from exchange.amqp.ops import OpsError, StreamOffset
-    from exchange.amqp.ops import feed_tail as tail
-    from exchange.amqp.service import BrokerUnavailable
-    from exchange.amqp.topology import FEED_STREAM
+    from exchange.service.ops.status import OpsError, StreamOffset
+    from exchange.service.ops.status import feed_tail as tail
+    from exchange.service.service import BrokerUnavailable
+    from exchange.service.topology import FEED_STREAM
 
     if sum(x for x in (from_ is not None, offset is not None, first)) > 1:
         raise _fail("--from, --offset and --first exclude each other")

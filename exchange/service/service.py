@@ -19,15 +19,6 @@ import pika
 import pika.exceptions
 import structlog
 
-from exchange.amqp.commit import Committer
-from exchange.amqp.confirm import ConfirmingPublisher
-from exchange.amqp.consumer import BatchConsumer
-from exchange.amqp.delivery import AmqpPartnerDelivery, FeedDelivery, ReceiptConsumer
-from exchange.amqp.inbound import PartnerRecordsConsumer
-from exchange.amqp.intake import IntakeWorker
-from exchange.amqp.provision import PartnerVhost, vhost_exists
-from exchange.amqp.settings import AmqpSettings, with_vhost
-from exchange.amqp.topology import INTAKE_QUEUE, build_topology, declare, work_queue
 from exchange.archive import DocumentArchive
 from exchange.audit import AuditStore
 from exchange.config import ExchangeConfig
@@ -37,9 +28,18 @@ from exchange.metrics import Metrics
 from exchange.pipeline import Converter
 from exchange.registry import partner_format
 from exchange.registry import source as load_source
+from exchange.service.commit import Committer
+from exchange.service.confirm import ConfirmingPublisher
+from exchange.service.consumer import BatchConsumer
+from exchange.service.delivery import AmqpPartnerDelivery, FeedDelivery, ReceiptConsumer
+from exchange.service.intake import IntakeWorker
+from exchange.service.settings import AmqpSettings, with_vhost
+from exchange.service.store import SoapStore
+from exchange.service.topology import INTAKE_QUEUE, build_topology, declare, work_queue
 from exchange.signing import Signer
-from exchange.soap.store import SoapStore
 from exchange.state import StateStore
+from exchange.transports.amqp.inbound import PartnerRecordsConsumer
+from exchange.transports.amqp.provision import PartnerVhost, vhost_exists
 
 log = structlog.get_logger("exchange.amqp.service")
 
@@ -309,7 +309,7 @@ class Service:
             import multiprocessing
             from concurrent.futures import ProcessPoolExecutor
 
-            from exchange.amqp.offload import init_worker
+            from exchange.service.offload import init_worker
 
             path = str(self.config.path) if self.config.path else None
             self._executor = ProcessPoolExecutor(
@@ -321,7 +321,7 @@ class Service:
         return self._executor
 
     def _queue_depths(self) -> list[tuple[str, int | None, int]]:
-        from exchange.amqp.ops import queue_status
+        from exchange.service.ops.status import queue_status
 
         queues = [(q.name, str(q.arguments.get("x-queue-type", "classic"))) for q in self._topology.queues]
         return [
@@ -382,7 +382,7 @@ class Service:
             ):
 
                 def pull(ch: Any, agreement: Any = agreement, outbox: SoapStore = self.soap_store) -> None:
-                    from exchange.soap.pull import PullOutboxDelivery
+                    from exchange.transports.soap_pull.delivery import PullOutboxDelivery
 
                     pub = ConfirmingPublisher(ch)
                     kw = self._worker_kwargs(
@@ -398,8 +398,8 @@ class Service:
     def _open_soap_push(self, session: _Session, conn: Any, agreement: Any) -> None:
         """A partner we push to over SOAP (EU): zeep client kept across reconnects, so its
         circuit breaker remembers the partner's health."""
-        from exchange.soap.delivery import SoapPartnerDelivery
-        from exchange.soap.outbound import build_client
+        from exchange.transports.soap_push.delivery import SoapPartnerDelivery
+        from exchange.transports.soap_push.outbound import build_client
 
         partner = agreement.partner
         if not self.options.deliveries:

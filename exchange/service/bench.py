@@ -24,19 +24,19 @@ from typing import Any
 import pika
 from pika.spec import BasicProperties
 
-from exchange.amqp.confirm import ConfirmingPublisher
-from exchange.amqp.consumer import BatchConsumer, Message, Work
-from exchange.amqp.cpu import CpuMeter, broker_pid, children
-from exchange.amqp.intake import IntakeWorker
-from exchange.amqp.publish import Outgoing, publish_many
-from exchange.amqp.settings import AmqpSettings, with_vhost
-from exchange.amqp.topology import DOMESTIC_IN, INTAKE_QUEUE, build_topology, declare, work_queue
 from exchange.archive import DocumentArchive
 from exchange.audit import open_store
 from exchange.config import ExchangeConfig
 from exchange.pipeline import Converter
 from exchange.registry import source as load_source
-from exchange.soap.store import SoapStore
+from exchange.service.confirm import ConfirmingPublisher
+from exchange.service.consumer import BatchConsumer, Message, Work
+from exchange.service.cpu import CpuMeter, broker_pid, children
+from exchange.service.intake import IntakeWorker
+from exchange.service.publish import Outgoing, publish_many
+from exchange.service.settings import AmqpSettings, with_vhost
+from exchange.service.store import SoapStore
+from exchange.service.topology import DOMESTIC_IN, INTAKE_QUEUE, build_topology, declare, work_queue
 from exchange.state import StateStore
 
 BENCH_VHOST = "mra-bench"
@@ -125,7 +125,7 @@ def _consume(url: str, make: Any, queue: str, expected: int, settings: AmqpSetti
 def ensure_vhost(url: str) -> str:
     from urllib.parse import urlsplit
 
-    from exchange.amqp.provision import _check, _ctl
+    from exchange.transports.amqp.provision import _check, _ctl
 
     if BENCH_VHOST not in _ctl("list_vhosts").stdout.split():
         _check(_ctl("add_vhost", BENCH_VHOST))
@@ -263,7 +263,7 @@ def _pool(config: ExchangeConfig, partner: str, settings: AmqpSettings) -> Any:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from exchange.amqp.offload import init_worker
+    from exchange.service.offload import init_worker
 
     pool = ProcessPoolExecutor(
         settings.convert_workers,

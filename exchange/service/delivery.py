@@ -15,12 +15,12 @@ from typing import Any
 import structlog
 from pika.spec import BasicProperties
 
-from exchange.amqp.confirm import ConfirmingPublisher
-from exchange.amqp.consumer import Batch, BatchConsumer, Disposition, Message, Work
-from exchange.amqp.topology import DLX, FEED_STREAM, RETRY, retry_key
 from exchange.archive import Archived, DocumentArchive, Kind
 from exchange.audit import AuditEntry, AuditEvent, AuditStore
 from exchange.config import Agreement
+from exchange.service.confirm import ConfirmingPublisher
+from exchange.service.consumer import Batch, BatchConsumer, Disposition, Message, Work
+from exchange.service.topology import DLX, FEED_STREAM, RETRY, retry_key
 from exchange.state import Delivery, State
 
 log = structlog.get_logger("exchange.amqp.delivery")

@@ -39,18 +39,18 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from exchange.amqp.bench import sample_certificate
 from exchange.config import ExchangeConfig
 from exchange.intake import CanonicalRecord
 from exchange.model import ProductCertificate
 from exchange.registry import partner_format
 from exchange.registry import source as load_source
+from exchange.service.bench import sample_certificate
 from exchange.signing import generate_key_pair
 from exchange.soap.loopback import SECRETS, USERNAMES, Endpoint, agreements, start_endpoint
-from exchange.soap.outbound import OutboundClient, Outcome, build_client
-from exchange.soap.partner_sim import PartnerEuApp, PartnerSimulator
-from exchange.soap.sim_cli import partner_signer
 from exchange.soap.zeep_wss import ZeepPartnerSecurity
+from exchange.transports.sim_cli import partner_signer
+from exchange.transports.soap_push.outbound import OutboundClient, Outcome, build_client
+from exchange.transports.soap_push.simulator import PartnerEuApp, PartnerSimulator
 
 CONTENT_TYPE = "text/xml; charset=utf-8"
 WARMUP = 20

@@ -18,10 +18,15 @@ import pika
 import pika.exceptions
 from pika.spec import Basic, BasicProperties
 
-from exchange.amqp.confirm import ConfirmingPublisher
-from exchange.amqp.provision import vhost_exists
-from exchange.amqp.service import BrokerUnavailable, _redact, connect_blocking
-from exchange.amqp.topology import (
+from exchange.audit import AuditEntry, AuditEvent, AuditStore
+from exchange.audit.chain import ChainRow, parse_time
+from exchange.audit.entry import format_time, is_sha256_hex
+from exchange.config import ExchangeConfig
+from exchange.errors import ExchangeError
+from exchange.health import Figures, PartnerHealth, assess, configuration_problem, vhost_of
+from exchange.service.confirm import ConfirmingPublisher
+from exchange.service.service import BrokerUnavailable, _redact, connect_blocking
+from exchange.service.topology import (
     DLX,
     FEED_STREAM,
     INTAKE_DEAD,
@@ -32,13 +37,8 @@ from exchange.amqp.topology import (
     retry_queue,
     work_queue,
 )
-from exchange.audit import AuditEntry, AuditEvent, AuditStore
-from exchange.audit.chain import ChainRow, parse_time
-from exchange.audit.entry import format_time, is_sha256_hex
-from exchange.config import ExchangeConfig
-from exchange.errors import ExchangeError
-from exchange.health import Figures, PartnerHealth, assess, configuration_problem, vhost_of
 from exchange.state import Delivery, State, StateStore
+from exchange.transports.amqp.provision import vhost_exists
 
 PENDING_WINDOW = timedelta(days=7)
 """How far back status looks for undelivered messages (and the last success)."""

@@ -20,11 +20,11 @@ from typing import Any
 
 import structlog
 
-from exchange.amqp.consumer import Batch, Disposition, Work
-from exchange.amqp.delivery import PartnerDelivery, acknowledged_before, attempt_of
 from exchange.audit import AuditEvent
-from exchange.soap.outbound import OutboundClient, Outcome, SendResult
+from exchange.service.consumer import Batch, Disposition, Work
+from exchange.service.delivery import PartnerDelivery, acknowledged_before, attempt_of
 from exchange.state import Delivery, State
+from exchange.transports.soap_push.outbound import OutboundClient, Outcome, SendResult
 
 log = structlog.get_logger("exchange.soap.delivery")
 

@@ -11,11 +11,11 @@ from typing import Any
 
 from pika.spec import BasicProperties
 
-from exchange.amqp.consumer import BatchConsumer, Work
-from exchange.amqp.topology import DLX, DOMESTIC_OUT
 from exchange.audit import AuditEntry, AuditEvent
 from exchange.errors import DocumentError, RecordError
 from exchange.partner import PartnerFormat
+from exchange.service.consumer import BatchConsumer, Work
+from exchange.service.topology import DLX, DOMESTIC_OUT
 from exchange.state import Delivery, State
 
 

@@ -10,8 +10,8 @@ from typing import Any
 import pika
 from pika.spec import BasicProperties
 
-from exchange.amqp.confirm import ConfirmingPublisher
-from exchange.amqp.service import BrokerUnavailable, _redact
+from exchange.service.confirm import ConfirmingPublisher
+from exchange.service.service import BrokerUnavailable, _redact
 
 
 @dataclass(frozen=True, slots=True)

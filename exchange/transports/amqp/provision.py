@@ -68,7 +68,7 @@ def vhost_exists(url: str, vhost: str) -> bool | None:
     import pika
     import pika.exceptions
 
-    from exchange.amqp.settings import with_vhost
+    from exchange.service.settings import with_vhost
 
     try:
         conn = pika.BlockingConnection(pika.URLParameters(with_vhost(url, vhost)))
@@ -176,7 +176,7 @@ def plan(vhost: PartnerVhost, service_url: str, password: str | None) -> tuple[l
 def _declare_inside(vhost: PartnerVhost, service_url: str) -> None:
     import pika
 
-    from exchange.amqp.settings import with_vhost
+    from exchange.service.settings import with_vhost
 
     conn = pika.BlockingConnection(pika.URLParameters(with_vhost(service_url, vhost.vhost)))
     try:

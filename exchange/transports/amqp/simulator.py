@@ -23,9 +23,9 @@ from typing import Any
 import pika
 from pika.exceptions import AMQPError
 
-from exchange.amqp.provision import PartnerVhost
 from exchange.errors import DocumentError
 from exchange.partner import PartnerFormat
+from exchange.transports.amqp.provision import PartnerVhost
 
 
 class Mode(StrEnum):

@@ -35,16 +35,16 @@ from typing import Any
 import pika
 from pika.spec import BasicProperties
 
-from exchange.amqp.bench import sample_certificate
-from exchange.amqp.confirm import ConfirmingPublisher
-from exchange.amqp.cpu import CpuMeter, broker_pid, children
-from exchange.amqp.provision import PartnerVhost, _ctl, provision
-from exchange.amqp.settings import with_vhost
-from exchange.amqp.topology import DOMESTIC_IN
 from exchange.audit import AuditEvent, open_store
 from exchange.config import ExchangeConfig, load_config
 from exchange.errors import ExchangeError
+from exchange.service.bench import sample_certificate
+from exchange.service.confirm import ConfirmingPublisher
+from exchange.service.cpu import CpuMeter, broker_pid, children
+from exchange.service.settings import with_vhost
+from exchange.service.topology import DOMESTIC_IN
 from exchange.state import State, StateStore
+from exchange.transports.amqp.provision import PartnerVhost, _ctl, provision
 
 STEPS = (
     AuditEvent.RECEIVED,
