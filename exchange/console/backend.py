@@ -26,13 +26,8 @@ from exchange.config import ExchangeConfig
 from exchange.console.render import pretty
 from exchange.health import pulls
 from exchange.service.offload import SOURCE as INTAKE_SOURCE
-from exchange.service.ops.status import (
-    PENDING_WINDOW,
-    ReplayRequest,
-    StatusReport,
-    partner_of,
-    replay_dead_letters,
-)
+from exchange.service.ops.replay import ReplayRequest, replay_dead_letters
+from exchange.service.ops.status import PENDING_WINDOW, StatusReport, partner_of
 from exchange.service.topology import REJECTS, dead_queue, work_queue
 from exchange.state import StateStore
 

@@ -59,7 +59,8 @@ def run(
     from exchange.config import load_config
     from exchange.logging import configure_logging
     from exchange.metrics import Metrics
-    from exchange.service.service import BrokerUnavailable, Service, ServiceOptions, connect_blocking
+    from exchange.service.broker import BrokerUnavailable, connect_blocking
+    from exchange.service.service import Service, ServiceOptions
     from exchange.service.store import SoapStore
     from exchange.soap.endpoint import build_endpoint, contract_notice
     from exchange.state import StateStore
@@ -147,21 +148,22 @@ def _credential_issuer(cfg: Any, partners: list[str] | None, url: str) -> Any:
 
 def _partners_that_cannot_deliver(cfg: Any, url: str, partners: list[str]) -> frozenset[str]:
     """One log line per partner the service cannot deliver to, with the reason; returns the
-    partners whose own vhost is missing (their connection is not opened: no retry loop)."""
-    from exchange.health import Health, configuration_problem, vhost_of
+    partners whose transport lacks something on the broker, e.g. their own vhost (their
+    connection is not opened: no retry loop)."""
+    from exchange.health import Health, configuration_problem
     from exchange.logging import get_logger
-    from exchange.transports.amqp.provision import vhost_exists
+    from exchange.registry import transport_for
 
     log = get_logger()
     held = set()
     for p in partners:
         agreement = cfg.partners[p]
-        exists = vhost_exists(url, vhost_of(agreement)) if agreement.transport == "amqp" else None
-        problem = configuration_problem(cfg, p, vhost_exists=exists)
+        missing = transport_for(agreement).health(agreement, url)
+        problem = configuration_problem(cfg, p) or missing
         if problem is None:
             continue
         log.warning("partner cannot deliver", partner=p, health=str(Health.NOT_CONFIGURED), reason=problem)
-        if exists is False:
+        if missing is not None:
             held.add(p)
     return frozenset(held)
 
@@ -289,9 +291,9 @@ def publish(
     from exchange.commands.inputs import DOMESTIC_SUFFIXES, InputError, expand
     from exchange.config import load_config
     from exchange.registry import source as load_source
+    from exchange.service.broker import BrokerUnavailable
     from exchange.service.properties import id_part
     from exchange.service.publish import Outgoing, publish_many
-    from exchange.service.service import BrokerUnavailable
     from exchange.service.topology import DOMESTIC_IN
 
     try:
@@ -508,7 +510,7 @@ def _wait_for_broker(url: str, wait_s: float) -> None:
     silently forever. A refused login or a missing vhost is not waited for."""
     import time
 
-    from exchange.service.service import BrokerUnavailable, connect_blocking
+    from exchange.service.broker import BrokerUnavailable, connect_blocking
 
     deadline = time.monotonic() + wait_s
     said = False

@@ -75,8 +75,9 @@ def status(
     """Queue depths and consumers, dead letters, and per partner: backlog, rates, last
     success and the age of the oldest undelivered message."""
     from exchange.audit import open_store, resolve_audit_url
-    from exchange.service.ops.status import OpsError, collect_status
-    from exchange.service.service import BrokerUnavailable
+    from exchange.service.broker import BrokerUnavailable
+    from exchange.service.ops.queues import OpsError
+    from exchange.service.ops.status import collect_status
 
     cfg = _config(config)
     url = resolve_audit_url(audit)
@@ -188,8 +189,8 @@ def replay(
     """Send a partner's dead letters again: back to its work queue, attempts reset,
     audited REPLAYED. Dead letters not chosen stay in the dead queue."""
     from exchange.audit import AuditError, open_store, resolve_audit_url
-    from exchange.service.ops.status import ReplayRequest, replay_dead_letters
-    from exchange.service.service import BrokerUnavailable
+    from exchange.service.broker import BrokerUnavailable
+    from exchange.service.ops.replay import ReplayRequest, replay_dead_letters
     from exchange.state import StateStore
 
     if bool(ids) == replay_all:
@@ -254,9 +255,10 @@ def feed_tail(
 ) -> None:
     """Print the bri.feed credentials, one JSON line each: offset, messageId, recordId,
     credential. Stops after --count, or after 1 s without a record unless --follow."""
-    from exchange.service.ops.status import OpsError, StreamOffset
-    from exchange.service.ops.status import feed_tail as tail
-    from exchange.service.service import BrokerUnavailable
+    from exchange.service.broker import BrokerUnavailable
+    from exchange.service.ops.queues import OpsError
+    from exchange.service.ops.tail import StreamOffset
+    from exchange.service.ops.tail import feed_tail as tail
     from exchange.service.topology import FEED_STREAM
 
     if sum(x for x in (from_ is not None, offset is not None, first)) > 1:

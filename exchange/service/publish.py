@@ -10,8 +10,8 @@ from typing import Any
 import pika
 from pika.spec import BasicProperties
 
+from exchange.service.broker import BrokerUnavailable, redact
 from exchange.service.confirm import ConfirmingPublisher
-from exchange.service.service import BrokerUnavailable, _redact
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,5 +83,5 @@ def publish_many(url: str, messages: Iterable[Outgoing], window: int = 1000) -> 
     )
     conn.ioloop.start()
     if state["error"] is not None:
-        raise BrokerUnavailable(f"cannot reach the broker at {_redact(url)}: {state['error']}")
+        raise BrokerUnavailable(f"cannot reach the broker at {redact(url)}: {state['error']}")
     return report

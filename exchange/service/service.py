@@ -23,65 +23,23 @@ from exchange.archive import DocumentArchive
 from exchange.audit import AuditStore
 from exchange.config import ExchangeConfig
 from exchange.credentials.issuer import CredentialIssuer
-from exchange.errors import ExchangeError
 from exchange.metrics import Metrics
 from exchange.pipeline import Converter
-from exchange.registry import partner_format
 from exchange.registry import source as load_source
+from exchange.registry import transport_for, transport_name
+from exchange.service.broker import BrokerUnavailable, connect_blocking, redact, refused
 from exchange.service.commit import Committer
 from exchange.service.confirm import ConfirmingPublisher
 from exchange.service.consumer import BatchConsumer
-from exchange.service.delivery import AmqpPartnerDelivery, FeedDelivery, ReceiptConsumer
 from exchange.service.intake import IntakeWorker
-from exchange.service.settings import AmqpSettings, with_vhost
+from exchange.service.settings import AmqpSettings
 from exchange.service.store import SoapStore
-from exchange.service.topology import INTAKE_QUEUE, build_topology, declare, work_queue
+from exchange.service.topology import INTAKE_QUEUE, build_topology, declare
+from exchange.service.transport import Link, Transport
 from exchange.signing import Signer
 from exchange.state import StateStore
-from exchange.transports.amqp.inbound import PartnerRecordsConsumer
-from exchange.transports.amqp.provision import PartnerVhost, vhost_exists
 
 log = structlog.get_logger("exchange.amqp.service")
-
-
-class BrokerUnavailable(ExchangeError):
-    """The broker cannot be reached (wrong URL, down, refused credentials)."""
-
-
-class TopologyMismatch(ExchangeError):
-    """The broker already has a queue or exchange of that name with other arguments."""
-
-
-def _refused(exc: pika.exceptions.ChannelClosedByBroker) -> ExchangeError:
-    """What a refused declaration means. 406 PRECONDITION_FAILED: a queue exists with other
-    arguments, which no retry mends (stop and say so). Anything else, above all 404 for a
-    queue whose home node "is down or inaccessible" while the broker is still recovering
-    its queues after a restart: retry with backoff, like an unreachable broker."""
-    if exc.reply_code == 406:
-        return TopologyMismatch(
-            f"the broker refused the topology: {exc.reply_text} (a queue declared earlier with "
-            "other arguments, e.g. an agreement's retry schedule changed: drain and delete it, "
-            "or keep its old settings)"
-        )
-    return BrokerUnavailable(f"the broker cannot declare the topology yet: {exc.reply_code} {exc.reply_text}")
-
-
-def connect_blocking(url: str) -> pika.BlockingConnection:
-    try:
-        return pika.BlockingConnection(pika.URLParameters(url))
-    except pika.exceptions.AMQPError as exc:
-        raise BrokerUnavailable(
-            f"cannot reach the broker at {_redact(url)}: {type(exc).__name__} {exc}"
-        ) from None
-
-
-def _redact(url: str) -> str:
-    if "@" not in url:
-        return url
-    scheme, _, rest = url.partition("://")
-    creds, _, host = rest.rpartition("@")
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:***@{host}"
 
 
 @dataclass
@@ -136,13 +94,18 @@ class Service:
         self._executor: Any = None
         self._committer = Committer()
         """Audit flushes and state writes run on its thread, off the I/O loop."""
-        self._soap_clients: dict[str, Any] = {}
         self.audit_url = audit_url
         self.metrics = metrics or Metrics()
         self.metrics.watch_audit(audit)
         self.metrics.watch_queues(self._queue_depths)
         """The SOAP endpoint's store: certificate statuses and the pull outbox (optional)."""
         self.partners = self.options.partners or sorted(config.partners)
+        self._transports: dict[str, Transport] = {}
+        """One plug-in per transport the partners use, chosen by their agreements."""
+        for p in self.partners:
+            name = transport_name(config.partners[p])
+            if name not in self._transports:
+                self._transports[name] = transport_for(config.partners[p])
         self._held = set(self.options.held)
         """Partners not connected yet (vhost missing); looked for again every held_check_s."""
         self._topology = build_topology(config, self.partners)
@@ -182,8 +145,8 @@ class Service:
         self.audit.flush()
         if self._executor is not None:
             self._executor.shutdown(wait=True, cancel_futures=True)
-        for client in self._soap_clients.values():
-            client.close()
+        for transport in self._transports.values():
+            transport.stop()
         log.info("stopped")
 
     def _watch_held(self) -> None:
@@ -193,7 +156,7 @@ class Service:
             found = {
                 p
                 for p in self._held
-                if vhost_exists(self.settings.url, PartnerVhost.of(self.config.partners[p]).vhost)
+                if self._transport(p).health(self.config.partners[p], self.settings.url) is None
             }
             if not found:
                 continue
@@ -206,8 +169,11 @@ class Service:
                 )
 
     def circuit_states(self) -> dict[str, str]:
-        """The circuit breaker of every partner we push to over SOAP (the console shows them)."""
-        return {p: str(client.breaker.state) for p, client in dict(self._soap_clients).items()}
+        """The circuit breaker of every partner whose transport has one (the console shows them)."""
+        return {p: s for t in self._transports.values() for p, s in t.circuits().items()}
+
+    def _transport(self, partner: str) -> Transport:
+        return self._transports[transport_name(self.config.partners[partner])]
 
     def request_stop(self) -> None:
         """Safe from a signal handler or another thread."""
@@ -220,31 +186,18 @@ class Service:
 
     # -- topology -----------------------------------------------------------------------
 
-    def _amqp_partners(self) -> list[PartnerVhost]:
-        return [
-            PartnerVhost.of(self.config.partners[p])
-            for p in self.partners
-            if self.config.partners[p].transport == "amqp" and p not in self._held
-        ]
-
     def _declare(self) -> None:
         conn = connect_blocking(self.settings.url)
         try:
             declare(conn.channel(), self._topology)
         except pika.exceptions.ChannelClosedByBroker as exc:
-            raise _refused(exc) from None
+            raise refused(exc) from None
         finally:
             if conn.is_open:
                 conn.close()
-        for pv in self._amqp_partners():
-            conn = connect_blocking(with_vhost(self.settings.url, pv.vhost))
-            try:
-                pv.declare(conn.channel())
-            except pika.exceptions.ChannelClosedByBroker as exc:
-                raise _refused(exc) from None
-            finally:
-                if conn.is_open:
-                    conn.close()
+        for p in self.partners:
+            if p not in self._held:
+                self._transport(p).prepare(self, self.config.partners[p])
 
     # -- one connected session ----------------------------------------------------------
 
@@ -321,7 +274,7 @@ class Service:
         return self._executor
 
     def _queue_depths(self) -> list[tuple[str, int | None, int]]:
-        from exchange.service.ops.status import queue_status
+        from exchange.service.ops.queues import queue_status
 
         queues = [(q.name, str(q.arguments.get("x-queue-type", "classic"))) for q in self._topology.queues]
         return [
@@ -336,7 +289,7 @@ class Service:
         worker.start()
 
     def _on_main_open(self, session: _Session, conn: Any) -> None:
-        log.info("connected", url=_redact(self.settings.url))
+        log.info("connected", url=redact(self.settings.url))
         if self.options.intake:
 
             def intake(ch: Any) -> None:
@@ -357,137 +310,40 @@ class Service:
             self._open_channel(session, conn, intake)
         if not self.options.deliveries and not self.options.inbound:
             return
+        link = Link(
+            host=self,
+            main=conn,
+            deliveries=self.options.deliveries,
+            inbound=self.options.inbound,
+            open_channel=lambda c, then: self._open_channel(session, c, then),
+            worker_kwargs=self._worker_kwargs,
+            start=lambda worker: self._start(session, worker),
+            connect=lambda url, on_open, what: self._connect(session, conn, url, on_open, what),
+        )
         for partner in self.partners:
-            agreement = self.config.partners[partner]
-            if agreement.transport == "stream" and self.options.deliveries:
+            if partner not in self._held:
+                self._transport(partner).attach(link, self.config.partners[partner])
 
-                def feed(ch: Any, agreement: Any = agreement) -> None:
-                    pub = ConfirmingPublisher(ch)
-                    kw = self._worker_kwargs(
-                        f"deliver-{agreement.partner}", work_queue(agreement.partner), ch, pub
-                    )
-                    self._start(
-                        session,
-                        FeedDelivery(agreement=agreement, **kw),
-                    )
-
-                self._open_channel(session, conn, feed)
-            elif agreement.transport == "amqp" and partner not in self._held:
-                self._open_partner(session, conn, agreement)
-            elif (
-                agreement.transport == "soap"
-                and agreement.options.get("delivery") == "pull"
-                and self.soap_store is not None
-                and self.options.deliveries
-            ):
-
-                def pull(ch: Any, agreement: Any = agreement, outbox: SoapStore = self.soap_store) -> None:
-                    from exchange.transports.soap_pull.delivery import PullOutboxDelivery
-
-                    pub = ConfirmingPublisher(ch)
-                    kw = self._worker_kwargs(
-                        f"outbox-{agreement.partner}", work_queue(agreement.partner), ch, pub
-                    )
-                    worker = PullOutboxDelivery(agreement=agreement, outbox=outbox, signer=self.signer, **kw)
-                    self._start(session, worker)
-
-                self._open_channel(session, conn, pull)
-            elif agreement.transport == "soap" and "soap_outbound_url" in agreement.options:
-                self._open_soap_push(session, conn, agreement)
-
-    def _open_soap_push(self, session: _Session, conn: Any, agreement: Any) -> None:
-        """A partner we push to over SOAP (EU): zeep client kept across reconnects, so its
-        circuit breaker remembers the partner's health."""
-        from exchange.transports.soap_push.delivery import SoapPartnerDelivery
-        from exchange.transports.soap_push.outbound import build_client
-
-        partner = agreement.partner
-        if not self.options.deliveries:
-            return
-        if partner not in self._soap_clients:
-            try:
-                folder = self.config.path.parent if self.config.path else None
-                self._soap_clients[partner] = build_client(agreement, folder=folder, audit_url=self.audit_url)
-            except ExchangeError as exc:
-                log.warning("SOAP delivery not started", partner=partner, reason=str(exc))
-                return
-        client = self._soap_clients[partner]
-
-        def push(ch: Any) -> None:
-            kw = self._worker_kwargs(f"deliver-{partner}", work_queue(partner), ch, ConfirmingPublisher(ch))
-            self._start(session, SoapPartnerDelivery(client=client, agreement=agreement, **kw))
-
-        self._open_channel(session, conn, push)
-
-    def _open_partner(self, session: _Session, main: Any, agreement: Any) -> None:
-        pv = PartnerVhost.of(agreement)
+    def _connect(
+        self, session: _Session, main: Any, url: str, on_open: Callable[[Any], None], what: str
+    ) -> Any:
+        """A further connection on the main connection's I/O loop (a partner's vhost); the
+        session is ready only once it is open, and lost with it."""
         session.pending_channels += 1
 
-        def partner_open(pconn: Any) -> None:
+        def opened(conn: Any) -> None:
             session.pending_channels -= 1
-            if self.options.deliveries:
-                self._open_channel(
-                    session,
-                    pconn,
-                    lambda pch: self._partner_channels(session, main, pconn, pch, agreement, pv),
-                )
-            if self.options.inbound:
-                self._open_channel(
-                    session,
-                    main,
-                    lambda dch: self._open_channel(
-                        session, pconn, lambda rch: self._records(session, dch, rch, agreement, pv)
-                    ),
-                )
+            on_open(conn)
 
-        pconn = pika.SelectConnection(
-            self._params(with_vhost(self.settings.url, pv.vhost)),
-            on_open_callback=partner_open,
-            on_open_error_callback=lambda c, e: self._lost(
-                session, f"partner {pv.partner} connection failed: {e}"
-            ),
-            on_close_callback=lambda c, e: self._lost(
-                session, f"partner {pv.partner} connection closed: {e}"
-            ),
+        conn = pika.SelectConnection(
+            self._params(url),
+            on_open_callback=opened,
+            on_open_error_callback=lambda c, e: self._lost(session, f"{what} connection failed: {e}"),
+            on_close_callback=lambda c, e: self._lost(session, f"{what} connection closed: {e}"),
             custom_ioloop=main.ioloop,
         )
-        session.connections.append(pconn)
-
-    def _partner_channels(
-        self, session: _Session, main: Any, pconn: Any, pch: Any, agreement: Any, pv: PartnerVhost
-    ) -> None:
-        partner_pub = ConfirmingPublisher(pch)
-
-        def work(ch: Any) -> None:
-            pub = ConfirmingPublisher(ch)
-            kw = self._worker_kwargs(f"deliver-{pv.partner}", work_queue(pv.partner), ch, pub)
-            delivery = AmqpPartnerDelivery(
-                agreement=agreement,
-                partner_publisher=partner_pub,
-                receipt_timeout_s=self.settings.receipt_timeout_s,
-                **kw,
-            )
-            self._start(session, delivery)
-
-            def replies(rch: Any) -> None:
-                rkw = self._worker_kwargs(
-                    f"receipts-{pv.partner}", pv.reply_queue, rch, ConfirmingPublisher(rch)
-                )
-                self._start(session, ReceiptConsumer(delivery=delivery, archive=self.archive, **rkw))
-
-            self._open_channel(session, pconn, replies)
-
-        self._open_channel(session, main, work)
-
-    def _records(self, session: _Session, dch: Any, rch: Any, agreement: Any, pv: PartnerVhost) -> None:
-        domestic_pub = ConfirmingPublisher(dch)
-        kw = self._worker_kwargs(f"records-{pv.partner}", pv.records_queue, rch, ConfirmingPublisher(rch))
-        self._start(
-            session,
-            PartnerRecordsConsumer(
-                partner=pv.partner, format=partner_format(agreement), domestic_publisher=domestic_pub, **kw
-            ),
-        )
+        session.connections.append(conn)
+        return conn
 
     # -- endings ------------------------------------------------------------------------
 

@@ -47,7 +47,7 @@ def serve_soap(
     from exchange.audit import open_store, resolve_audit_url
     from exchange.config import load_config
     from exchange.logging import configure_logging
-    from exchange.service.service import BrokerUnavailable, connect_blocking
+    from exchange.service.broker import BrokerUnavailable, connect_blocking
     from exchange.service.settings import AmqpSettings
     from exchange.signing import Signer
     from exchange.soap import SoapStore, TlsSettings

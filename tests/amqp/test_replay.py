@@ -9,7 +9,7 @@ import json
 import pytest
 
 from exchange.audit import AuditEvent, open_store
-from exchange.service.ops.status import ReplayRequest, replay_dead_letters
+from exchange.service.ops.replay import ReplayRequest, replay_dead_letters
 from exchange.service.topology import DLX, dead_queue, work_queue
 from exchange.state import Delivery, State, StateStore
 from tests.amqp.conftest import Sandbox, connect, drain

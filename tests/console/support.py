@@ -15,7 +15,8 @@ from exchange.config import ExchangeConfig, load_config
 from exchange.console.accounts import load_accounts
 from exchange.console.backend import ConsoleBackend
 from exchange.console.web import ConsoleApp
-from exchange.service.ops.status import QueueStatus, StatusReport
+from exchange.service.ops.queues import QueueStatus
+from exchange.service.ops.status import StatusReport
 from exchange.soap.credentials import hash_password
 from tests.console.client import Client
 

@@ -37,7 +37,7 @@ from exchange.signing import SignatureInvalid, Signer, has_signature, verify_env
 from exchange.soap import ns
 from exchange.soap.contract import BINDINGS, client_document
 from exchange.soap.server import RunningServer, serve
-from exchange.transports.soap_push.simulator import FaultSwitch, StartResponse
+from exchange.transports.simulation import FaultSwitch, StartResponse
 from exchange.xml.safe import parse_bytes
 
 log = structlog.get_logger("exchange.soap.partner_nz")

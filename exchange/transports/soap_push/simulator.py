@@ -19,11 +19,11 @@ import hashlib
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from lxml import etree
 
@@ -34,13 +34,13 @@ from exchange.soap.contract import contract_path
 from exchange.soap.envelope import Envelope, Sign, SoapVersion, parse_envelope, response
 from exchange.soap.faults import FaultCode, SoapFault
 from exchange.soap.server import RunningServer, serve
+from exchange.transports.simulation import FaultSwitch, StartResponse
 from exchange.xml.safe import Limits, hardened_parser, parse_bytes
 
 EU = "urn:mra-exchange:eu:soap:1.0"
 PATH = "/eu/receive"
 WSDL_FILE = "partner-eu-1.0.wsdl"
 _LIMITS = Limits(max_bytes=8 * 1024 * 1024)
-StartResponse = Callable[..., Any]
 
 
 def eu(name: str) -> str:
@@ -66,42 +66,6 @@ class Fault(StrEnum):
     """A receipt altered after signing: its signature does not verify."""
     DUPLICATE_RECEIPT = "duplicate-receipt"
     """Replay the last receipt issued (for another message) instead of a new one."""
-
-
-F = TypeVar("F", bound=StrEnum)
-
-
-class FaultSwitch(Generic[F]):
-    """What a simulated partner does next: one fault for every request from now on
-    (`times` None), or for the next `times` only, then back to `none`. Each fault taken
-    (other than `none`) is counted by value in `counts`. Thread-safe."""
-
-    def __init__(self, none: F, counts: dict[str, int]):
-        self._none = none
-        self._fault = none
-        self._times: int | None = None
-        self.counts = counts
-        self._lock = threading.Lock()
-
-    @property
-    def current(self) -> F:
-        return self._fault
-
-    def set(self, fault: F, times: int | None = None) -> None:
-        with self._lock:
-            self._fault, self._times = fault, times
-
-    def take(self) -> F:
-        """The fault for the request at hand (one of the `times`, if counted)."""
-        with self._lock:
-            fault = self._fault
-            if self._times is not None:
-                self._times -= 1
-                if self._times <= 0:
-                    self._fault, self._times = self._none, None
-            if fault is not self._none:
-                self.counts[fault.value] = self.counts.get(fault.value, 0) + 1
-            return fault
 
 
 @dataclass
