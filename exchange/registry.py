@@ -76,6 +76,16 @@ def transport(name: str) -> Transport:
     return obj
 
 
+def soap_partner(agreement: Agreement) -> bool:
+    """The partner has an account on our SOAP endpoint, as its transport says."""
+    return transport_for(agreement).soap_endpoint
+
+
+def pulled(agreement: Agreement) -> bool:
+    """The partner fetches its documents from our outbox, as its transport says."""
+    return transport_for(agreement).pulled
+
+
 def transport_for(agreement: Agreement) -> Transport:
     """The agreement's transport, new (see transport)."""
     try:

@@ -401,14 +401,14 @@ def simulate_partner(
     import signal
 
     from exchange.config import load_config
-    from exchange.registry import partner_format
+    from exchange.registry import partner_format, soap_partner
     from exchange.service.settings import with_user, with_vhost
     from exchange.transports.amqp.provision import PartnerVhost, provision
     from exchange.transports.amqp.simulator import Mode, PartnerSimulator
 
     cfg = load_config(config)
     agreement = cfg.partners.get(partner)
-    if agreement is not None and agreement.transport == "soap":
+    if agreement is not None and soap_partner(agreement):
         from exchange.transports.sim_cli import simulate_partner_soap
 
         raise typer.Exit(

@@ -19,6 +19,7 @@ from exchange.credentials.issuer import CredentialIssuer
 from exchange.intake import CanonicalRecord, Source
 from exchange.model import Kind
 from exchange.pipeline import Converter
+from exchange.registry import soap_partner
 from exchange.service.consumer import Batch, BatchConsumer, Disposition, Work
 from exchange.service.offload import SOURCE, Job, Outcome, convert_jobs, issue_outcomes, run_job
 from exchange.service.properties import check_properties
@@ -90,7 +91,7 @@ class IntakeWorker(BatchConsumer):
         """Where parsing and conversion run (a process pool); None: right here, in the loop."""
         self.partners = {r.agreement.partner for r in converter.routes}
         self.soap_partners = frozenset(
-            r.agreement.partner for r in converter.routes if r.agreement.transport == "soap"
+            r.agreement.partner for r in converter.routes if soap_partner(r.agreement)
         )
         """Their documents are audited READY_TO_SEND before SEND_ENQUEUED (the SOAP state machine)."""
 

@@ -62,6 +62,11 @@ class Transport(Protocol):
     """One way of carrying a partner's documents. One instance serves every agreement that
     names it; per-partner state (clients, circuit breakers) is keyed by partner."""
 
+    soap_endpoint: bool
+    """The partner has an account on our SOAP endpoint (submits, verifies, pulls)."""
+    pulled: bool
+    """The partner fetches its documents from our outbox rather than us sending them."""
+
     def health(self, agreement: Agreement, broker_url: str) -> str | None:
         """What the partner's side of this transport lacks for delivery (None: ready); a
         partner held for it is looked for again while the service runs."""
@@ -92,6 +97,9 @@ class Transport(Protocol):
 
 class BaseTransport:
     """Defaults for the hooks most transports do not need."""
+
+    soap_endpoint = False
+    pulled = False
 
     def health(self, agreement: Agreement, broker_url: str) -> str | None:
         return None

@@ -20,7 +20,7 @@ from rich.console import Console
 
 from exchange.config import ExchangeConfig, load_config
 from exchange.errors import ConfigError
-from exchange.registry import partner_format
+from exchange.registry import partner_format, soap_partner
 from exchange.signing import CERT_FILE, ENV_CERT, KEY_FILE, Signer, generate_key_pair, load_certificate
 from exchange.soap.credentials import partner_credential, username_of
 from exchange.soap.settings import DEFAULT_ENDPOINT
@@ -149,7 +149,7 @@ def _nz_partner(
     """The NZ client with the credentials its agreement configures (the shared secret our
     endpoint checks), or the secret in `secret_file`; signing submissions with `keys`."""
     agreement = config.partners.get("nz")
-    if agreement is None or agreement.transport != "soap":
+    if agreement is None or not soap_partner(agreement):
         raise ConfigError("the agreements have no nz partner over SOAP")
     if secret_file is not None:
         try:

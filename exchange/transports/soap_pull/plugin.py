@@ -12,6 +12,9 @@ from exchange.service.transport import BaseTransport, Link
 
 
 class SoapPullTransport(BaseTransport):
+    soap_endpoint = True
+    pulled = True
+
     def describe(self, agreement: Agreement) -> str:
         return "SOAP pull from our /soap/v1 (ListPending, PullDocument, AcknowledgeDocument)"
 

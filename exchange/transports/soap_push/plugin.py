@@ -20,6 +20,8 @@ log = structlog.get_logger("exchange.amqp.service")
 
 
 class SoapPushTransport(BaseTransport):
+    soap_endpoint = True
+
     def __init__(self) -> None:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
