@@ -17,11 +17,11 @@ from typing import Any, Protocol
 import pika
 import pika.exceptions
 
-from exchange.amqp.settings import broker_urls, replicas_for
-from exchange.amqp.topology import DOMESTIC_OUT, DOMESTIC_OUT_ARCHIVE, Topology, build_topology, declare
 from exchange.config import ExchangeConfig
 from exchange.errors import ExchangeError
 from exchange.intake import CanonicalRecord
+from exchange.service.settings import broker_urls, replicas_for
+from exchange.service.topology import DOMESTIC_OUT, DOMESTIC_OUT_ARCHIVE, Topology, build_topology, declare
 
 
 class HandoffError(ExchangeError):

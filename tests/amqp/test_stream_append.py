@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import pika
 import pytest
 
-from exchange.amqp.stream_append import StreamAppender, stream_targets
+from exchange.transports.stream.stream_append import StreamAppender, stream_targets
 from tests.amqp.conftest import connect
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.timeout(120)]

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from exchange.amqp.settings import broker_urls, first_reachable, replicas_for, with_user, with_vhost
-from exchange.amqp.topology import FEED_STREAM, INTAKE_QUEUE, build_topology, retry_queue
 from exchange.config import load_config
+from exchange.service.settings import broker_urls, first_reachable, replicas_for, with_user, with_vhost
+from exchange.service.topology import FEED_STREAM, INTAKE_QUEUE, build_topology, retry_queue
 
 ROOT = Path(__file__).resolve().parents[2]
 THREE = "amqp://guest:guest@h1:5681/,amqp://guest:guest@h2:5682/, amqp://guest:guest@h3:5683/"

@@ -19,13 +19,13 @@ from pathlib import Path
 import pika
 import pika.exceptions
 
-from exchange.amqp.provision import PartnerVhost, provision
-from exchange.amqp.publish import Outgoing, publish_many
-from exchange.amqp.service import BrokerUnavailable
-from exchange.amqp.settings import with_user, with_vhost
-from exchange.amqp.simulator import Mode, PartnerSimulator
 from exchange.config import load_config
 from exchange.registry import partner_format
+from exchange.service.broker import BrokerUnavailable
+from exchange.service.publish import Outgoing, publish_many
+from exchange.service.settings import with_user, with_vhost
+from exchange.transports.amqp.provision import PartnerVhost, provision
+from exchange.transports.amqp.simulator import Mode, PartnerSimulator
 from tests.amqp.isolated import BRI, CONFIG, domestic_messages
 from tests.cluster.harness import LocalCluster
 
@@ -232,7 +232,7 @@ def _outgoing(mid: str, body: bytes) -> Outgoing:
 
 def iter_queues(world: ClusterWorld) -> Iterator[tuple[str | None, str]]:
     """(vhost or None for the service's, queue) of every queue that must be empty at the end."""
-    from exchange.amqp.topology import build_topology
+    from exchange.service.topology import build_topology
 
     for q in build_topology(world.config, replicas=3).queues:
         if q.arguments.get("x-queue-type") != "stream":
