@@ -150,6 +150,7 @@ class Service:
             threading.Thread(target=self._watch_held, name="held-partners", daemon=True).start()
         while not self._stopping.is_set():
             try:
+                self._await_database()
                 self._declare()
                 self._run_session()
                 backoff = 0.5
@@ -199,6 +200,23 @@ class Service:
 
     def _transport(self, partner: str) -> Transport:
         return self._transports[transport_name(self.config.partners[partner])]
+
+    def _await_database(self) -> None:
+        """Before a session: the audit and state database answer. A session started while
+        it is down would fail at its first batch and hand its deliveries back, again and
+        again, until the queue's delivery limit parks them as dead letters."""
+        wait = 0.5
+        while not self._stopping.is_set():
+            try:
+                self.state.get_many("intake", ["-"])
+                self.audit.last_state("-", "-")
+                return
+            except STORE_ERRORS as exc:
+                log.warning(
+                    "database unavailable: waiting", error=" ".join(str(exc).split())[:200], retry_in=wait
+                )
+                self._stopping.wait(wait)
+                wait = min(wait * 2, 5.0)
 
     def request_stop(self) -> None:
         """Safe from a signal handler or another thread."""
