@@ -92,7 +92,7 @@ def check(world: ClusterWorld, scenario: str, ids: set[str], seconds: float) -> 
         kr_acknowledged_once=sum(1 for m in ids if kr[m] == 1 and sim.stats.received[m] >= 1),
         bri_acknowledged_once=sum(1 for m in ids if bri[m] == 1),
         lost=lost,
-        duplicated_at_partner=sim.stats.duplicates,
+        duplicated_at_partner=sum(max(0, sim.stats.received[m] - 1) for m in ids),  # this scenario's
         feed_exactly_once=sum(1 for m in ids if feed[m] == 1),
         feed_copies_not_in_trail=sum(feed.values()) - sum(min(feed[m], bri[m]) for m in feed),
         queues_left=leftover(world),

@@ -208,7 +208,7 @@ class ClusterWorld:
             ch.basic_qos(prefetch_count=1000)
             deadline = time.monotonic() + timeout
             for method, props, _body in ch.consume(
-                "bri.feed", arguments={"x-stream-offset": "first"}, inactivity_timeout=3
+                "bri.feed", arguments={"x-stream-offset": "first"}, inactivity_timeout=10
             ):
                 if method is None:
                     break
