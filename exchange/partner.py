@@ -43,6 +43,12 @@ class PartnerFormat(ABC):
     def validate(self, kind: Kind, document: Any) -> None:
         """Check a mapped document against its schema (raises DocumentError)."""
 
+    def stamp_version(self, kind: Kind, document: Any, version: int) -> Any:
+        """The mapped document carrying the record's version number (1, 2, ... across
+        messages and runs), where the family's format has a place for it; unchanged where
+        it has none (an older format version, a partner added as files)."""
+        return document
+
     def validate_issued(self, kind: Kind, document: Any, *, draft_checked: bool = False) -> None:
         """Check an issued credential (only formats that issue credentials have them)."""
         self.validate(kind, document)

@@ -40,6 +40,7 @@ from exchange.registry import source as load_source
 from exchange.signing import Signer
 from exchange.soap.store import SoapStore
 from exchange.state import StateStore
+from exchange.version_ledger import VersionLedger
 
 log = structlog.get_logger("exchange.amqp.service")
 
@@ -138,6 +139,8 @@ class Service:
         """Audit flushes and state writes run on its thread, off the I/O loop."""
         self._soap_clients: dict[str, Any] = {}
         self.audit_url = audit_url
+        self.versions = VersionLedger(audit_url) if audit_url else None
+        """Numbers each record's versions across messages and runs (in the audit database)."""
         self.metrics = metrics or Metrics()
         self.metrics.watch_audit(audit)
         self.metrics.watch_queues(self._queue_depths)
@@ -316,7 +319,12 @@ class Service:
                 max_workers=self.settings.convert_workers,
                 mp_context=multiprocessing.get_context("spawn"),  # no threads of ours in the child
                 initializer=init_worker,
-                initargs=(path, self.partners, self.audit_url if self.credential_issuer else None),
+                initargs=(
+                    path,
+                    self.partners,
+                    self.audit_url if self.credential_issuer else None,
+                    self.audit_url,
+                ),
             )
         return self._executor
 
@@ -350,6 +358,7 @@ class Service:
                         pool=self._pool(),
                         archive=self.archive,
                         issuer=self.credential_issuer,
+                        versions=self.versions,
                         **self._worker_kwargs("intake", INTAKE_QUEUE, ch, pub),
                     ),
                 )

@@ -59,7 +59,11 @@ def test_schema_versions_of_every_shipped_partner() -> None:
         ("glp", "1.0"),
         ("pt", "1.0"),
     }  # fmt: skip
-    assert [(s["family"], s["version"]) for s in schema_versions("nz")] == [("ccc", "1.0"), ("ccc", "1.1")]
+    assert [(s["family"], s["version"]) for s in schema_versions("nz")] == [
+        ("ccc", "1.0"),
+        ("ccc", "1.1"),
+        ("ccc", "1.2"),
+    ]
     assert schema_versions("nowhere") == []
 
 

@@ -91,8 +91,8 @@ def test_every_document_we_send_validates_with_xmllint_and_xmlschema_signature_i
             by_schema.setdefault(schema_of(path), []).append(path)
     families = {(s.parent.name, s.name) for s in by_schema}
     assert families == {
-        ("eu", "ccc-1.1.xsd"), ("eu", "glp-1.1.xsd"), ("eu", "pt-1.1.xsd"),
-        ("kr", "ccc-1.1.xsd"), ("kr", "pt-1.1.xsd"), ("nz", "ccc-1.1.xsd"),
+        ("eu", "ccc-1.2.xsd"), ("eu", "glp-1.2.xsd"), ("eu", "pt-1.2.xsd"),
+        ("kr", "ccc-1.2.xsd"), ("kr", "pt-1.2.xsd"), ("nz", "ccc-1.2.xsd"),
     }  # fmt: skip
     counts: Counter[str] = Counter()
     for schema, files in sorted(by_schema.items()):
@@ -117,7 +117,7 @@ def test_every_document_we_send_validates_with_xmllint_and_xmlschema_signature_i
 def test_the_validators_refuse_what_the_published_schemas_do_not_allow(
     sent: dict[str, list[Path]], tmp_path: Path
 ) -> None:
-    """Not a formality: a signature where 1.1 does not put it, or a signed document against
+    """Not a formality: a signature where 1.1 (and 1.2) does not put it, or a signed document against
     1.0, is refused by both validators."""
     doc = sent["nz"][0]
     root = parse_bytes(doc.read_bytes())
@@ -129,10 +129,10 @@ def test_the_validators_refuse_what_the_published_schemas_do_not_allow(
     root = parse_bytes(doc.read_bytes())
     root[0].set("Id", root.get("Id") or "")  # xs:ID: unique per document, and Scheme has no Id
     duplicate_id.write_bytes(etree.tostring(root))
-    nz11 = SCHEMAS / "nz" / "ccc-1.1.xsd"
+    nz12 = SCHEMAS / "nz" / "ccc-1.2.xsd"
     for bad in (misplaced, duplicate_id):
-        assert not xmllint_valid(nz11, [bad])[bad]
-        assert xmlschema_valid(nz11, [bad])[bad] is not None
+        assert not xmllint_valid(nz12, [bad])[bad]
+        assert xmlschema_valid(nz12, [bad])[bad] is not None
     nz10 = SCHEMAS / "nz" / "ccc-1.0.xsd"
     assert not xmllint_valid(nz10, [doc])[doc]  # 1.0 has no Id, no Signature, version 1.0
     assert xmlschema_valid(nz10, [doc])[doc] is not None
@@ -212,3 +212,47 @@ def test_exchange_validate_accepts_what_we_send_signed_and_1_0_during_the_transi
         f"\nexchange validate: {len(files)} sent documents valid, "
         "1.0 signed (legacy) valid, 1.0 with Id refused"
     )
+
+
+def test_the_record_version_the_service_writes_validates_with_both_and_1_1_refuses_it(
+    keys: KeyPairFiles, tmp_path: Path
+) -> None:
+    """What `exchange run` sends a partner carries the record's version number
+    (recordVersion, format 1.2, docs/versions.md): both validators accept it against 1.2,
+    signed where the transport signs, xmlsec1 verifies it; against 1.1 both refuse it,
+    which is why it is a new minor version and not a change to 1.1."""
+    from exchange.intake import Accepted
+    from exchange.pipeline import Converter
+    from tests import canonical_samples as samples
+
+    config = load_config(ROOT / "adapters" / "agreements.toml")
+    converter = Converter(config, list(PARTNERS))
+    signer = Signer.from_files(keys.key, keys.certificate)
+    records = [samples.certificate(), samples.glp_statement(), samples.pt_round()]
+    files: list[Path] = []
+    for record in records:
+        for doc in converter.convert(Accepted(record, "test"), version=7).converted:
+            data = (
+                sign_document(signer, doc.document, f"v-{doc.partner}")
+                if signs(doc.partner)
+                else doc.document
+            )
+            path = tmp_path / f"{doc.partner}-{doc.kind}.xml"
+            path.write_bytes(data)
+            files.append(path)
+    assert len(files) == 6  # eu ccc glp pt, kr ccc pt, nz ccc
+    for path in files:
+        assert parse_bytes(path.read_bytes()).get("recordVersion") == "7"
+        schema = schema_of(path)
+        assert schema.name.endswith("-1.2.xsd")
+        assert xmllint_valid(schema, [path])[path], f"xmllint refuses {path.name}"
+        assert xmlschema_valid(schema, [path])[path] is None, f"xmlschema refuses {path.name}"
+        older = schema.with_name(schema.name.replace("-1.2.xsd", "-1.1.xsd"))
+        as_11 = tmp_path / f"as-1.1-{path.name}"
+        root = parse_bytes(path.read_bytes())
+        root.set("version", "1.1")
+        as_11.write_bytes(etree.tostring(root))
+        assert not xmllint_valid(older, [as_11])[as_11]
+        assert "recordVersion" in str(xmlschema_valid(older, [as_11])[as_11])
+        if b"<ds:Signature" in path.read_bytes():
+            assert verified(xmlsec1_verify(path, keys.certificate, root_name(path))), path.name
