@@ -467,9 +467,11 @@ def provision_partners(
     config: ConfigOption = None,
 ) -> None:
     """Create what a partner needs on the broker: its vhost, its user with limited
-    permissions, the service's permissions, its exchanges and queues. Idempotent; needs
-    rabbitmqctl (admin rights) on this host. Partners over other transports need nothing."""
-    from exchange.amqp.provision import PartnerVhost, plan
+    permissions, the service's permissions, its exchanges and queues. Idempotent. Admin
+    rights: the RabbitMQ management API at EXCHANGE_AMQP_ADMIN_URL when set (e.g.
+    http://admin:secret@broker:15672), otherwise rabbitmqctl on this host. Partners over
+    other transports need nothing."""
+    from exchange.amqp.provision import PartnerVhost, admin_from_env, plan
     from exchange.config import load_config
     from exchange.errors import ExchangeError
 
@@ -481,14 +483,22 @@ def provision_partners(
     if unknown:
         raise _fail(f"unknown partner {', '.join(unknown)} (configured: {', '.join(sorted(cfg.partners))})")
     settings = _settings(amqp)
+    try:
+        admin = admin_from_env()
+    except ExchangeError as exc:
+        raise _fail(str(exc)) from None
+    announced = False
     for p in partner or sorted(cfg.partners):
         agreement = cfg.partners[p]
         if agreement.transport != "amqp":
             typer.echo(f"{p}: nothing to provision on the broker (transport {agreement.transport})")
             continue
+        if not announced:
+            err.print(f"admin rights through {admin.where}")
+            announced = True
         pv = PartnerVhost.of(agreement)
         try:
-            steps, new_password = plan(pv, settings.url, password)
+            steps, new_password = plan(pv, settings.url, password, admin)
             for step in steps:
                 typer.echo(f"{p}: {'would ' if dry_run else ''}{step.describe}")
                 if not dry_run:
