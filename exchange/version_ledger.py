@@ -138,6 +138,8 @@ class VersionLedger:
         self._pg = db.postgres
         self._ph = db.placeholder
         self._table = f"{db.prefix}record_versions"
+        self._deliveries = f"{db.prefix}delivery_state"
+        """exchange/state.py's table, same database: what each partner was sent."""
         self._conn.execute(
             f"CREATE TABLE IF NOT EXISTS {self._table} ("
             " kind TEXT NOT NULL, record_id TEXT NOT NULL, number INTEGER NOT NULL,"
@@ -218,6 +220,29 @@ class VersionLedger:
             lost = tuple(_losses(s.kind, s.record_id, mine, before)) if before is not None else ()
             out.append(Registered(s.kind, s.record_id, mine, before, stale, lost))
         return out
+
+    def delivered_later(self, partner: str, message_ids: Sequence[str]) -> dict[str, tuple[int, int, str]]:
+        """For each of these messages (versions) that a later version of the same record
+        has already been sent to `partner` (SENT or ACKNOWLEDGED): message id -> (its
+        number, the later number, the later message id). A retry of version 1 arriving
+        after version 2 was delivered must not be delivered over it."""
+        if not message_ids:
+            return {}
+        marks = ",".join([self._ph] * len(message_ids))
+        sql = (
+            "SELECT mine.message_id, mine.number, later.number, later.message_id"
+            f" FROM {self._table} mine JOIN {self._table} later ON later.kind = mine.kind"
+            " AND later.record_id = mine.record_id AND later.number > mine.number"
+            f" JOIN {self._deliveries} d ON d.scope = {self._ph} AND d.message_id = later.message_id"
+            f" AND d.state IN ('SENT', 'ACKNOWLEDGED') WHERE mine.message_id IN ({marks})"
+        )
+        found: dict[str, tuple[int, int, str]] = {}
+        with self._lock:
+            rows = self._conn.execute(sql, [partner, *message_ids]).fetchall()
+        for mid, number, later, later_mid in rows:
+            if str(mid) not in found or int(later) > found[str(mid)][1]:
+                found[str(mid)] = (int(number), int(later), str(later_mid))
+        return found
 
     def versions(self, kind: str, record_id: str) -> list[Known]:
         """Every version registered for a record, by number."""

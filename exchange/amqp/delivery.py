@@ -22,6 +22,7 @@ from exchange.archive import Archived, DocumentArchive, Kind
 from exchange.audit import AuditEntry, AuditEvent, AuditStore
 from exchange.config import Agreement
 from exchange.state import Delivery, State
+from exchange.version_ledger import VersionLedger
 
 log = structlog.get_logger("exchange.amqp.delivery")
 
@@ -64,6 +65,9 @@ def acknowledged_before(audit: AuditStore, message_id: str | None, partner: str)
 class PartnerDelivery(BatchConsumer):
     """Shared by every transport: skip what was delivered, retry or give up with a reason."""
 
+    versions: VersionLedger | None = None
+    """The record versions (exchange/version_ledger.py): set by the service."""
+
     def __init__(self, *, agreement: Agreement, **kwargs: Any):
         super().__init__(**kwargs)
         self.agreement = agreement
@@ -94,9 +98,41 @@ class PartnerDelivery(BatchConsumer):
             sent = (st is not None and st.state is State.SENT and st.attempt == key[1]) or key in sending
             sending.add(key)  # a second copy in the same batch (an intake redelivery) is not sent again
             todo.append((work, sent))
+        todo = self._not_over_newer(todo)
         self.before_sending([w for w, sent in todo if not sent])
         for work, sent in todo:
             self.deliver(work, already_sent=sent)
+
+    def _not_over_newer(self, todo: list[tuple[Work, bool]]) -> list[tuple[Work, bool]]:
+        """A version whose record already went to this partner in a later version (a retry
+        overtaken by the next version) is parked with both numbers, never sent over it."""
+        numbered = [w.message.message_id for w, _ in todo if w.message.headers.get("record-version")]
+        if self.versions is None or not numbered:
+            return todo
+        later = self.versions.delivered_later(self.partner, [m for m in numbered if m])
+        keep = []
+        for work, sent in todo:
+            hit = later.get(work.message.message_id or "")
+            if hit is None:
+                keep.append((work, sent))
+                continue
+            m = work.message
+            number, newer, newer_mid = hit
+            reason = (
+                f"{m.properties.type}-{m.headers.get('record-id')} version {number} (message {m.message_id})"
+                f" is older than version {newer} (message {newer_mid}) already sent to {self.partner}:"
+                " not delivered over it"
+            )
+            log.warning(
+                "older version not delivered", partner=self.partner, message_id=m.message_id, reason=reason
+            )
+            self.dead_letter(
+                work, DLX, self.partner, reason, partner=self.partner, record_id=m.headers.get("record-id")
+            )
+            sha = m.headers.get("sha256", "")
+            work.states.append(Delivery(self.partner, m.message_id or "", sha, attempt_of(m), State.FAILED))
+            work.disposition = Disposition.ACK
+        return keep
 
     def before_sending(self, works: list[Work]) -> None:
         """Hook: runs once per batch, before anything in it is sent."""

@@ -22,7 +22,7 @@ import structlog
 from exchange.amqp.commit import Committer
 from exchange.amqp.confirm import ConfirmingPublisher
 from exchange.amqp.consumer import BatchConsumer
-from exchange.amqp.delivery import AmqpPartnerDelivery, FeedDelivery, ReceiptConsumer
+from exchange.amqp.delivery import AmqpPartnerDelivery, FeedDelivery, PartnerDelivery, ReceiptConsumer
 from exchange.amqp.inbound import PartnerRecordsConsumer
 from exchange.amqp.intake import IntakeWorker
 from exchange.amqp.provision import PartnerVhost, vhost_exists
@@ -340,6 +340,8 @@ class Service:
 
     def _start(self, session: _Session, worker: BatchConsumer) -> None:
         worker.on_acked = worker.on_acked or self.metrics.latency_observer(worker.name)
+        if isinstance(worker, PartnerDelivery):
+            worker.versions = self.versions
         session.workers.append(worker)
         worker.start()
 

@@ -116,3 +116,40 @@ def test_versions_across_messages_and_restarts(world: World) -> None:
     assert f"warning: {warning}" in world.log_text()
     duplicate = [d for e, d in trail(world, "v-1") if e == "REJECTED"]
     assert duplicate and all(d.get("duplicate") for d in duplicate)  # not a version 4
+
+
+def test_a_retry_overtaken_by_a_later_version_is_not_delivered_over_it(world: World) -> None:
+    """Version 1 still on its way (a retry) when version 2 has been sent: parked on the
+    partner's dead-letter queue naming both versions, never sent after it."""
+    import pika
+
+    from exchange.amqp.publish import Outgoing, publish_many
+
+    base = json.loads(domestic_messages("r", 1)[0][1])
+    newer = {
+        **base,
+        "history": [*base["history"], {"date": "2022-02-02", "status": "有效", "reason": "换证"}],
+    }
+    sim = recording(world)
+    world.start_service()
+    # version 1 for no partner of this world: numbered, sent nowhere yet
+    publish_domestic(
+        world.url, [("r-1", json.dumps(base, ensure_ascii=False).encode())], headers={"partners": "zz"}
+    )
+    publish_domestic(world.url, [("r-2", json.dumps(newer, ensure_ascii=False).encode())])
+    wait_until(lambda: len(sim.documents) == 1, what="version 2 at the partner")
+    assert version_of(sim.documents[0][1]) == "2"
+    late = sim.documents[0][1].replace(b'recordVersion="2"', b'recordVersion="1"')
+    headers = {"partner": "kr", "record-id": CERT, "sha256": "x", "attempt": 1, "record-version": 1}
+    props = pika.BasicProperties(message_id="r-1", type="ccc", delivery_mode=2, headers=headers)
+    assert not publish_many(world.url, [Outgoing("mra.outbound", "kr", late, props)]).failed  # as a retry
+    wait_until(lambda: world.depth("mra.kr.dead") >= 1, what="the older version parked")
+    (parked,) = world.drain("mra.kr.dead")
+    sim.stop()
+    reason = (
+        f"ccc-{CERT} version 1 (message r-1) is older than version 2 (message r-2) already sent to kr:"
+        " not delivered over it"
+    )
+    assert parked[0].message_id == "r-1" and parked[0].headers["x-mra-reason"] == reason
+    assert [mid for mid, _ in sim.documents] == ["r-2"]
+    assert ("DEAD_LETTERED", reason) in [(e, d.get("reason")) for e, d in trail(world, "r-1")]
