@@ -16,13 +16,13 @@ from pathlib import Path
 import pika
 import pytest
 
-from exchange.amqp.provision import PartnerVhost, vhost_exists
-from exchange.amqp.provision import provision as provision_vhost
-from exchange.amqp.settings import with_user, with_vhost
-from exchange.amqp.simulator import Mode, PartnerSimulator
 from exchange.audit import open_store
 from exchange.config import load_config
 from exchange.registry import partner_format
+from exchange.service.settings import with_user, with_vhost
+from exchange.transports.amqp.provision import PartnerVhost, vhost_exists
+from exchange.transports.amqp.provision import provision as provision_vhost
+from exchange.transports.amqp.simulator import Mode, PartnerSimulator
 from tests.amqp.isolated import BROKER, World, ctl, domestic_messages, publish_domestic, require_broker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -65,7 +65,7 @@ MANAGEMENT = os.environ.get("EXCHANGE_TEST_AMQP_ADMIN_URL", "http://guest:guest@
 
 def management_reachable() -> str:
     """The management API's URL once it answers; skip (fail under CI=true) when it does not."""
-    from exchange.amqp.management import ManagementAdmin
+    from exchange.transports.amqp.management import ManagementAdmin
 
     try:
         ManagementAdmin(MANAGEMENT).vhosts()

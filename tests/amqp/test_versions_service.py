@@ -15,11 +15,11 @@ from typing import Any
 import pytest
 from lxml import etree
 
-from exchange.amqp.settings import with_user, with_vhost
-from exchange.amqp.simulator import Mode, PartnerSimulator
 from exchange.audit import AuditEvent, open_store
 from exchange.config import load_config
 from exchange.registry import partner_format
+from exchange.service.settings import with_user, with_vhost
+from exchange.transports.amqp.simulator import Mode, PartnerSimulator
 from tests.amqp.isolated import World, domestic_messages, publish_domestic
 from tests.amqp.test_service import wait_until
 
@@ -123,7 +123,7 @@ def test_a_retry_overtaken_by_a_later_version_is_not_delivered_over_it(world: Wo
     partner's dead-letter queue naming both versions, never sent after it."""
     import pika
 
-    from exchange.amqp.publish import Outgoing, publish_many
+    from exchange.service.publish import Outgoing, publish_many
 
     base = json.loads(domestic_messages("r", 1)[0][1])
     newer = {
