@@ -260,6 +260,17 @@ class AuditStore(ABC):
     def _chain_start(self) -> tuple[int, str] | None:
         return None
 
+    def _insert_rows(self, rows: list[ChainRow]) -> None:
+        """Store rows as they are, hashes and all, in one transaction (migration)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot insert rows")
+
+    def _old_rows(self) -> Generator[ChainRow]:
+        """The previous text format's rows in seq order (migration)."""
+        raise NotImplementedError(f"{type(self).__name__} has no previous format")
+
+    def _drop_old(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no previous format")
+
     @abstractmethod
     def _last_event(self, message_id: str, partner: str | None) -> str | None: ...
 
