@@ -23,6 +23,8 @@ BATCH = 5000
 
 def migrate(store: AuditStore) -> tuple[int, VerifyReport]:
     """(entries copied, verify report of the converted chain)."""
+    if not store._has_old():
+        raise AuditError(f"{store.describe()} holds no trail in the previous format: nothing to migrate")
     start = store.chain_start()
     old = verify_rows(store._old_rows(), lambda _h: None, start=start)
     if not old.ok:

@@ -382,6 +382,9 @@ class PostgresStore(AuditStore):
         except psycopg.Error as e:
             raise StoreUnavailable(f"cannot read audit store {self.describe()}: {e}") from e
 
+    def _has_old(self) -> bool:
+        return self._exists(f"{self.target.schema}.{OLD_TABLE}")
+
     def _drop_old(self) -> None:
         self._live().execute(
             sql.SQL("DROP TABLE IF EXISTS {old}").format(old=sql.Identifier(self.target.schema, OLD_TABLE))

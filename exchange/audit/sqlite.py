@@ -289,6 +289,9 @@ class SqliteStore(AuditStore):
             if conn is not self._conn:
                 conn.close()
 
+    def _has_old(self) -> bool:
+        return OLD_TABLE in self._tables()
+
     def _drop_old(self) -> None:
         self._conn.execute(f"DROP TABLE IF EXISTS {OLD_TABLE}")
 

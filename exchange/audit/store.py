@@ -268,6 +268,9 @@ class AuditStore(ABC):
         """The previous text format's rows in seq order (migration)."""
         raise NotImplementedError(f"{type(self).__name__} has no previous format")
 
+    def _has_old(self) -> bool:
+        return False
+
     def _drop_old(self) -> None:
         raise NotImplementedError(f"{type(self).__name__} has no previous format")
 
