@@ -23,7 +23,7 @@ from exchange.audit.chain import GENESIS, ChainRow, Prepared, link
 from exchange.audit.compact import LOG, META, NAMES, OLD_TABLE, REFS, Encoder, decode, digest
 from exchange.audit.entry import format_time
 from exchange.audit.errors import StoreUnavailable
-from exchange.audit.store import AuditStore
+from exchange.audit.store import AuditStore, Seal
 from exchange.audit.url import PostgresTarget
 from exchange.logging import redact_url
 
@@ -219,7 +219,7 @@ class PostgresStore(AuditStore):
         except psycopg.Error as e:
             raise StoreUnavailable(f"cannot read audit store {self.describe()}: {e}") from e
 
-    def _purge(self, before: str) -> tuple[int, int]:
+    def _purge(self, before: str, seal: Seal | None) -> tuple[int, int]:
         """One transaction under the writers' lock: the start recorded, the entries before it
         deleted with the append-only trigger lifted for this transaction only (the table
         owner's right; anyone else is refused, as for any delete), then the refs no kept
@@ -234,8 +234,12 @@ class PostgresStore(AuditStore):
                 cur.execute(
                     sql.SQL(
                         "CREATE TABLE IF NOT EXISTS {start} (id int PRIMARY KEY CHECK (id = 1),"
-                        " seq bigint NOT NULL, prev_hash text NOT NULL, purged_before text NOT NULL)"
+                        " seq bigint NOT NULL, prev_hash text NOT NULL, purged_before text NOT NULL,"
+                        " seal text)"
                     ).format(start=start)
+                )
+                cur.execute(
+                    sql.SQL("ALTER TABLE {start} ADD COLUMN IF NOT EXISTS seal text").format(start=start)
                 )
                 cur.execute(
                     sql.SQL("SELECT seq, prev FROM {table} WHERE t >= %s ORDER BY seq LIMIT 1").format(
@@ -275,11 +279,12 @@ class PostgresStore(AuditStore):
                 )
                 cur.execute(
                     sql.SQL(
-                        "INSERT INTO {start} VALUES (1, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
+                        "INSERT INTO {start} (id, seq, prev_hash, purged_before, seal)"
+                        " VALUES (1, %s, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
                         " seq = excluded.seq, prev_hash = excluded.prev_hash,"
-                        " purged_before = excluded.purged_before"
+                        " purged_before = excluded.purged_before, seal = excluded.seal"
                     ).format(start=start),
-                    (seq, prev_hash, before),
+                    (seq, prev_hash, before, None if seal is None else seal(seq, prev_hash, before)),
                 )
         except psycopg.Error as e:
             raise StoreUnavailable(f"cannot purge audit store {self.describe()}: {e}") from e
@@ -292,6 +297,19 @@ class PostgresStore(AuditStore):
             sql.SQL("SELECT seq, prev_hash FROM {start} WHERE id = 1").format(start=self._start_table)
         )
         return (int(rows[0][0]), str(rows[0][1])) if rows else None
+
+    def _chain_start_seal(self) -> str | None:
+        if not self._exists(f"{self.target.schema}.audit_chain_start"):
+            return None
+        try:
+            rows = (
+                self._live()
+                .execute(sql.SQL("SELECT seal FROM {start} WHERE id = 1").format(start=self._start_table))
+                .fetchall()
+            )
+        except psycopg.errors.UndefinedColumn:
+            return None
+        return None if not rows or rows[0][0] is None else str(rows[0][0])
 
     @property
     def _start_table(self) -> sql.Identifier:

@@ -23,7 +23,7 @@ from exchange.audit.chain import GENESIS, ChainRow, Prepared, link
 from exchange.audit.compact import LOG, META, NAMES, OLD_TABLE, REFS, Encoder, decode, digest
 from exchange.audit.entry import format_time
 from exchange.audit.errors import StoreUnavailable
-from exchange.audit.store import AuditStore
+from exchange.audit.store import AuditStore, Seal
 
 TABLE = LOG
 _SCHEMA = f"""
@@ -149,7 +149,7 @@ class SqliteStore(AuditStore):
         except sqlite3.Error as e:
             raise StoreUnavailable(f"cannot write audit store {self.describe()}: {e}") from e
 
-    def _purge(self, before: str) -> tuple[int, int]:
+    def _purge(self, before: str, seal: Seal | None) -> tuple[int, int]:
         """One transaction: the start recorded, the entries before it deleted (the trigger
         that refuses deletes lifted for that statement only, inside the transaction), then
         the refs no kept entry uses, with the generation bumped so writers forget them."""
@@ -158,8 +158,10 @@ class SqliteStore(AuditStore):
         try:
             c.execute(
                 f"CREATE TABLE IF NOT EXISTS {START_TABLE} (id INTEGER PRIMARY KEY CHECK (id = 1),"
-                " seq INTEGER NOT NULL, prev_hash TEXT NOT NULL, purged_before TEXT NOT NULL)"
+                " seq INTEGER NOT NULL, prev_hash TEXT NOT NULL, purged_before TEXT NOT NULL, seal TEXT)"
             )
+            if "seal" not in {r[1] for r in c.execute(f"PRAGMA table_info({START_TABLE})")}:
+                c.execute(f"ALTER TABLE {START_TABLE} ADD COLUMN seal TEXT")
             first = c.execute(
                 f"SELECT seq, prev FROM {LOG} WHERE t >= ? ORDER BY seq LIMIT 1", (compact.us_of(before),)
             ).fetchone()
@@ -174,9 +176,10 @@ class SqliteStore(AuditStore):
                 f"INSERT INTO {META} VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET generation = generation + 1"
             )
             c.execute(
-                f"INSERT INTO {START_TABLE} VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET"
-                " seq = excluded.seq, prev_hash = excluded.prev_hash, purged_before = excluded.purged_before",
-                (seq, prev_hash, before),
+                f"INSERT INTO {START_TABLE} (id, seq, prev_hash, purged_before, seal) VALUES (1, ?, ?, ?, ?)"
+                " ON CONFLICT (id) DO UPDATE SET seq = excluded.seq, prev_hash = excluded.prev_hash,"
+                " purged_before = excluded.purged_before, seal = excluded.seal",
+                (seq, prev_hash, before, None if seal is None else seal(seq, prev_hash, before)),
             )
             c.execute("COMMIT")
         except BaseException:
@@ -191,6 +194,13 @@ class SqliteStore(AuditStore):
         except sqlite3.OperationalError:  # never purged: no such table
             return None
         return None if row is None else (int(row[0]), str(row[1]))
+
+    def _chain_start_seal(self) -> str | None:
+        try:
+            row = self._conn.execute(f"SELECT seal FROM {START_TABLE} WHERE id = 1").fetchone()
+        except sqlite3.OperationalError:  # never purged, or purged before starts were signed
+            return None
+        return None if row is None or row[0] is None else str(row[0])
 
     def _head(self) -> tuple[int, str] | None:
         row = self._conn.execute(_HEAD).fetchone()
