@@ -456,6 +456,9 @@ def migrate(audit: AuditOpt = None) -> None:
     except AuditError as e:
         _fail(str(e))
     try:
+        if not store._has_old():
+            store.close()
+            _fail(f"{store.describe()} holds no trail in the previous format: nothing to migrate")
         copied, report = run_migration(store)
     except AuditError as e:
         _fail(str(e), code=1)

@@ -52,9 +52,12 @@ def digest(hex_text: str | None) -> bytes | None:
 
 
 def hex_of(stored: Any) -> str | None:
+    """Inverse of `digest`; empty (how a missing digest is stored) is None."""
     if stored is None:
         return None
     raw = bytes(stored)
+    if not raw:
+        return None
     return raw.hex() if len(raw) == 32 else raw.lstrip(b"\xff").decode("utf-8", "replace")
 
 
@@ -181,18 +184,23 @@ class Encoder:
         return self.name(cur, text), None
 
     def encode(self, cur: Any, row: ChainRow, us: int | None = None) -> tuple[Any, ...]:
-        """(seq, t, ev, ref, partner, actor, dref, details, doc, prev, hash)."""
+        """(seq, t, ev, ref, partner, actor, dref, details, doc, prev, hash).
+
+        Nothing is NULL: an absent id is 0 (ids start at 1, so the join finds nothing), an
+        absent digest empty, inline details empty when interned. PostgreSQL then stores no
+        null bitmap, whose padding costs 8 bytes an entry."""
         dref, details = self.details(cur, row.details)
+        ref = self.ref(cur, row.message_id, row.record_id)
         return (
             row.seq,
             us_of(row.time) if us is None else us,
             self.name(cur, row.event),
-            self.ref(cur, row.message_id, row.record_id),
-            None if row.partner is None else self.name(cur, row.partner),
+            0 if ref is None else ref,
+            0 if row.partner is None else self.name(cur, row.partner),
             self.name(cur, row.actor),
-            dref,
-            details,
-            digest(row.doc_sha256),
+            0 if dref is None else dref,
+            "" if details is None else details,
+            digest(row.doc_sha256) or b"",
             digest(row.prev_hash),
             digest(row.hash),
         )

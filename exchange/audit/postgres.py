@@ -5,7 +5,9 @@ from the table's name) and only then reads the head, so writers anywhere are cha
 batch after another; the lock goes with the commit. Rows go in with COPY. A trigger
 refuses UPDATE, DELETE and TRUNCATE; a superuser or the table owner can still disable it
 (tamper tests do exactly that), which is why the chain and the checkpoint exist. Give
-the service's role INSERT and SELECT only.
+the service's role INSERT and SELECT only. Entries are stored as compact.py says; times are
+indexed with BRIN (they grow with seq), a few bytes per thousand entries instead of a B-tree's
+thirty per entry.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ _OLD_COLUMNS = (
 )
 _SCHEMA = """
 CREATE SCHEMA IF NOT EXISTS {schema};
-CREATE TABLE {names} (id bigserial PRIMARY KEY, name text NOT NULL UNIQUE);
+CREATE TABLE {names} (id serial PRIMARY KEY, name text NOT NULL UNIQUE);
 CREATE TABLE {refs} (id bigserial PRIMARY KEY, message_id text, record_id text);
 CREATE INDEX ON {refs} (message_id);
 CREATE INDEX ON {refs} (record_id);
@@ -42,18 +44,18 @@ CREATE TABLE {meta} (id int PRIMARY KEY CHECK (id = 1), generation bigint NOT NU
 CREATE TABLE {table} (
     seq bigint PRIMARY KEY,
     t bigint NOT NULL,
-    ev bigint NOT NULL,
     ref bigint,
-    partner bigint,
-    actor bigint NOT NULL,
-    dref bigint,
+    ev int NOT NULL,
+    actor int NOT NULL,
+    partner int,
+    dref int,
     details text,
     doc bytea,
     prev bytea NOT NULL,
     hash bytea NOT NULL
 );
 CREATE INDEX ON {table} (ref);
-CREATE INDEX ON {table} (t);
+CREATE INDEX ON {table} USING brin (t);
 CREATE FUNCTION {refuse}() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'audit entries are append-only: % refused', TG_OP
