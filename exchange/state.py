@@ -66,6 +66,11 @@ class StateStore:
             " attempt INTEGER NOT NULL, state SMALLINT NOT NULL,"
             f" PRIMARY KEY (scope, message_id)){rowid}"
         )
+        if db.postgres:  # every row is updated once or twice: vacuum it early, reuse the space
+            self._conn.execute(
+                f"ALTER TABLE {self._table} SET (autovacuum_vacuum_scale_factor = 0.02,"
+                " autovacuum_vacuum_threshold = 1000)"
+            )
         self._convert_old(db.postgres, f"{db.prefix}{OLD_TABLE}")
 
     def _convert_old(self, postgres: bool, old: str) -> None:
