@@ -37,6 +37,13 @@ class State(StrEnum):
 
 _CODE = {s: i for i, s in enumerate(State)}
 _OF_CODE = dict(enumerate(State))
+
+
+def state_code(state: State) -> int:
+    """How `state` is stored (queries joining this table, e.g. exchange/version_ledger.py)."""
+    return _CODE[state]
+
+
 OLD_TABLE = "delivery_state"
 TABLE = "delivery_states"
 

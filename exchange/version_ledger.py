@@ -31,8 +31,11 @@ from typing import Any
 from exchange.audit.entry import format_time
 from exchange.db import open_database
 from exchange.intake import CanonicalRecord
+from exchange.state import TABLE as DELIVERY_TABLE
+from exchange.state import State, state_code
 from exchange.versions import paths_of
 
+_SENT, _ACKNOWLEDGED = state_code(State.SENT), state_code(State.ACKNOWLEDGED)
 _LOCK_KEY = 0x6D7261_7665  # "mra" "ve": PostgreSQL advisory lock of the registration
 
 
@@ -138,7 +141,7 @@ class VersionLedger:
         self._pg = db.postgres
         self._ph = db.placeholder
         self._table = f"{db.prefix}record_versions"
-        self._deliveries = f"{db.prefix}delivery_state"
+        self._deliveries = f"{db.prefix}{DELIVERY_TABLE}"
         """exchange/state.py's table, same database: what each partner was sent."""
         self._conn.execute(
             f"CREATE TABLE IF NOT EXISTS {self._table} ("
@@ -234,7 +237,7 @@ class VersionLedger:
             f" FROM {self._table} mine JOIN {self._table} later ON later.kind = mine.kind"
             " AND later.record_id = mine.record_id AND later.number > mine.number"
             f" JOIN {self._deliveries} d ON d.scope = {self._ph} AND d.message_id = later.message_id"
-            f" AND d.state IN ('SENT', 'ACKNOWLEDGED') WHERE mine.message_id IN ({marks})"
+            f" AND d.state IN ({_SENT}, {_ACKNOWLEDGED}) WHERE mine.message_id IN ({marks})"
         )
         found: dict[str, tuple[int, int, str]] = {}
         with self._lock:
