@@ -394,6 +394,8 @@ class Service:
                 self._open_channel(session, conn, pull)
             elif agreement.transport == "soap" and "soap_outbound_url" in agreement.options:
                 self._open_soap_push(session, conn, agreement)
+            elif agreement.transport == "file" and self.options.deliveries:
+                self._open_file_drop(session, conn, agreement)
 
     def _open_soap_push(self, session: _Session, conn: Any, agreement: Any) -> None:
         """A partner we push to over SOAP (EU): zeep client kept across reconnects, so its
@@ -418,6 +420,23 @@ class Service:
             self._start(session, SoapPartnerDelivery(client=client, agreement=agreement, **kw))
 
         self._open_channel(session, conn, push)
+
+    def _open_file_drop(self, session: _Session, conn: Any, agreement: Any) -> None:
+        """A file partner: its documents written into the drop directory its agreement names."""
+        from exchange.filedrop import FileDropDelivery, drop_directory
+
+        partner = agreement.partner
+        try:
+            directory = drop_directory(agreement, self.config.path.parent if self.config.path else None)
+        except ExchangeError as exc:
+            log.warning("file delivery not started", partner=partner, reason=str(exc))
+            return
+
+        def drop(ch: Any) -> None:
+            kw = self._worker_kwargs(f"deliver-{partner}", work_queue(partner), ch, ConfirmingPublisher(ch))
+            self._start(session, FileDropDelivery(directory=directory, agreement=agreement, **kw))
+
+        self._open_channel(session, conn, drop)
 
     def _open_partner(self, session: _Session, main: Any, agreement: Any) -> None:
         pv = PartnerVhost.of(agreement)
