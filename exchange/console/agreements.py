@@ -70,10 +70,24 @@ def endpoint(a: Agreement) -> str:
         if o.get("delivery") == "pull":
             return "SOAP pull from our /soap/v1 (ListPending, PullDocument, AcknowledgeDocument)"
         url = o.get("soap_outbound_url")
-        return f"SOAP push to {url}" if url else "SOAP (no soap_outbound_url configured)"
+        contract = _contract_name(a)
+        return (
+            f"SOAP push to {url} ({contract})"
+            if url
+            else f"SOAP push ({contract}; no soap_outbound_url configured)"
+        )
     if a.transport == "stream":
         return "RabbitMQ stream bri.feed"
-    return "files"
+    drop = o.get("drop_directory")
+    return f"files in {drop}" if drop else "files (exchange convert; no drop_directory configured)"
+
+
+def _contract_name(a: Agreement) -> str:
+    """The receiving-service WSDL a push partner implements (its file name)."""
+    from exchange.soap.receive_contract import default_wsdl
+
+    named = a.options.get("soap_wsdl")
+    return Path(str(named)).name if named else default_wsdl(a.partner).name
 
 
 def schema_versions(partner: str) -> list[dict[str, str]]:
