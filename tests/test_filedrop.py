@@ -11,8 +11,8 @@ import pytest
 
 from exchange.config import Agreement, ExchangeConfig
 from exchange.errors import ConfigError
-from exchange.filedrop import Exists, drop_directory, write_atomically
 from exchange.health import configuration_problem
+from exchange.transports.file.delivery import Exists, drop_directory, write_atomically
 
 
 def agreement(**options: str) -> Agreement:

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from exchange.amqp.provision import vhost_exists
 from exchange.config import load_config
 from exchange.signing import ENV_CERT, ENV_KEY, generate_key_pair
+from exchange.transports.amqp.provision import vhost_exists
 from tests.adapters.partner_kit import make_partner
 from tests.amqp.isolated import BROKER, World, ctl, domestic_messages, publish_domestic, reset_topology
 from tests.soap.partner_processes import logs, settled, simulate, stop, trails, wait_for, wait_http

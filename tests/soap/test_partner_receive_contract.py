@@ -20,9 +20,9 @@ from exchange.config import Agreement
 from exchange.errors import ConfigError
 from exchange.signing import KeyPairFiles, Signer
 from exchange.soap.contract import contract_path
-from exchange.soap.outbound import OutboundClient, OutboundSettings, Outcome, ReceiptStore
-from exchange.soap.partner_sim import PartnerEuApp, PartnerSimulator
-from exchange.soap.receive_contract import NEUTRAL_WSDL, contract_of, read_contract
+from exchange.transports.soap_push.outbound import OutboundClient, OutboundSettings, Outcome, ReceiptStore
+from exchange.transports.soap_push.receive_contract import NEUTRAL_WSDL, contract_of, read_contract
+from exchange.transports.soap_push.simulator import PartnerEuApp, PartnerSimulator
 from exchange.xml.safe import parse_bytes
 from tests.interop.tools import verified, xmllint_valid, xmlschema_valid, xmlsec1_verify
 from tests.soap.support import nz_document, post

@@ -1,1 +1,0 @@
-"""The message-driven service over RabbitMQ: topology, workers, partner transports."""

@@ -1,0 +1,1 @@
+"""The amqp transport (plugin.py: TRANSPORT)."""
