@@ -79,7 +79,7 @@ def test_every_shipped_agreement_is_on_the_page_norway_pushed_japan_pulling() ->
     view = {p["partner"]: p for p in agreements_view(config)["partners"]}
     assert set(view) == set(config.partners) and {"no", "jp"} <= set(view)
     no, jp = view["no"], view["jp"]
-    assert no["transport"] == "soap" and "partner-receive-1.0.wsdl" in no["endpoint"]
+    assert no["transport"] == "soap-push" and "partner-receive-1.0.wsdl" in no["endpoint"]
     assert no["families"] == ["ccc"] and no["scope"] == {"ccc": {"sectors": ["ee"]}}
     assert jp["endpoint"].startswith("SOAP pull") and jp["families"] == ["pt"]
     assert [(s["family"], s["version"]) for s in no["schemas"]] == [("ccc", "1.0")]

@@ -18,7 +18,7 @@ import pytest
 from lxml import etree
 
 from exchange.config import load_config
-from exchange.registry import partner_format
+from exchange.registry import partner_format, soap_partner
 from exchange.resources import mapping_path
 from exchange.signing import (
     KeyPairFiles,
@@ -47,7 +47,7 @@ SAMPLES = ["ccc.jsonl", "ccc-export-gb18030.csv", "glp.json", "pt-round.json"]
 
 def signs(partner: str) -> bool:
     """The partner's transport signs what it carries (SOAP push and pull)."""
-    return AGREEMENTS.partners[partner].transport == "soap"
+    return soap_partner(AGREEMENTS.partners[partner])
 
 
 def manifest_schemas() -> set[tuple[str, str]]:

@@ -46,8 +46,7 @@ def pt_rounds(prefix: str, count: int) -> list[tuple[str, bytes]]:
 
 
 def test_norway_pushed_and_japan_pulled_each_record_acknowledged_once(world: World) -> None:
-    assert SHIPPED["no"]["transport"] == "soap" and "delivery" not in SHIPPED["no"].get("options", {})
-    assert SHIPPED["jp"]["transport"] == "soap" and SHIPPED["jp"]["options"]["delivery"] == "pull"
+    assert (SHIPPED["no"]["transport"], SHIPPED["jp"]["transport"]) == ("soap-push", "soap-pull")
     ours = generate_key_pair(world.root / "ours")
     sim_port, http_port = free_port(), free_port()
     no_keys = world.root / "sim-keys" / "no"
