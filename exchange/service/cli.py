@@ -353,7 +353,7 @@ def _kind_of(src: Any, text: str) -> str | None:
 
 
 def simulate_partner(
-    partner: Annotated[str, typer.Argument(help="Which partner to play (kr, eu, nz).")],
+    partner: Annotated[str, typer.Argument(help="Any amqp or soap partner (kr, eu, nz...).")],
     mode: Annotated[str, typer.Option(help="kr: ack | warn | reject | silent | twice")] = "ack",
     reject_reason: Annotated[str, typer.Option(help="Reason given in reject mode.")] = "simulated rejection",
     publish_records: Annotated[
@@ -395,8 +395,9 @@ def simulate_partner(
     amqp: AmqpOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Play a partner: kr over AMQP (its own vhost and user: acknowledge, reject, stay
-    silent...); eu over SOAP, serving on --port (with switchable faults); nz over SOAP,
+    """Play a partner as its agreement's transport says: over AMQP (its own vhost and user:
+    acknowledge, reject, stay silent...; e.g. kr); a SOAP push partner (eu, no) serving its
+    receiving service on --port (with switchable faults); a SOAP pull partner (nz, jp)
     pulling from --endpoint (faults switchable on its control page at --port)."""
     import signal
 
