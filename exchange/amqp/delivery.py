@@ -404,8 +404,9 @@ class ReceiptConsumer(BatchConsumer):
 
     def handle(self, works: list[Work]) -> None:
         partner = self.delivery.partner
-        if self.archive is not None:  # the evidence first, as the partner sent it: one write per batch
-            self.archive.put_many(
+        archive = self.archive
+        if archive is not None:  # the evidence first, as the partner sent it: one write per batch
+            rows = [
                 Archived(
                     partner,
                     w.message.properties.correlation_id,
@@ -416,7 +417,10 @@ class ReceiptConsumer(BatchConsumer):
                 )
                 for w in works
                 if w.message.properties.correlation_id
-            )
+            ]
+            # On the commit thread, whose writes keep their order: before what the receipts
+            # lead to (acknowledge_many's write, then this batch's), and not on the loop.
+            self.durably(lambda: archive.put_many(rows), lambda: None)
         acknowledged: list[Acknowledged] = []
         taken: set[str] = set()
         for work in works:
