@@ -9,6 +9,7 @@ import json
 import time
 import uuid
 from abc import abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -334,10 +335,13 @@ class AmqpPartnerDelivery(PartnerDelivery):
         self._resolve(works, status, reason, warnings, arrived_us)
         return True
 
-    def acknowledge_many(self, items: list[Acknowledged]) -> None:
+    def acknowledge_many(self, items: list[Acknowledged], before: Callable[[], None] | None = None) -> None:
         """Receipts that say the partner has our messages: audited and durable (one flush,
-        one state write for them all), then the held work messages are acknowledged."""
+        one state write for them all), then the held work messages are acknowledged.
+        `before`: a write of the caller's that goes first (the receipts' archive)."""
         if not items:
+            if before is not None:
+                self.durably(before, lambda: None)
             return
         rows = []
         for item in items:
@@ -354,6 +358,8 @@ class AmqpPartnerDelivery(PartnerDelivery):
             rows.append(Delivery(self.partner, mid, sha, attempt_of(first), State.ACKNOWLEDGED))
 
         def write() -> None:
+            if before is not None:
+                before()
             self.audit.flush()
             self.state.put_many(rows)
 
@@ -418,9 +424,11 @@ class ReceiptConsumer(BatchConsumer):
                 for w in works
                 if w.message.properties.correlation_id
             ]
-            # On the commit thread, whose writes keep their order: before what the receipts
-            # lead to (acknowledge_many's write, then this batch's), and not on the loop.
-            self.durably(lambda: archive.put_many(rows), lambda: None)
+            # Written on the commit thread, not on the loop: first in acknowledge_many's write
+            # (the evidence before what it leads to), so no commit of its own.
+            keep: Callable[[], None] | None = lambda: archive.put_many(rows)  # noqa: E731
+        else:
+            keep = None
         acknowledged: list[Acknowledged] = []
         taken: set[str] = set()
         for work in works:
@@ -483,4 +491,4 @@ class ReceiptConsumer(BatchConsumer):
                         details={"reason": reason or "rejected by the partner"},
                     )
                 )
-        self.delivery.acknowledge_many(acknowledged)
+        self.delivery.acknowledge_many(acknowledged, before=keep)
