@@ -60,13 +60,13 @@ def main() -> None:
     from pika import frame, spec
     from pika.spec import BasicProperties
 
-    from exchange.amqp.bench_e2e import domestic_bodies
-    from exchange.amqp.offload import SOURCE, Job, _worker, convert_jobs, init_worker
     from exchange.archive import Archived, DocumentArchive, Kind
     from exchange.audit import AuditEntry, AuditEvent, open_store
     from exchange.config import load_config
     from exchange.intake import Accepted
     from exchange.model import Kind as RecordKind
+    from exchange.service.bench_e2e import domestic_bodies
+    from exchange.service.offload import SOURCE, Job, _worker, convert_jobs, init_worker
     from exchange.state import Delivery, State, StateStore
 
     out: dict[str, float] = {}

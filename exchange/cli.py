@@ -14,8 +14,6 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
-from exchange.amqp.cli import register as register_amqp
-from exchange.amqp.ops_cli import register_ops
 from exchange.audit.cli import app as audit_app
 from exchange.commands.inputs import DOCUMENT_SUFFIXES, DOMESTIC_SUFFIXES
 from exchange.config import ExchangeConfig, load_config
@@ -25,6 +23,8 @@ from exchange.errors import DocumentError, ExchangeError, RecordError
 from exchange.model import Kind
 from exchange.pipeline import OutOfScope
 from exchange.pt.cli import app as pt_app
+from exchange.service.cli import register as register_amqp
+from exchange.service.ops_cli import register_ops
 from exchange.soap.cli import register_soap
 
 app = typer.Typer(

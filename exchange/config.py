@@ -7,13 +7,14 @@ adapter, mappings and schemas: nothing in `exchange/` changes.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 import tomllib
 from functools import cache
 from pathlib import Path
-from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from exchange.errors import ConfigError
 from exchange.model import Kind
@@ -30,6 +31,11 @@ class FamilyScope(BaseModel):
     categories: frozenset[str] | None = None
 
 
+_TRANSPORT_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+_LEGACY_TRANSPORTS = {"soap": "soap-push"}
+"""Before push and pull were two plug-ins an agreement said "soap" (pull: options.delivery)."""
+
+
 class Agreement(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -37,11 +43,31 @@ class Agreement(BaseModel):
     name: str
     format: str = Field(description="import path of the partner's format object, module:attr")
     families: frozenset[Kind]
-    transport: Literal["file", "soap", "amqp", "stream"] = "file"
+    transport: str = Field(
+        default="file",
+        description=(
+            "the transport plug-in carrying the partner's documents: a name under exchange/transports"
+            " (amqp, soap-push, soap-pull, stream, file; soap is push, or pull with options.delivery"
+            ' = "pull") or an import path module:attr (exchange.registry.transport_for)'
+        ),
+    )
     public_only: bool = False
     scope: dict[Kind, FamilyScope] = Field(default_factory=dict)
     retry_seconds: tuple[int, ...] = (10, 60, 300, 1800)
     options: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @field_validator("transport")
+    @classmethod
+    def _known_transport(cls, value: str) -> str:
+        """A misspelt transport fails when the configuration loads, not when the service starts."""
+        if ":" in value:
+            return value  # an import path: checked when the registry loads it
+        if not _TRANSPORT_NAME.fullmatch(value):
+            raise ValueError(f"transport {value!r} is not a name like soap-push or module:attr")
+        package = "exchange.transports." + _LEGACY_TRANSPORTS.get(value, value).replace("-", "_")
+        if importlib.util.find_spec(package) is None:
+            raise ValueError(f"unknown transport {value!r}: no package {package}")
+        return value
 
 
 class ExchangeConfig(BaseModel):

@@ -20,6 +20,7 @@ from enum import StrEnum
 
 from exchange.config import Agreement, ExchangeConfig
 from exchange.errors import ConfigError
+from exchange.registry import pulled, soap_partner
 
 DEFAULT_STALL_AFTER_S = 3600.0
 
@@ -43,7 +44,7 @@ class PartnerHealth:
 
 def pulls(agreement: Agreement) -> bool:
     """The partner fetches its documents from our outbox (rather than us pushing)."""
-    return agreement.options.get("delivery") == "pull"
+    return pulled(agreement)
 
 
 def vhost_of(agreement: Agreement) -> str:
@@ -61,7 +62,7 @@ def configuration_problem(
     broker's answer for a partner with its own vhost (None: not asked)."""
     agreement = config.partners[partner]
     opts = agreement.options
-    if agreement.transport == "soap":
+    if soap_partner(agreement):
         from exchange.soap.credentials import partner_credential
 
         if pulls(agreement):

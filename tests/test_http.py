@@ -12,12 +12,12 @@ import urllib.request
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exchange.amqp.service import Service, ServiceOptions
-from exchange.amqp.settings import AmqpSettings
 from exchange.audit import open_store
 from exchange.config import load_config
 from exchange.http import build_front
 from exchange.metrics import Metrics
+from exchange.service.service import Service, ServiceOptions
+from exchange.service.settings import AmqpSettings
 from exchange.soap.server import serve
 from exchange.state import StateStore
 from tests.amqp.isolated import World, domestic_messages, publish_domestic

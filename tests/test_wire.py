@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pickle
 
-from exchange.amqp.offload import Outcome
 from exchange.model import Kind
 from exchange.pipeline import Conversion, Converted, OutOfScope
+from exchange.service.offload import Outcome
 
 
 def _outcome() -> Outcome:

@@ -11,8 +11,8 @@ from typing import Any
 
 from cryptography import x509
 
-from exchange.amqp.provision import PartnerVhost
 from exchange.config import Agreement, ExchangeConfig
+from exchange.registry import transport_for
 from exchange.resources import schema_path
 from exchange.signing import ENV_CERT
 
@@ -62,18 +62,8 @@ def _partner(a: Agreement, base: Path | None, now: datetime) -> dict[str, Any]:
 
 
 def endpoint(a: Agreement) -> str:
-    o = a.options
-    if a.transport == "amqp":
-        pv = PartnerVhost.of(a)
-        return f"AMQP vhost {pv.vhost}: exchange {pv.inbound_exchange}, receipts on {pv.reply_queue}"
-    if a.transport == "soap":
-        if o.get("delivery") == "pull":
-            return "SOAP pull from our /soap/v1 (ListPending, PullDocument, AcknowledgeDocument)"
-        url = o.get("soap_outbound_url")
-        return f"SOAP push to {url}" if url else "SOAP (no soap_outbound_url configured)"
-    if a.transport == "stream":
-        return "RabbitMQ stream bri.feed"
-    return "files"
+    """Said by the agreement's transport: the console knows none of them."""
+    return transport_for(a).describe(a)
 
 
 def schema_versions(partner: str) -> list[dict[str, str]]:

@@ -19,15 +19,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from exchange.amqp.offload import SOURCE as INTAKE_SOURCE
-from exchange.amqp.ops import PENDING_WINDOW, ReplayRequest, StatusReport, partner_of, replay_dead_letters
-from exchange.amqp.topology import REJECTS, dead_queue, work_queue
 from exchange.archive import Archived, DocumentArchive, Kind
 from exchange.audit import AuditEvent, AuditStore, StoredEntry
 from exchange.audit.entry import format_time
 from exchange.config import ExchangeConfig
 from exchange.console.render import pretty
-from exchange.health import pulls
+from exchange.registry import pulled as pulls
+from exchange.registry import soap_partner
+from exchange.service.offload import SOURCE as INTAKE_SOURCE
+from exchange.service.ops.replay import ReplayRequest, replay_dead_letters
+from exchange.service.ops.status import PENDING_WINDOW, StatusReport, partner_of
+from exchange.service.topology import REJECTS, dead_queue, work_queue
 from exchange.state import StateStore
 
 StatusSource = Callable[[], StatusReport]
@@ -222,7 +224,7 @@ class ConsoleBackend:
     def _receipts(self, kept: list[Archived], partner: str, message_id: str) -> list[Archived]:
         found = [a for a in kept if a.partner == partner and a.kind is Kind.RECEIPT]
         agreement = self.config.partners.get(partner)
-        if self.soap_receipts is not None and agreement is not None and agreement.transport == "soap":
+        if self.soap_receipts is not None and agreement is not None and soap_partner(agreement):
             for r in self.soap_receipts.for_message(partner, message_id):
                 found.append(
                     Archived(partner, message_id, Kind.RECEIPT, hashlib.sha256(r.receipt).hexdigest(),

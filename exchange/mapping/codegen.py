@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from exchange.errors import MappingError
 from exchange.mapping.codes import CodeList
+from exchange.mapping.values import format_value
 
 if TYPE_CHECKING:
     from exchange.mapping.template import Expr, Node
@@ -229,7 +230,6 @@ def _fmt_factory(escape: Callable[[str], str] | None = None) -> Callable[[Any], 
     """Value -> text (escaped with `escape` if given), choosing the conversion once per
     type (enums and dates recur on every record; an isinstance chain per value was
     measurable). Dates and numbers never need escaping; enum values and others may."""
-    from exchange.mapping.template import format_value
 
     def escaped(convert: Callable[[Any], str]) -> Callable[[Any], str]:
         if escape is None:

@@ -25,8 +25,6 @@ import difflib
 import operator
 import sys
 from collections.abc import Callable
-from datetime import date
-from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -62,23 +60,6 @@ def _getter(path: str) -> Getter:
             return None
 
     return safe_get
-
-
-def format_value(value: Any) -> str:
-    """Canonical value -> XML lexical form (xs:date, xs:decimal, xs:boolean ...)."""
-    if isinstance(value, Enum):
-        value = value.value
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, date):
-        return value.isoformat()
-    raise TypeError(f"cannot render a {type(value).__name__} as XML text")
 
 
 def _field_name(prefix: str, path: str) -> str:

@@ -18,7 +18,8 @@ from collections.abc import Mapping
 
 from exchange.audit import AuditStore
 from exchange.config import ExchangeConfig
-from exchange.registry import partner_format
+from exchange.registry import partner_format, soap_partner
+from exchange.service.store import PullState, SoapStore
 from exchange.signing import Signer
 from exchange.soap.app import SoapApp
 from exchange.soap.context import Services
@@ -27,7 +28,6 @@ from exchange.soap.faults import FaultCode
 from exchange.soap.handoff import AmqpHandoff, DomesticRecord, Handoff, HandoffError, MemoryHandoff
 from exchange.soap.server import RunningServer, TlsSettings, serve
 from exchange.soap.settings import SoapSettings
-from exchange.soap.store import PullState, SoapStore
 from exchange.soap.wss_signature import WssSigner
 from exchange.soap.wsse import Authenticator
 
@@ -49,7 +49,7 @@ def build_app(
     """
     settings = settings or SoapSettings()
     creds = load_credentials(config) if credentials is None else dict(credentials)
-    formats = {p: partner_format(a) for p, a in config.partners.items() if a.transport == "soap"}
+    formats = {p: partner_format(a) for p, a in config.partners.items() if soap_partner(a)}
     services = Services(
         config=config,
         audit=audit,

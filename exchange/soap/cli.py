@@ -44,11 +44,11 @@ def serve_soap(
 
     Receipts are signed with EXCHANGE_SIGNING_KEY / EXCHANGE_SIGNING_CERT.
     """
-    from exchange.amqp.service import BrokerUnavailable, connect_blocking
-    from exchange.amqp.settings import AmqpSettings
     from exchange.audit import open_store, resolve_audit_url
     from exchange.config import load_config
     from exchange.logging import configure_logging
+    from exchange.service.broker import BrokerUnavailable, connect_blocking
+    from exchange.service.settings import AmqpSettings
     from exchange.signing import Signer
     from exchange.soap import SoapStore, TlsSettings
     from exchange.soap.endpoint import contract_notice, start_endpoint
@@ -157,7 +157,7 @@ def bench_soap(
     import json
 
     from exchange.logging import configure_logging
-    from exchange.soap.bench import bench_soap as run_bench
+    from exchange.transports.soap_push.bench import bench_soap as run_bench
 
     if count < 1 or rounds < 1:
         raise _fail("--count and --rounds must be at least 1")

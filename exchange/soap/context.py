@@ -11,11 +11,11 @@ from lxml import etree
 from exchange.audit import AuditStore
 from exchange.config import ExchangeConfig
 from exchange.partner import PartnerFormat
+from exchange.service.store import SoapStore
 from exchange.signing import Signer
 from exchange.soap import ns
 from exchange.soap.credentials import PartnerCredential
 from exchange.soap.handoff import Handoff
-from exchange.soap.store import SoapStore
 from exchange.xml.safe import Limits
 
 

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from exchange.config import Agreement, ExchangeConfig
 from exchange.errors import ConfigError
+from exchange.registry import soap_partner
 from exchange.signing import load_certificate
 from exchange.soap.wss_signature import Policy
 
@@ -93,7 +94,7 @@ def load_credentials(
     base = _base(config)
     found: dict[str, PartnerCredential] = {}
     for agreement in config.partners.values():
-        if agreement.transport != "soap":
+        if not soap_partner(agreement):
             continue
         cred = _credential(agreement, env, base)
         if cred is None:

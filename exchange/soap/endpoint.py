@@ -12,13 +12,14 @@ from pydantic import ValidationError
 from exchange.audit import AuditStore
 from exchange.config import ExchangeConfig
 from exchange.errors import ConfigError, ExchangeError
+from exchange.registry import soap_partner
+from exchange.service.store import SoapStore
 from exchange.signing import Signer
 from exchange.soap.app import SoapApp
 from exchange.soap.credentials import load_credentials
 from exchange.soap.handoff import AmqpHandoff
 from exchange.soap.server import RunningServer, TlsSettings, serve
 from exchange.soap.settings import PUBLIC_URL_ENV, SoapSettings, parse_address
-from exchange.soap.store import SoapStore
 
 
 @dataclass
@@ -55,7 +56,7 @@ def build_endpoint(
     except ExchangeError:
         handoff.close()
         raise
-    soap = [a.partner for a in config.partners.values() if a.transport == "soap"]
+    soap = [a.partner for a in config.partners.values() if soap_partner(a)]
     without = sorted(set(soap) - {c.partner for c in credentials.values()})
     return SoapEndpoint(app, settings, without, [handoff.close])
 

@@ -17,10 +17,10 @@ from typing import Any, Protocol
 import pika
 import pika.exceptions
 
-from exchange.amqp.topology import DOMESTIC_OUT, DOMESTIC_OUT_ARCHIVE, Topology, build_topology, declare
 from exchange.config import ExchangeConfig
 from exchange.errors import ExchangeError
 from exchange.intake import CanonicalRecord
+from exchange.service.topology import DOMESTIC_OUT, DOMESTIC_OUT_ARCHIVE, Topology, build_topology, declare
 
 
 class HandoffError(ExchangeError):

@@ -25,6 +25,7 @@ from zeep.wsdl import Document
 
 from exchange.audit import AuditStore, StoredEntry, open_store
 from exchange.config import ExchangeConfig, load_config
+from exchange.service.store import SoapStore
 from exchange.signing import KeyPairFiles, Signer
 from exchange.soap import build_app
 from exchange.soap.app import SoapApp
@@ -32,7 +33,6 @@ from exchange.soap.contract import BINDINGS, client_document
 from exchange.soap.handoff import Handoff, MemoryHandoff
 from exchange.soap.server import RunningServer, TlsSettings, serve
 from exchange.soap.settings import SoapSettings
-from exchange.soap.store import SoapStore
 
 SECRETS = {"eu": "eu-shared-secret-0123456789", "nz": "nz-shared-secret-0123456789"}
 """Throw-away shared secrets, written to <partner>.secret beside the agreements."""

@@ -23,10 +23,10 @@ from datetime import datetime
 
 from lxml import etree
 
+from exchange.service.store import SoapStore
 from exchange.soap import ns
 from exchange.soap.credentials import PartnerCredential, check_password
 from exchange.soap.faults import FaultCode, SoapFault
-from exchange.soap.store import SoapStore
 
 _FAILED = "authentication failed"
 _TEXT_CACHE_S = 300

@@ -19,8 +19,8 @@ import pika
 import pika.exceptions
 import pytest
 
-from exchange.amqp.topology import Topology, build_topology, declare
 from exchange.config import ExchangeConfig, load_config
+from exchange.service.topology import Topology, build_topology, declare
 
 BROKER_URL = (
     os.environ.get("EXCHANGE_TEST_AMQP_URL")

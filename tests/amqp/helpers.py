@@ -9,8 +9,8 @@ import pika
 import typer
 from typer.testing import CliRunner
 
-from exchange.amqp.ops_cli import register_ops
-from exchange.amqp.publish import Outgoing, publish_many
+from exchange.service.ops_cli import register_ops
+from exchange.service.publish import Outgoing, publish_many
 
 
 def ops_app() -> typer.Typer:

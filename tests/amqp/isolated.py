@@ -18,11 +18,11 @@ from typing import Any
 import pika
 import pytest
 
-from exchange.amqp.provision import PartnerVhost, provision
-from exchange.amqp.settings import with_user, with_vhost
-from exchange.amqp.simulator import Mode, PartnerSimulator
 from exchange.config import load_config
 from exchange.registry import partner_format
+from exchange.service.settings import with_user, with_vhost
+from exchange.transports.amqp.provision import PartnerVhost, provision
+from exchange.transports.amqp.simulator import Mode, PartnerSimulator
 
 BROKER = "amqp://guest:guest@localhost:5672/"
 
@@ -233,7 +233,7 @@ _provisioned: dict[str, bool] = {}
 
 def delete_queues(w: World, cfg: Any) -> None:
     """Delete the queues an agreement declares in the world's vhost (missing ones are fine)."""
-    from exchange.amqp.topology import build_topology
+    from exchange.service.topology import build_topology
 
     conn, ch = w.channel()
     try:
@@ -247,7 +247,7 @@ def reset_topology(w: World, cfg: Any) -> None:
     """Declare everything afresh: a clean broker per test. Queues are deleted, not purged:
     the vhost lives for the session and another test's agreement may have declared the same
     queue with other arguments (a retry queue's TTL), which a redeclare would refuse."""
-    from exchange.amqp.topology import build_topology, declare
+    from exchange.service.topology import build_topology, declare
 
     topology = build_topology(cfg)
     conn, ch = w.channel()
@@ -296,7 +296,7 @@ def domestic_messages(prefix: str, count: int) -> list[tuple[str, bytes]]:
 def publish_domestic(
     url: str, messages: list[tuple[str, bytes]], kind: str = "ccc", headers: dict[str, Any] | None = None
 ) -> int:
-    from exchange.amqp.publish import Outgoing, publish_many
+    from exchange.service.publish import Outgoing, publish_many
 
     report = publish_many(
         url,

@@ -9,11 +9,11 @@ from collections.abc import Iterable
 
 import pytest
 
-from exchange.amqp.service import Service, ServiceOptions
-from exchange.amqp.settings import AmqpSettings
 from exchange.archive import Archived, DocumentArchive, Kind
 from exchange.audit import AuditEvent, open_store
 from exchange.config import load_config
+from exchange.service.service import Service, ServiceOptions
+from exchange.service.settings import AmqpSettings
 from exchange.state import StateStore
 from tests.amqp.isolated import World, domestic_messages, publish_domestic
 

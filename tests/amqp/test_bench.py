@@ -30,7 +30,7 @@ def test_the_pipeline_and_the_relay_each_finish_every_record() -> None:
 
 def test_e2e_every_partner_acknowledges_every_record_once_with_a_step_by_step_report() -> None:
     """`exchange bench e2e` runs `exchange run` and the KR simulator on vhosts of its own."""
-    from exchange.amqp.provision import _ctl
+    from exchange.transports.amqp.provision import _ctl
 
     before = set(_ctl("list_vhosts").stdout.split())
     result = CliRunner().invoke(app, ["bench", "e2e", "--records", "200", "--json"])

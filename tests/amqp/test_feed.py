@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from exchange.amqp.ops import feed_tail
+from exchange.service.ops.tail import feed_tail
 from tests.amqp.conftest import connect
 from tests.amqp.helpers import cli, publish
 

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pika
 import pytest
 
-from exchange.amqp.publish import Outgoing, publish_many
 from exchange.audit import AuditEvent, open_store
+from exchange.service.publish import Outgoing, publish_many
 from tests.amqp.isolated import World, domestic_messages
 from tests.amqp.test_service import acknowledged, wait_until
 

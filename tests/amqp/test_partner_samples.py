@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from exchange.amqp.topology import DOMESTIC_OUT_ARCHIVE
+from exchange.service.topology import DOMESTIC_OUT_ARCHIVE
 from tests.amqp.isolated import World
 
 ROOT = Path(__file__).resolve().parents[2]

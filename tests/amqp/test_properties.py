@@ -7,7 +7,7 @@ import datetime
 
 import pytest
 
-from exchange.amqp.properties import check_properties, id_part
+from exchange.service.properties import check_properties, id_part
 
 HOSTILE_IDS = [
     "abc\x01def",

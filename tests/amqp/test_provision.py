@@ -15,13 +15,13 @@ from pathlib import Path
 import pika
 import pytest
 
-from exchange.amqp.provision import PartnerVhost, vhost_exists
-from exchange.amqp.provision import provision as provision_vhost
-from exchange.amqp.settings import with_user, with_vhost
-from exchange.amqp.simulator import Mode, PartnerSimulator
 from exchange.audit import open_store
 from exchange.config import load_config
 from exchange.registry import partner_format
+from exchange.service.settings import with_user, with_vhost
+from exchange.transports.amqp.provision import PartnerVhost, vhost_exists
+from exchange.transports.amqp.provision import provision as provision_vhost
+from exchange.transports.amqp.simulator import Mode, PartnerSimulator
 from tests.amqp.isolated import BROKER, World, ctl, domestic_messages, publish_domestic, require_broker
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pika.exceptions
 
-from exchange.amqp.service import BrokerUnavailable, TopologyMismatch, _refused
+from exchange.service.broker import BrokerUnavailable, TopologyMismatch
+from exchange.service.broker import refused as _refused
 
 
 def test_other_arguments_stop_the_service() -> None:

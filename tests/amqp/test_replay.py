@@ -8,9 +8,9 @@ import json
 
 import pytest
 
-from exchange.amqp.ops import ReplayRequest, replay_dead_letters
-from exchange.amqp.topology import DLX, dead_queue, work_queue
 from exchange.audit import AuditEvent, open_store
+from exchange.service.ops.replay import ReplayRequest, replay_dead_letters
+from exchange.service.topology import DLX, dead_queue, work_queue
 from exchange.state import Delivery, State, StateStore
 from tests.amqp.conftest import Sandbox, connect, drain
 from tests.amqp.helpers import cli, publish

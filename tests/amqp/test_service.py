@@ -12,8 +12,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from exchange.amqp.simulator import Mode, PartnerSimulator
 from exchange.audit import AuditEvent, open_store
+from exchange.transports.amqp.simulator import Mode, PartnerSimulator
 from tests.amqp.isolated import World, ctl, domestic_messages, publish_domestic
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]
@@ -206,7 +206,7 @@ def test_bad_records_and_unroutable_messages_are_parked_with_their_reason(world:
     assert rejects["bad-json"]
     import pika
 
-    from exchange.amqp.publish import Outgoing, publish_many
+    from exchange.service.publish import Outgoing, publish_many
 
     report = publish_many(
         world.url, [Outgoing("cn.domestic.in", "nonsense", good, pika.BasicProperties(message_id="bad-key"))]
@@ -335,10 +335,10 @@ def test_a_poison_message_is_dead_lettered_with_its_reason_and_never_loops(
     delivery limit, then parked on mra.intake.dead with the exception as its reason."""
     import threading
 
-    from exchange.amqp.service import Service, ServiceOptions
-    from exchange.amqp.settings import AmqpSettings
     from exchange.config import load_config
     from exchange.pipeline import Converter
+    from exchange.service.service import Service, ServiceOptions
+    from exchange.service.settings import AmqpSettings
     from exchange.state import StateStore
 
     real = Converter.convert

@@ -7,11 +7,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from exchange.amqp.ops import audit_activity, collect_status
-from exchange.amqp.topology import DLX, OUTBOUND, RETRY, dead_queue, retry_key, retry_queue, work_queue
 from exchange.audit import AuditEntry, AuditEvent, open_store
 from exchange.audit.chain import ChainRow
 from exchange.audit.entry import format_time
+from exchange.service.ops.status import audit_activity, collect_status
+from exchange.service.topology import DLX, OUTBOUND, RETRY, dead_queue, retry_key, retry_queue, work_queue
 from tests.amqp.conftest import Sandbox
 from tests.amqp.helpers import cli, publish
 

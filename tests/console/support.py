@@ -9,13 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from exchange.amqp.ops import QueueStatus, StatusReport
 from exchange.archive import Archived, DocumentArchive, Kind
 from exchange.audit import AuditEntry, AuditEvent, AuditStore, open_store
 from exchange.config import ExchangeConfig, load_config
 from exchange.console.accounts import load_accounts
 from exchange.console.backend import ConsoleBackend
 from exchange.console.web import ConsoleApp
+from exchange.service.ops.queues import QueueStatus
+from exchange.service.ops.status import StatusReport
 from exchange.soap.credentials import hash_password
 from tests.console.client import Client
 

@@ -25,8 +25,8 @@ from typing import Any
 
 import pytest
 
-from exchange.amqp.simulator import Mode
 from exchange.audit import AuditEvent, open_store
+from exchange.transports.amqp.simulator import Mode
 from tests.amqp.isolated import World, domestic_messages, publish_domestic
 from tests.console.browser import eventually
 from tests.console.support import PASSWORDS, users_file

@@ -3,16 +3,13 @@ logged in or not, is answered without a server error and without a traceback."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from urllib.parse import quote
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.console.client import Client
-from tests.console.support import Console, dead_lettered, make_console
+from tests.console.support import Console
 
 FUZZ = settings(
     max_examples=150, deadline=None,
@@ -30,17 +27,6 @@ QUERIES = st.dictionaries(
     st.text(max_size=20),
     max_size=4,
 )
-
-
-@pytest.fixture
-def console(tmp_path: Path) -> Iterator[Console]:
-    c = make_console(tmp_path)
-    dead_lettered(c.audit)
-    try:
-        yield c
-    finally:
-        c.audit.close()
-        c.archive.close()
 
 
 _SESSIONS: dict[int, tuple[Client, str]] = {}

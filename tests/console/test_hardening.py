@@ -6,25 +6,12 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from exchange.console.sessions import LIFETIME_S, SessionStore
 from exchange.soap.server import serve
-from tests.console.support import MID, Console, dead_lettered, make_console
-
-
-@pytest.fixture
-def console(tmp_path: Path) -> Iterator[Console]:
-    c = make_console(tmp_path)
-    dead_lettered(c.audit)
-    try:
-        yield c
-    finally:
-        c.audit.close()
-        c.archive.close()
+from tests.console.support import MID, Console
 
 
 def test_an_active_session_still_ends_at_its_absolute_lifetime(console: Console) -> None:

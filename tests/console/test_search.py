@@ -100,7 +100,7 @@ def test_replay_is_offered_only_where_a_dead_letter_can_be_replayed(console: Con
 
 
 def test_records_refused_at_intake_are_listed_with_their_reason(console: Console) -> None:
-    from exchange.amqp.offload import SOURCE
+    from exchange.service.offload import SOURCE
 
     reason = "certNo '202101120300456' does not have the structure of a CCC number"
     console.audit.append(

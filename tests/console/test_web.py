@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from exchange.audit import AuditEntry, AuditEvent
 from exchange.console.web import ConsoleApp
-from tests.console.support import CERT, DOC, MID, Console, dead_lettered, make_console
-
-
-@pytest.fixture
-def console(tmp_path: Path) -> Iterator[Console]:
-    c = make_console(tmp_path)
-    dead_lettered(c.audit)
-    try:
-        yield c
-    finally:
-        c.audit.close()
-        c.archive.close()
+from tests.console.support import CERT, DOC, MID, Console
 
 
 def test_without_a_session_pages_redirect_to_login_and_the_api_answers_401(console: Console) -> None:

@@ -171,7 +171,7 @@ def test_the_verifier_fetches_only_from_allowed_hosts() -> None:
 def test_feed_tail_shows_a_jws_payload_and_its_properties(tmp_path: Path) -> None:
     from pika.spec import BasicProperties
 
-    from exchange.amqp.ops import feed_record
+    from exchange.service.ops.tail import feed_record
 
     key = make_key(tmp_path)
     token = sign(b'{"id":"urn:uuid:x"}', key, ISSUER.kid(key))

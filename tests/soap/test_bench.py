@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from exchange.audit import open_store
 from exchange.cli import app
-from exchange.soap.bench import WARMUP, bench_soap
+from exchange.transports.soap_push.bench import WARMUP, bench_soap
 
 
 def test_the_report_counts_every_request_answered(tmp_path: Path) -> None:

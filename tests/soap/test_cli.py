@@ -20,7 +20,7 @@ from lxml import etree
 from typer.testing import CliRunner
 from zeep.wsse.username import UsernameToken
 
-from exchange.amqp.settings import with_vhost
+from exchange.service.settings import with_vhost
 from exchange.signing import KeyPairFiles
 from exchange.soap.cli import register_soap
 from exchange.soap.contract import served_schemas

@@ -10,9 +10,9 @@ from typing import Any
 import pika
 import pytest
 
-from exchange.amqp.settings import with_vhost
-from exchange.amqp.topology import DOMESTIC_OUT
 from exchange.config import load_config
+from exchange.service.settings import with_vhost
+from exchange.service.topology import DOMESTIC_OUT
 from exchange.soap import AmqpHandoff, DomesticRecord, HandoffError
 from tests.amqp.isolated import BROKER, Vhosts, require_broker
 from tests.soap.conftest import EndpointFactory

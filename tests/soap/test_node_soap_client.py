@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
+from exchange.service.store import SoapStore
 from exchange.soap.contract import served_schemas
 from exchange.soap.loopback import SECRETS
-from exchange.soap.store import SoapStore
 from tests.amqp.isolated import World, domestic_messages, publish_domestic
 from tests.soap.running import start_run
 from tests.soap.support import nz_document

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from exchange.signing import KeyPairFiles
-from exchange.soap.outbound import CircuitBreaker, CircuitState, Outcome
-from exchange.soap.partner_sim import Fault
+from exchange.transports.soap_push.outbound import CircuitBreaker, CircuitState, Outcome
+from exchange.transports.soap_push.simulator import Fault
 from tests.soap.test_outbound_support import DOCUMENT, FakeClock, Rig, start_rig
 
 

@@ -11,8 +11,8 @@ import pytest
 from exchange.config import Agreement
 from exchange.errors import ConfigError
 from exchange.signing import KeyPairFiles, Signer
-from exchange.soap.outbound import Outcome, build_client, retry_schedule
-from exchange.soap.partner_sim import PartnerEuApp, PartnerSimulator
+from exchange.transports.soap_push.outbound import Outcome, build_client, retry_schedule
+from exchange.transports.soap_push.simulator import PartnerEuApp, PartnerSimulator
 from tests.soap.test_outbound_support import DOCUMENT
 
 

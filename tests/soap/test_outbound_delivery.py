@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 from pika.spec import Basic, BasicProperties
 
-from exchange.amqp.topology import DLX, RETRY
 from exchange.audit import AuditStore, open_store
 from exchange.config import Agreement
+from exchange.service.topology import DLX, RETRY
 from exchange.signing import KeyPairFiles
-from exchange.soap.delivery import SoapPartnerDelivery
-from exchange.soap.partner_sim import Fault
 from exchange.state import State, StateStore
+from exchange.transports.soap_push.delivery import SoapPartnerDelivery
+from exchange.transports.soap_push.simulator import Fault
 from tests.soap.test_outbound_support import DOCUMENT, Rig, start_rig
 
 

@@ -12,8 +12,8 @@ from lxml import etree
 
 from exchange.signing import KeyPairFiles, verify_enveloped
 from exchange.soap.envelope import Envelope, Sign
-from exchange.soap.outbound import Outcome
-from exchange.soap.partner_sim import EU, Fault
+from exchange.transports.soap_push.outbound import Outcome
+from exchange.transports.soap_push.simulator import EU, Fault
 from exchange.xml.safe import parse_bytes
 from tests.soap.test_outbound_support import DOCUMENT, Rig, start_rig
 

@@ -8,8 +8,8 @@ from pathlib import Path
 from lxml import etree
 
 from exchange.signing import KeyPairFiles, has_signature, verify_enveloped
-from exchange.soap.outbound import Outcome
 from exchange.soap.wss_signature import Policy
+from exchange.transports.soap_push.outbound import Outcome
 from exchange.xml.safe import parse_bytes
 from tests.soap.test_outbound_support import DOCUMENT, start_rig
 

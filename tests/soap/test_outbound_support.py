@@ -9,9 +9,14 @@ from pathlib import Path
 
 from adapters.eu import format as eu_format
 from exchange.signing import KeyPairFiles, Signer
-from exchange.soap.outbound import CircuitBreaker, OutboundClient, OutboundSettings, ReceiptStore
-from exchange.soap.partner_sim import PartnerEuApp, PartnerSimulator
 from exchange.soap.wss_signature import Policy
+from exchange.transports.soap_push.outbound import (
+    CircuitBreaker,
+    OutboundClient,
+    OutboundSettings,
+    ReceiptStore,
+)
+from exchange.transports.soap_push.simulator import PartnerEuApp, PartnerSimulator
 from tests import canonical_samples as samples
 
 DOCUMENT = eu_format.convert(samples.certificate())

@@ -19,7 +19,7 @@ from adapters.nz import format as nz_format
 from exchange.signing import KeyPairFiles, Signer
 from exchange.soap import MemoryHandoff, PullState
 from exchange.soap.credentials import partner_credential
-from exchange.soap.partner_nz import PullFault, PullPartner, PullSimulator
+from exchange.transports.soap_pull.simulator import PullFault, PullPartner, PullSimulator
 from tests.soap.conftest import EndpointFactory
 from tests.soap.support import Endpoint, agreements, eess_record, nz_document, signed
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from exchange.soap.sim_cli import simulate_partner_soap
+from exchange.transports.sim_cli import simulate_partner_soap
 from tests.soap.support import Endpoint
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from exchange.signing import KeyPairFiles, Signer
-from exchange.soap.partner_sim import EU, Fault, PartnerEuApp, PartnerSimulator
+from exchange.transports.soap_push.simulator import EU, Fault, PartnerEuApp, PartnerSimulator
 
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from exchange.config import load_config
 from exchange.signing import KeyPairFiles, Signer
-from exchange.soap.outbound import OutboundClient, OutboundSettings, Outcome, ReceiptStore
-from exchange.soap.partner_nz import PullSimulator
-from exchange.soap.partner_sim import PartnerSimulator
-from exchange.soap.sim_cli import simulate_partner_soap
+from exchange.transports.sim_cli import simulate_partner_soap
+from exchange.transports.soap_pull.simulator import PullSimulator
+from exchange.transports.soap_push.outbound import OutboundClient, OutboundSettings, Outcome, ReceiptStore
+from exchange.transports.soap_push.simulator import PartnerSimulator
 from tests.soap.support import Endpoint, nz_document
 from tests.soap.test_outbound_support import DOCUMENT
 

@@ -11,10 +11,10 @@ import pytest
 
 from adapters.nz import format as nz_format
 from exchange.audit import open_store
+from exchange.service.store import PullState, SoapStore
 from exchange.signing import ENV_CERT, ENV_KEY, KeyPairFiles
 from exchange.soap.loopback import SECRETS, USERNAMES, start_endpoint
-from exchange.soap.partner_nz import PullFault, PullPartner
-from exchange.soap.store import PullState, SoapStore
+from exchange.transports.soap_pull.simulator import PullFault, PullPartner
 from tests.amqp.isolated import World, domestic_messages, publish_domestic
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from exchange.service.store import SoapStore
 from exchange.signing import ENV_CERT, ENV_KEY, KeyPairFiles
 from exchange.soap.loopback import start_endpoint
-from exchange.soap.store import SoapStore
 from exchange.xml.safe import parse_bytes
 from tests.amqp.isolated import World, domestic_messages, publish_domestic
 from tests.interop.tools import ROOT, SCHEMAS, verified, xmllint_valid, xmlschema_valid, xmlsec1_verify

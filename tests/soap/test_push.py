@@ -14,8 +14,8 @@ import pytest
 from exchange.audit import open_store
 from exchange.config import load_config
 from exchange.signing import generate_key_pair
-from exchange.soap.partner_sim import Fault, PartnerEuApp, PartnerSimulator
-from exchange.soap.sim_cli import partner_signer
+from exchange.transports.sim_cli import partner_signer
+from exchange.transports.soap_push.simulator import Fault, PartnerEuApp, PartnerSimulator
 from tests.amqp.isolated import World, domestic_messages, publish_domestic, reset_topology
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.slow]

@@ -17,7 +17,7 @@ import pytest
 from lxml import etree
 
 from exchange.signing import KeyPairFiles, SignatureInvalid, Signer, verify_enveloped
-from exchange.soap.partner_sim import EU, PATH, PartnerEuApp, PartnerSimulator
+from exchange.transports.soap_push.simulator import EU, PATH, PartnerEuApp, PartnerSimulator
 from exchange.xml.safe import parse_bytes
 from tests.interop.tools import (
     SCHEMAS,

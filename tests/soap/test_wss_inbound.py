@@ -199,3 +199,39 @@ def test_an_unauthenticated_caller_gets_no_signature_from_us(
     refused = post(endpoint.url, etree.tostring(message), headers={"SOAPAction": f'"{MRA}#SubmitDocument"'})
     assert refused.fault() == ("NOT_AUTHENTICATED", "wsse:FailedAuthentication")
     assert b"Signature" not in refused.body
+
+
+def test_a_signed_request_over_64_kb_takes_the_header_first_path_and_is_checked_the_same(
+    endpoint_factory: EndpointFactory, partner_keys: dict[str, KeyPairFiles], our_keys: KeyPairFiles
+) -> None:
+    """Above 64 kB only the Header is parsed before authentication (preauth.py), then the
+    whole envelope: the signature check must hold on that path too, intact and tampered."""
+    endpoint = with_policy(endpoint_factory, "required")
+    partner = ZeepPartner(partner_keys["nz"], our_keys.certificate)
+    headers = {"SOAPAction": f'"{MRA}#SubmitDocument"'}
+    small = nz_document()
+    close = small.rindex(b"</")
+    large = small[:close] + b"\n" + b" " * (80 * 1024) + small[close:]  # whitespace: same record
+
+    def signed_large(mid: str) -> etree._Element:
+        service = endpoint.service("nz", wsse=partner, plugins=[])
+        message: etree._Element = service._client.create_message(
+            service, "SubmitDocument", MessageId=mid, Document=large
+        )
+        return message
+
+    intact = etree.tostring(signed_large("nz-large-intact"))
+    assert len(intact) > 64 * 1024
+    answer = post(endpoint.url, intact, headers=headers, content_type=CONTENT_TYPES["1.1"])
+    assert answer.status == 200 and b"DELIVERED_DOMESTIC" in answer.body, answer.body[:500]
+    assert received(endpoint) == 1
+
+    message = signed_large("nz-large-tampered")
+    document = message.find(f".//{{{MRA}}}Document")
+    assert document is not None
+    document.text = base64.b64encode(large.replace(b"NZ-ESS-2021-0042", b"NZ-ESS-2021-0043")).decode()
+    tampered = etree.tostring(message)
+    assert len(tampered) > 64 * 1024
+    refused = post(endpoint.url, tampered, headers=headers, content_type=CONTENT_TYPES["1.1"])
+    assert refused.fault() == ("SIGNATURE_INVALID", "wsse:FailedCheck")
+    assert received(endpoint) == 1

@@ -10,9 +10,9 @@ from pathlib import Path
 from lxml import etree
 
 from exchange.signing import KeyPairFiles
-from exchange.soap.outbound import Outcome
-from exchange.soap.partner_sim import PartnerEuApp
 from exchange.soap.wss_signature import Policy
+from exchange.transports.soap_push.outbound import Outcome
+from exchange.transports.soap_push.simulator import PartnerEuApp
 from tests.soap.test_outbound_support import DOCUMENT, start_rig
 from tests.soap.wss_partner import xmlsec1_verifies
 

@@ -16,10 +16,10 @@ from lxml import etree
 
 from exchange.audit import AuditEntry, AuditEvent
 from exchange.model import Kind
+from exchange.service.store import OutboxEntry, PullState
 from exchange.soap import ns
 from exchange.soap.context import Call, Services, add, element
 from exchange.soap.faults import FaultCode, Problem, SoapFault
-from exchange.soap.store import OutboxEntry, PullState
 
 DEFAULT_MAX_RESULTS = 100
 _OUTCOMES = {

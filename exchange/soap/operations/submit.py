@@ -18,11 +18,11 @@ from functools import partial
 
 from lxml import etree
 
-from exchange.amqp.topology import DOMESTIC_OUT
 from exchange.audit import AuditEntry, AuditEvent
 from exchange.errors import DocumentError, RecordError
 from exchange.intake import CanonicalRecord
 from exchange.model import CertScheme, ProductCertificate
+from exchange.service.topology import DOMESTIC_OUT
 from exchange.signing import SignatureInvalid, has_signature, verify_enveloped
 from exchange.soap.context import Call, Services, element
 from exchange.soap.faults import FaultCode, Problem, SoapFault, problems_of

@@ -1,0 +1,115 @@
+"""Parsing and conversion of domestic messages, as plain functions over picklable jobs,
+so they can run in a process pool beside the I/O loop (or inline, in tests and demos).
+
+Only what the loop needs comes back: the conversion (documents, rejects, out-of-scope
+notes) and, for certificates, the row for the certificate-status ledger."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from exchange.credentials.issuer import CredentialIssuer
+from exchange.errors import RecordError
+from exchange.intake import Accepted, CanonicalRecord, Source
+from exchange.model import Kind
+from exchange.pipeline import Conversion, Converter
+from exchange.wire import PickledAsFields
+
+SOURCE = "amqp:cn.domestic.in"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    message_id: str
+    kind: str
+    wanted: list[str] | None
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome(PickledAsFields):
+    conversion: Conversion | None = None
+    error: tuple[str | None, str | None, str] | None = None
+    """A bad record: (record id, field, reason)."""
+    crash: str | None = None
+    """A bug while handling it (a poison message)."""
+    ledger_row: tuple[Any, ...] | None = None
+    record_id: str | None = None
+    """Set whenever the record parsed (also when converting it then crashed)."""
+    parsed_us: int = 0
+    """Wall clock (µs) when it had parsed: when it was RECEIVED as a record."""
+    converted_us: int = 0
+    """Wall clock (µs) when its documents were converted and validated."""
+
+
+LedgerRow = Callable[[CanonicalRecord], "tuple[Any, ...] | None"]
+
+
+def run_job(converter: Converter, source: Source, job: Job, ledger_row: LedgerRow | None = None) -> Outcome:
+    try:
+        record = source.parse_message(job.body, kind=Kind(job.kind), source=f"{SOURCE} {job.message_id}")
+    except RecordError as exc:
+        return Outcome(error=(exc.record_id, exc.field, exc.reason))
+    except Exception as exc:
+        return Outcome(crash=f"{type(exc).__name__}: {exc}")
+    parsed = time.time_ns() // 1000
+    try:
+        conversion = converter.convert(Accepted(record, SOURCE, job.message_id), only=job.wanted)
+        row = ledger_row(record) if ledger_row is not None else None
+    except Exception as exc:
+        return Outcome(crash=f"{type(exc).__name__}: {exc}", record_id=record.record_id, parsed_us=parsed)
+    return Outcome(
+        conversion=conversion,
+        ledger_row=row,
+        record_id=record.record_id,
+        parsed_us=parsed,
+        converted_us=time.time_ns() // 1000,
+    )
+
+
+_worker: dict[str, Any] = {}
+
+
+def init_worker(config_path: str | None, partners: Sequence[str], audit_url: str | None = None) -> None:
+    """Process-pool initializer: compile formats and mappings once per process; with the
+    audit URL, the credential issuer too (its status lists live in that database)."""
+    from exchange.config import load_config
+    from exchange.credentials.issuer import issuer_from_env
+    from exchange.registry import partner_format
+    from exchange.registry import source as load_source
+    from exchange.service.store import SoapStore
+
+    config = load_config(Path(config_path) if config_path else None)
+    _worker["converter"] = Converter(config, list(partners))
+    _worker["source"] = load_source(config)
+    _worker["ledger_row"] = SoapStore.certificate_row
+    formats = {p: partner_format(config.partners[p]) for p in partners}
+    _worker["issuer"] = issuer_from_env(formats, audit_url) if audit_url else None
+
+
+def convert_jobs(jobs: list[Job]) -> list[Outcome]:
+    converter, source = _worker["converter"], _worker["source"]
+    row = _worker["ledger_row"]
+    return issue_outcomes(_worker["issuer"], [run_job(converter, source, job, row) for job in jobs])
+
+
+def issue_outcomes(issuer: CredentialIssuer | None, outcomes: list[Outcome]) -> list[Outcome]:
+    """The credential drafts of a batch of outcomes issued (signed) in one go, so what
+    reaches the work queues is what is sent. A failure there is the batch's crash."""
+    if issuer is None:
+        return outcomes
+    from exchange.credentials.issuer import issue_conversions
+
+    conversions = [o.conversion for o in outcomes if o.conversion is not None]
+    try:
+        issue_conversions(issuer, conversions)
+    except Exception as exc:  # e.g. the database unreachable: try the batch again
+        crash = f"issuing credentials failed: {type(exc).__name__}: {exc}"
+        return [
+            Outcome(crash=crash, record_id=o.record_id) if o.conversion is not None else o for o in outcomes
+        ]
+    return outcomes

@@ -1,0 +1,1 @@
+"""The operations API the CLI and the console read: one job per module."""

@@ -1,0 +1,1 @@
+"""The soap-pull transport (plugin.py: TRANSPORT)."""

@@ -1,0 +1,1 @@
+"""The soap-push transport (plugin.py: TRANSPORT)."""

@@ -1,0 +1,1 @@
+"""The stream transport (plugin.py: TRANSPORT)."""
