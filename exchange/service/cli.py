@@ -588,6 +588,15 @@ def bench_e2e(
     as_json: Annotated[bool, typer.Option("--json", help="Only the JSON result.")] = False,
     amqp: AmqpOption = None,
     config: ConfigOption = None,
+    audit: Annotated[
+        str | None,
+        typer.Option(
+            "--audit",
+            metavar="URL",
+            help="Audit store for the run (default: a new SQLite file); a PostgreSQL URL's schema"
+            " (?schema=name) must be new: its size is the result.",
+        ),
+    ] = None,
 ) -> None:
     """`exchange run` with a simulator per AMQP partner on vhosts of its own: records/s
     acknowledged by every partner, p50/p99 per step from the audit trail, CPU per record."""
@@ -598,7 +607,12 @@ def bench_e2e(
         records = 20_000
     try:
         result = run_bench(
-            load_config(config), _settings(amqp).url, rate=rate, seconds=seconds, records=records
+            load_config(config),
+            _settings(amqp).url,
+            rate=rate,
+            seconds=seconds,
+            records=records,
+            audit_url=audit,
         )
     except ExchangeError as exc:
         raise _fail(str(exc)) from None
