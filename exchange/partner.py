@@ -6,6 +6,7 @@ record --map--> document --validate--> (checked) --render--> bytes.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
@@ -56,6 +57,11 @@ class PartnerFormat(ABC):
     @abstractmethod
     def render(self, document: Any) -> bytes:
         """Serialise a mapped, validated document."""
+
+    def draft_of(self, data: bytes) -> Any:
+        """The document a credential draft was rendered from, for the issuing step to
+        complete (a format that issues credentials keeps it; otherwise parsed again)."""
+        return json.loads(data)
 
     @abstractmethod
     def parse(self, data: bytes) -> CanonicalRecord:

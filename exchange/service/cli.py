@@ -42,6 +42,10 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+RUN_AUDIT_BUFFER = 50_000
+"""Audit entries `exchange run` buffers before an append must write them (see run)."""
+
+
 def run(
     partner: Annotated[list[str] | None, typer.Option("--partner", "-p", help="Only these partners.")] = None,
     http: Annotated[
@@ -71,7 +75,9 @@ def run(
         cfg = load_config(config)
         connect_blocking(settings.url).close()  # a clear error now beats a silent retry loop
         url = resolve_audit_url(audit)
-        store = open_store(url)
+        # The workers flush the trail themselves, on the commit thread, before every ack; a
+        # buffer that filled up would flush on whichever thread appended (the I/O loop).
+        store = open_store(url, batch_size=RUN_AUDIT_BUFFER)
         state = StateStore(url)
         soap_store = SoapStore(url)
         archive = DocumentArchive(url)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -42,6 +43,8 @@ class AmqpPartnerDelivery(PartnerDelivery):
         self._timers: dict[str, Any] = {}
         self._resent: set[str] = set()
         """Ids redelivered after a lost connection: their receipt may have been audited."""
+
+    marks_sent = True
 
     def before_sending(self, works: list[Work]) -> None:
         self.mark_sent(works)
@@ -129,10 +132,13 @@ class AmqpPartnerDelivery(PartnerDelivery):
         self._resolve(works, status, reason, warnings, arrived_us)
         return True
 
-    def acknowledge_many(self, items: list[Acknowledged]) -> None:
+    def acknowledge_many(self, items: list[Acknowledged], before: Callable[[], None] | None = None) -> None:
         """Receipts that say the partner has our messages: audited and durable (one flush,
-        one state write for them all), then the held work messages are acknowledged."""
+        one state write for them all), then the held work messages are acknowledged.
+        `before`: a write of the caller's that goes first (the receipts' archive)."""
         if not items:
+            if before is not None:
+                self.durably(before, lambda: None)
             return
         rows = []
         for item in items:
@@ -149,6 +155,8 @@ class AmqpPartnerDelivery(PartnerDelivery):
             rows.append(Delivery(self.partner, mid, sha, attempt_of(first), State.ACKNOWLEDGED))
 
         def write() -> None:
+            if before is not None:
+                before()
             self.audit.flush()
             self.state.put_many(rows)
 
@@ -199,8 +207,9 @@ class ReceiptConsumer(BatchConsumer):
 
     def handle(self, works: list[Work]) -> None:
         partner = self.delivery.partner
-        if self.archive is not None:  # the evidence first, as the partner sent it: one write per batch
-            self.archive.put_many(
+        archive = self.archive
+        if archive is not None:  # the evidence first, as the partner sent it: one write per batch
+            rows = [
                 Archived(
                     partner,
                     w.message.properties.correlation_id,
@@ -211,7 +220,12 @@ class ReceiptConsumer(BatchConsumer):
                 )
                 for w in works
                 if w.message.properties.correlation_id
-            )
+            ]
+            # Written on the commit thread, not on the loop: first in acknowledge_many's write
+            # (the evidence before what it leads to), so no commit of its own.
+            keep: Callable[[], None] | None = lambda: archive.put_many(rows)  # noqa: E731
+        else:
+            keep = None
         acknowledged: list[Acknowledged] = []
         taken: set[str] = set()
         for work in works:
@@ -274,4 +288,4 @@ class ReceiptConsumer(BatchConsumer):
                         details={"reason": reason or "rejected by the partner"},
                     )
                 )
-        self.delivery.acknowledge_many(acknowledged)
+        self.delivery.acknowledge_many(acknowledged, before=keep)
