@@ -85,6 +85,11 @@ def configuration_problem(
                 f" mra.{partner}.work"
             )
         return None
+    if agreement.transport == "file" and not opts.get("drop_directory"):
+        return (
+            f"no drop_directory in partners.{partner}.options: exchange run leaves its documents in"
+            f" mra.{partner}.work (exchange convert writes them to files)"
+        )
     if agreement.transport == "amqp" and vhost_exists is False:
         return (
             f"vhost {vhost_of(agreement)} not found on the broker: run exchange provision --partner {partner}"

@@ -6,6 +6,7 @@ record --map--> document --validate--> (checked) --render--> bytes.
 
 from __future__ import annotations
 
+import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from typing import Any
@@ -43,6 +44,12 @@ class PartnerFormat(ABC):
     def validate(self, kind: Kind, document: Any) -> None:
         """Check a mapped document against its schema (raises DocumentError)."""
 
+    def stamp_version(self, kind: Kind, document: Any, version: int) -> Any:
+        """The mapped document carrying the record's version number (1, 2, ... across
+        messages and runs), where the family's format has a place for it; unchanged where
+        it has none (an older format version, a partner added as files)."""
+        return document
+
     def validate_issued(self, kind: Kind, document: Any, *, draft_checked: bool = False) -> None:
         """Check an issued credential (only formats that issue credentials have them)."""
         self.validate(kind, document)
@@ -50,6 +57,11 @@ class PartnerFormat(ABC):
     @abstractmethod
     def render(self, document: Any) -> bytes:
         """Serialise a mapped, validated document."""
+
+    def draft_of(self, data: bytes) -> Any:
+        """The document a credential draft was rendered from, for the issuing step to
+        complete (a format that issues credentials keeps it; otherwise parsed again)."""
+        return json.loads(data)
 
     @abstractmethod
     def parse(self, data: bytes) -> CanonicalRecord:

@@ -82,8 +82,12 @@ class Converter:
         self.routes = [Route(config.partners[p], partner_format(config.partners[p])) for p in partners]
         check_mappings(config, partners)
 
-    def convert(self, accepted: Accepted, only: Collection[str] | None = None) -> Conversion:
-        """Convert for every routed partner, or for those in `only` (a message's own list)."""
+    def convert(
+        self, accepted: Accepted, only: Collection[str] | None = None, version: int | None = None
+    ) -> Conversion:
+        """Convert for every routed partner, or for those in `only` (a message's own list);
+        `version`, the record's version number, goes into every format that has a place
+        for it (PartnerFormat.stamp_version)."""
         record = accepted.record
         record_id = record.record_id
         result = Conversion(record_id)
@@ -102,6 +106,8 @@ class Converter:
                 continue
             try:
                 document = route.format.map(record)
+                if version is not None:
+                    document = route.format.stamp_version(record.kind, document, version)
                 route.format.validate(record.kind, document)
                 data = route.format.render(document)
             except RecordError as exc:

@@ -29,7 +29,7 @@ def last_status_change(record: CanonicalRecord) -> date | None:
     return None
 
 
-def _paths(value: Any, prefix: str) -> Iterator[str]:
+def paths_of(value: Any, prefix: str) -> Iterator[str]:
     """Dotted paths of every non-empty value and container; list items share one path
     (`a[].b`)."""
     if value is None or value == "" or value == []:
@@ -38,11 +38,11 @@ def _paths(value: Any, prefix: str) -> Iterator[str]:
         yield prefix
     if isinstance(value, BaseModel):
         for name in type(value).model_fields:
-            yield from _paths(getattr(value, name), f"{prefix}.{name}" if prefix else name)
+            yield from paths_of(getattr(value, name), f"{prefix}.{name}" if prefix else name)
         return
     if isinstance(value, list):
         for item in value:
-            yield from _paths(item, f"{prefix}[]")
+            yield from paths_of(item, f"{prefix}[]")
 
 
 class FieldTable:
@@ -54,7 +54,7 @@ class FieldTable:
 
     def mask(self, record: CanonicalRecord) -> int:
         mask = 0
-        for path in _paths(record, ""):
+        for path in paths_of(record, ""):
             bit = self._bits.get(path)
             if bit is None:
                 bit = self._bits[path] = len(self._names)

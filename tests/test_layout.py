@@ -189,9 +189,6 @@ WORDS = frozenset({"no"})
 word, so only string values are checked for them."""
 
 KNOWN = {
-    ("exchange/transports/sim_cli.py", "eu"),
-    ("exchange/transports/sim_cli.py", "nz"),
-    ("exchange/transports/soap_push/outbound.py", "eu"),
     ("exchange/transports/soap_push/simulator.py", "eu"),
     ("exchange/transports/soap_push/bench.py", "eu"),
     ("exchange/transports/soap_push/bench.py", "nz"),
@@ -206,8 +203,9 @@ KNOWN = {
     ("exchange/service/topology.py", "bri"),
 }
 """Partner code still in exchange/ when the structure was laid out, to be removed (not added
-to): SOAP push wired to eu's WSDL and simulators for eu and nz (issue 15's partner-neutral
-receiving service and simulate-partner), the loopback rig and benchmarks of the SOAP tests,
+to): the eu simulator's own contract as its default, the nz pulling simulator's name (the
+push and pull simulators serve any partner by its agreement now), the loopback rig and
+benchmarks of the SOAP tests,
 `exchange bench pipeline --partner eu` (a default that is user interface) and the help of
 simulate-partner's per-partner options, an error pointing at adapters/bri/schema.py, the stream
 `bri.feed` (a queue name on running brokers).

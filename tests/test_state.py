@@ -98,3 +98,27 @@ def test_an_acknowledgement_is_won_once(store_url: str) -> None:
     finally:
         first.close()
         second.close()
+
+
+def test_a_table_of_the_previous_text_format_is_converted_on_open(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute(
+        "CREATE TABLE delivery_state (scope TEXT NOT NULL, message_id TEXT NOT NULL, sha256 TEXT NOT NULL,"
+        " attempt INTEGER NOT NULL, state TEXT NOT NULL, PRIMARY KEY (scope, message_id))"
+    )
+    old.execute("INSERT INTO delivery_state VALUES ('kr', 'm1', ?, 2, 'ACKNOWLEDGED')", ("ab" * 32,))
+    old.commit()
+    old.close()
+    store = StateStore(f"sqlite:///{path}")
+    try:
+        assert store.get("kr", "m1") == Delivery("kr", "m1", "ab" * 32, 2, State.ACKNOWLEDGED)
+    finally:
+        store.close()
+    raw = sqlite3.connect(path)
+    tables = {r[0] for r in raw.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    (stored,) = raw.execute("SELECT sha256 FROM delivery_states").fetchone()
+    raw.close()
+    assert "delivery_state" not in tables and stored == bytes.fromhex("ab" * 32)

@@ -47,7 +47,9 @@ def test_what_the_shipped_agreements_describe_comes_from_their_transports() -> N
     assert said["kr"].startswith("AMQP vhost mra-kr: exchange ")
     assert said["nz"] == "SOAP pull from our /soap/v1 (ListPending, PullDocument, AcknowledgeDocument)"
     assert said["bri"] == "RabbitMQ stream bri.feed"
-    assert said["eu"].startswith("SOAP push to ") or said["eu"] == "SOAP (no soap_outbound_url configured)"
+    assert said["eu"] == "SOAP push (partner-eu-1.0.wsdl; no soap_outbound_url configured)"
+    assert said["no"] == "SOAP push (partner-receive-1.0.wsdl; no soap_outbound_url configured)"
+    assert said["jp"] == said["nz"]
 
 
 def _write_config(tmp_path: Path, transport: str) -> Path:

@@ -138,6 +138,8 @@ class Prepared(NamedTuple):
     details: str
     doc_sha256: str | None
     body: bytes
+    us: int
+    """`time` as microseconds since the epoch, as the store keeps it."""
 
 
 class ChainRow(NamedTuple):
@@ -218,6 +220,7 @@ def prepare(entry: AuditEntry, us: int) -> Prepared:
         details,
         entry.doc_sha256,
         body,
+        us,
     )
 
 

@@ -155,6 +155,7 @@ def verify(
     with _store(audit) as store:
         if cp is None:
             cp, sealed_note = _sealed_checkpoint(store, checkpoint_dir, as_json)
+        _signed_start(store, as_json)
         report = store.verify(cp)
     if report.problem is not None:
         p = report.problem
@@ -210,6 +211,31 @@ def _sealed_checkpoint(
         _report_broken(as_json, {"ok": False, "kind": "checkpoint", "detail": why}, why)
     try:
         return sealing.read_seal(path, cert_pem), "sealed checkpoint"
+    except CheckpointError as e:
+        _report_broken(as_json, {"ok": False, "kind": "checkpoint", "detail": str(e)}, str(e))
+
+
+def _signed_start(store: AuditStore, as_json: bool) -> None:
+    """After a purge the walk starts where the store says; with a certificate configured,
+    that start must carry the service's signature and name the same entry (exit 1 if not)."""
+    from exchange.audit import retention
+
+    start = store.chain_start()
+    if start is None:
+        return
+    cert = os.environ.get(ENV_CERT)
+    if not cert:
+        typer.echo(
+            f"note: the kept chain starts at entry {start[0]}; set ${ENV_CERT} to check its signature",
+            err=True,
+        )
+        return
+    try:
+        cert_pem = Path(cert).read_bytes()
+    except OSError as e:
+        _fail(f"cannot read ${ENV_CERT} {cert}: {e.strerror}")
+    try:
+        retention.check_start(store.chain_start_seal(), start, cert_pem)
     except CheckpointError as e:
         _report_broken(as_json, {"ok": False, "kind": "checkpoint", "detail": str(e)}, str(e))
 
@@ -342,22 +368,100 @@ def checkpoint(
 
 @app.command()
 def purge(
-    before: Annotated[str, typer.Option("--before", help="ISO date/datetime (UTC unless given).")],
+    before: Annotated[
+        str | None,
+        typer.Option(
+            "--before",
+            help="ISO date/datetime (UTC unless given); default: each agreement's"
+            " options.audit_retention_days.",
+        ),
+    ] = None,
     audit: AuditOpt = None,
+    config: Annotated[Path | None, typer.Option("--config", help="Agreements file (for the policy).")] = None,
 ) -> None:
     """Retention: remove archived documents kept before DATE and the audit entries before
     the first one stamped at or after it. The kept chain still verifies: the store records
-    where it now starts, and `audit verify` walks from there."""
-    from exchange.archive import DocumentArchive
+    where it now starts, signed with the service's key when one is configured
+    ($EXCHANGE_SIGNING_KEY / _CERT), and `audit verify` walks from there.
 
-    when = _when(before, end=False)
-    assert when is not None
+    Without --before, each agreement's `options.audit_retention_days` applies: that
+    partner's archived documents older than it go; audit entries go only before the
+    longest retention of all agreements, and not at all while any agreement has none."""
+    from exchange.archive import DocumentArchive
+    from exchange.audit import retention
+    from exchange.config import load_config
+    from exchange.errors import ExchangeError
+
+    now = datetime.now(UTC)
+    if before is not None:
+        when = _when(before, end=False)
+        assert when is not None
+        plan = retention.Policy(when, {}, ())
+    else:
+        try:
+            plan = retention.policy(load_config(config), now)
+        except (AuditError, ExchangeError) as e:
+            _fail(str(e))
+        if plan.chain_before is None and not plan.archive_before:
+            _fail("nothing to purge: give --before DATE, or set options.audit_retention_days in an agreement")
+    try:
+        signer = sealing.signer_from_env()
+    except Exception as e:  # a configured key that cannot be used must not purge unsigned
+        _fail(f"cannot use the service's signing key: {e}")
+    removed, start = 0, None
     with _store(audit) as store:
-        removed, start = store.purge(when)
+        if plan.chain_before is not None:
+            seal = None
+            if signer is not None:
+                where = store.describe()
+
+                def seal(seq: int, prev_hash: str, cut: str) -> str:
+                    return retention.sign_start(signer, seq, prev_hash, cut, where, now)
+
+            removed, start = store.purge(plan.chain_before, seal)
+            if signer is not None:  # and the head, as the service does: verify expects both
+                sealing.seal(store, signer)
     archive = DocumentArchive(audit)  # the same database: the audit URL's
     try:
-        documents = archive.purge(when)
+        if before is not None:
+            documents = archive.purge(plan.chain_before)  # type: ignore[arg-type]
+        else:
+            documents = sum(archive.purge(cut, partner) for partner, cut in plan.archive_before.items())
     finally:
         archive.close()
-    print(f"purged {removed} entries and {documents} archived documents before {format_time(when)}")
-    print(f"the kept chain starts at entry {start}")
+    if plan.chain_before is None:
+        print(f"purged 0 entries and {documents} archived documents by each agreement's retention")
+        print(f"the chain is kept whole: no audit_retention_days for {', '.join(plan.kept_for_ever)}")
+        return
+    print(
+        f"purged {removed} entries and {documents} archived documents before {format_time(plan.chain_before)}"
+    )
+    print(
+        f"the kept chain starts at entry {start}"
+        + ("" if signer else " (unsigned: no service key configured)")
+    )
+
+
+@app.command()
+def migrate(audit: AuditOpt = None) -> None:
+    """Convert a store in the previous text format (table audit_entries) to the compact one.
+
+    The hashes are over the entries' texts, which both formats hold exactly: the chain and
+    every sealed checkpoint stay valid. The old chain must verify first; the old table is
+    dropped once every entry is copied and the new chain verifies."""
+    from exchange.audit.migrate import migrate as run_migration
+
+    try:
+        store = open_store(audit, migrating=True)
+    except AuditError as e:
+        _fail(str(e))
+    try:
+        if not store._has_old():
+            store.close()
+            _fail(f"{store.describe()} holds no trail in the previous format: nothing to migrate")
+        copied, report = run_migration(store)
+    except AuditError as e:
+        _fail(str(e), code=1)
+    finally:
+        store.close()
+    print(f"migrated {copied} entries; intact: {report.entries} entries, head {report.head_seq}")

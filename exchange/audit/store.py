@@ -29,6 +29,10 @@ if TYPE_CHECKING:
     from exchange.audit.checkpoint import Checkpoint
 
 
+Seal = Callable[[int, str, str], str]
+"""(first kept seq, the hash it links to, purged before) -> the signed start, as text."""
+
+
 def now_us() -> int:
     """Wall-clock time in microseconds since the epoch, the chain's time resolution."""
     return time.time_ns() // 1000
@@ -201,15 +205,21 @@ class AuditStore(ABC):
                 start=start,
             )
 
-    def purge(self, before: datetime) -> tuple[int, int]:
+    def purge(self, before: datetime, seal: Seal | None = None) -> tuple[int, int]:
         """Remove the oldest entries: every one before the first stamped at or after `before`.
 
         What is kept still verifies: the store records where its chain now starts (that
         entry's seq and the hash it links to) and `verify` walks from there. Returns
-        (entries removed, seq of the first kept entry)."""
+        (entries removed, seq of the first kept entry). `seal(seq, prev_hash, before)` gives
+        the signed mark of that start (retention.sign_start), stored in the same transaction."""
         with self._io_lock:
             self.flush()
-            return self._purge(format_time(before))
+            return self._purge(format_time(before), seal)
+
+    def chain_start_seal(self) -> str | None:
+        """The signed mark of the kept chain's start, as the last purge stored it."""
+        with self._io_lock:
+            return self._chain_start_seal()
 
     def chain_start(self) -> tuple[int, str] | None:
         """(seq, prev_hash) of the first kept entry after a purge; None: from the genesis."""
@@ -254,11 +264,28 @@ class AuditStore(ABC):
             if wanted is None or row.event in wanted:
                 yield row
 
-    def _purge(self, before: str) -> tuple[int, int]:
+    def _purge(self, before: str, seal: Seal | None) -> tuple[int, int]:
         raise NotImplementedError(f"{type(self).__name__} cannot purge")
 
     def _chain_start(self) -> tuple[int, str] | None:
         return None
+
+    def _chain_start_seal(self) -> str | None:
+        return None
+
+    def _insert_rows(self, rows: list[ChainRow]) -> None:
+        """Store rows as they are, hashes and all, in one transaction (migration)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot insert rows")
+
+    def _old_rows(self) -> Generator[ChainRow]:
+        """The previous text format's rows in seq order (migration)."""
+        raise NotImplementedError(f"{type(self).__name__} has no previous format")
+
+    def _has_old(self) -> bool:
+        return False
+
+    def _drop_old(self) -> None:
+        raise NotImplementedError(f"{type(self).__name__} has no previous format")
 
     @abstractmethod
     def _last_event(self, message_id: str, partner: str | None) -> str | None: ...

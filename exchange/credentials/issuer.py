@@ -102,7 +102,7 @@ class CredentialIssuer:
 
     def _complete(self, draft: Converted, cid: str, place: Placement) -> Issued:
         fmt = self.formats[draft.partner]
-        document: dict[str, Any] = json.loads(draft.document)
+        document: dict[str, Any] = fmt.draft_of(draft.document)
         document["id"] = cid
         issuer = document.get("issuer")
         if isinstance(issuer, dict):

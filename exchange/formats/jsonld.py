@@ -81,6 +81,9 @@ class JsonLdPartnerFormat(PartnerFormat):
         self._limits = limits
         self._by_profile = {f.profile: f for f in self._families.values()}
         self._code_lists = {k: code_lists_of(f.template) for k, f in self._families.items()}
+        self._drafts: dict[bytes, Any] = {}
+        """Rendered draft -> the document it was rendered from, taken once by `draft_of`
+        (the issuing step): parsing the bytes again cost it more than signing."""
         self.issues_credentials = any(
             "credentialStatus" in f.schema.properties for f in self._families.values()
         )
@@ -160,7 +163,19 @@ class JsonLdPartnerFormat(PartnerFormat):
 
     def render(self, document: Any) -> bytes:
         """Compact UTF-8 JSON, keys in template order (the same record, the same bytes)."""
-        return _ENCODER.encode(document).encode("utf-8")
+        data = _ENCODER.encode(document).encode("utf-8")
+        if self.issues_credentials and "credentialStatus" not in document:
+            drafts = self._drafts
+            if len(drafts) >= DRAFTS_KEPT:  # drafts never issued (e.g. rejected): oldest out
+                del drafts[next(iter(drafts))]
+            drafts[data] = document
+        return data
+
+    def draft_of(self, data: bytes) -> Any:
+        """The document `data` was rendered from, if kept (once: the caller completes it
+        in place); else parsed again. Equal bytes, equal document, either way."""
+        document = self._drafts.pop(data, None)
+        return json.loads(data) if document is None else document
 
     # -- in ---------------------------------------------------------------------------
 
@@ -236,6 +251,8 @@ class JsonLdPartnerFormat(PartnerFormat):
         return self._code_lists[kind]
 
 
+DRAFTS_KEPT = 4096
+"""Drafts rendered and not yet issued that `draft_of` can hand back (a batch is 250)."""
 _ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, check_circular=False, separators=(",", ":"))
 """Compact (one line: fit for a stream), non-ASCII as UTF-8; documents are trees."""
 

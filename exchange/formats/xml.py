@@ -75,6 +75,25 @@ class XmlFamily:
         schema.check(root)
 
 
+def with_root_attribute(document: bytes, name: bytes, value: bytes) -> bytes:
+    """`name="value"` added to the root's start tag of a document our templates wrote
+    (prolog: XML declaration, comments, whitespace; attribute values without `>`), without
+    parsing and serialising it again. The schema check that follows sees the result."""
+    i = 0
+    while True:
+        start = document.index(b"<", i)
+        if document.startswith(b"<?", start):
+            i = document.index(b"?>", start) + 2
+        elif document.startswith(b"<!--", start):
+            i = document.index(b"-->", start) + 3
+        else:
+            break
+    end = document.index(b">", start)
+    if document[end - 1 : end] == b"/":
+        end -= 1
+    return document[:end] + b" " + name + b'="' + value + b'"' + document[end:]
+
+
 def _schema_file(base: Path, ref: str) -> Path:
     """`./x.xsd` and `../x.xsd` beside the manifest; anything else under `schemas/`."""
     if ref.startswith(("./", "../")):
@@ -130,6 +149,12 @@ class XmlPartnerFormat(PartnerFormat):
     def map(self, record: CanonicalRecord) -> bytes:
         """The document as bytes: templates write text directly (see mapping/codegen.py)."""
         return self._family(record.kind).template.render(record)
+
+    def stamp_version(self, kind: Kind, document: bytes, version: int) -> bytes:
+        """`recordVersion="N"` on the root, when the family's schema declares it (1.2)."""
+        if not self._family(kind).schema.declares_record_version:
+            return document
+        return with_root_attribute(document, b"recordVersion", str(version).encode("ascii"))
 
     def validate(self, kind: Kind, document: bytes) -> None:
         """Parse our own output back and check it: what is validated is what is sent."""

@@ -285,6 +285,7 @@ def bench_e2e(
     records: int | None,
     partners: list[str] | None = None,
     timeout_s: float = 300.0,
+    audit_url: str | None = None,
 ) -> dict[str, Any]:
     chosen = partners or [p for p, a in config.partners.items() if a.transport in ("amqp", "stream")]
     count = records if records is not None else int((rate or 0) * seconds)
@@ -297,6 +298,8 @@ def bench_e2e(
     previous = signal.signal(signal.SIGTERM, stopped)
     with tempfile.TemporaryDirectory(prefix="mra-e2e-") as tmp:
         world = make_world(config, chosen, amqp_url, Path(tmp))
+        if audit_url is not None:  # a new SQLite file, or a new PostgreSQL schema, of the caller's
+            world.audit_url = audit_url
         procs: list[subprocess.Popen[bytes]] = []
         try:
             return _run(world, procs, count, rate, timeout_s)
@@ -360,6 +363,7 @@ def _run(
         time.sleep(0.1)
     if warm.failed or min(_acknowledged(state, world.partners).values()) < WARMUP:
         raise ExchangeError("the warm-up records were not acknowledged: " + _tail(world.root / "run.log"))
+    used_before = audit_used_bytes(world)
     rabbit = broker_pid()
     meter = CpuMeter(
         {
@@ -390,6 +394,7 @@ def _run(
         s.wait(timeout=30)
     report = _report(world, published, acked, meter, count, rate, load_before, load_after)
     report["timedOut"] = timed_out  # then "lost" counts the records still unacknowledged
+    report["auditBytesGrowthPerRecord"] = round((audit_used_bytes(world) - used_before) / count)
     return report
 
 
@@ -429,9 +434,8 @@ def _report(
     )
     lost = {p: count - len({m for (m, q) in seen if q == p}) for p in world.partners}
     span_s = max(1e-9, (last_ack_us - published.first_us) / 1e6)
-    db = world.root / "audit.db"
-    tables = _checkpoint(db)
-    size = sum(f.stat().st_size for f in world.root.glob("audit.db*")) / (count + WARMUP)
+    total, tables = audit_bytes(world)
+    size = total / (count + WARMUP)
     ack_keys = [f"{AuditEvent.ACKNOWLEDGED.value} ({p})" for p in world.partners]
     return {
         "bench": "e2e",
@@ -467,6 +471,35 @@ def _report(
         "cpuCores": os.cpu_count(),
         "note": "RabbitMQ is the machine's shared broker: its CPU includes anything else it served meanwhile",
     }
+
+
+def audit_used_bytes(world: World) -> int:
+    """Bytes the audit database's tables and indexes use now (SQLite: its pages, WAL
+    included; PostgreSQL: every relation of the schema): what a record adds is the
+    difference between two readings, without the fixed cost of empty tables."""
+    total, tables = audit_bytes(world)
+    return total if world.audit_url.startswith("postgres") else sum(tables.values())
+
+
+def audit_bytes(world: World) -> tuple[int, dict[str, int]]:
+    """Bytes the audit database takes (every table and index of it), and per relation."""
+    from exchange.audit.url import SqliteTarget, parse_audit_url
+
+    target = parse_audit_url(world.audit_url)
+    if isinstance(target, SqliteTarget):
+        db = target.path or world.root / "audit.db"
+        tables = _checkpoint(db)
+        return sum(f.stat().st_size for f in db.parent.glob(f"{db.name}*")), tables
+    import psycopg
+
+    with psycopg.connect(target.conninfo, autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT c.relname, pg_total_relation_size(c.oid), c.relkind FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND c.relkind IN ('r', 'i')",
+            (target.schema,),
+        ).fetchall()
+    total = sum(int(size) for _name, size, kind in rows if kind == "r")  # a table's total has its indexes
+    return total, {str(name): int(size) for name, size, _kind in rows}
 
 
 def _checkpoint(db: Path) -> dict[str, int]:

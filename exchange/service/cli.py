@@ -42,6 +42,10 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+RUN_AUDIT_BUFFER = 50_000
+"""Audit entries `exchange run` buffers before an append must write them (see run)."""
+
+
 def run(
     partner: Annotated[list[str] | None, typer.Option("--partner", "-p", help="Only these partners.")] = None,
     http: Annotated[
@@ -71,7 +75,9 @@ def run(
         cfg = load_config(config)
         connect_blocking(settings.url).close()  # a clear error now beats a silent retry loop
         url = resolve_audit_url(audit)
-        store = open_store(url)
+        # The workers flush the trail themselves, on the commit thread, before every ack; a
+        # buffer that filled up would flush on whichever thread appended (the I/O loop).
+        store = open_store(url, batch_size=RUN_AUDIT_BUFFER)
         state = StateStore(url)
         soap_store = SoapStore(url)
         archive = DocumentArchive(url)
@@ -353,7 +359,7 @@ def _kind_of(src: Any, text: str) -> str | None:
 
 
 def simulate_partner(
-    partner: Annotated[str, typer.Argument(help="Which partner to play (kr, eu, nz).")],
+    partner: Annotated[str, typer.Argument(help="Any amqp or soap partner (kr, eu, nz...).")],
     mode: Annotated[str, typer.Option(help="kr: ack | warn | reject | silent | twice")] = "ack",
     reject_reason: Annotated[str, typer.Option(help="Reason given in reject mode.")] = "simulated rejection",
     publish_records: Annotated[
@@ -395,8 +401,9 @@ def simulate_partner(
     amqp: AmqpOption = None,
     config: ConfigOption = None,
 ) -> None:
-    """Play a partner: kr over AMQP (its own vhost and user: acknowledge, reject, stay
-    silent...); eu over SOAP, serving on --port (with switchable faults); nz over SOAP,
+    """Play a partner as its agreement's transport says: over AMQP (its own vhost and user:
+    acknowledge, reject, stay silent...; e.g. kr); a SOAP push partner (eu, no) serving its
+    receiving service on --port (with switchable faults); a SOAP pull partner (nz, jp)
     pulling from --endpoint (faults switchable on its control page at --port)."""
     import signal
 
@@ -469,11 +476,13 @@ def provision_partners(
     config: ConfigOption = None,
 ) -> None:
     """Create what a partner needs on the broker: its vhost, its user with limited
-    permissions, the service's permissions, its exchanges and queues. Idempotent; needs
-    rabbitmqctl (admin rights) on this host. Partners over other transports need nothing."""
+    permissions, the service's permissions, its exchanges and queues. Idempotent. Admin
+    rights: the RabbitMQ management API at EXCHANGE_AMQP_ADMIN_URL when set (e.g.
+    http://admin:secret@broker:15672), otherwise rabbitmqctl on this host. Partners over
+    other transports need nothing."""
     from exchange.config import load_config
     from exchange.errors import ExchangeError
-    from exchange.transports.amqp.provision import PartnerVhost, plan
+    from exchange.transports.amqp.provision import PartnerVhost, admin_from_env, plan
 
     try:
         cfg = load_config(config)
@@ -483,14 +492,22 @@ def provision_partners(
     if unknown:
         raise _fail(f"unknown partner {', '.join(unknown)} (configured: {', '.join(sorted(cfg.partners))})")
     settings = _settings(amqp)
+    try:
+        admin = admin_from_env()
+    except ExchangeError as exc:
+        raise _fail(str(exc)) from None
+    announced = False
     for p in partner or sorted(cfg.partners):
         agreement = cfg.partners[p]
         if agreement.transport != "amqp":
             typer.echo(f"{p}: nothing to provision on the broker (transport {agreement.transport})")
             continue
+        if not announced:
+            err.print(f"admin rights through {admin.where}")
+            announced = True
         pv = PartnerVhost.of(agreement)
         try:
-            steps, new_password = plan(pv, settings.url, password)
+            steps, new_password = plan(pv, settings.url, password, admin)
             for step in steps:
                 typer.echo(f"{p}: {'would ' if dry_run else ''}{step.describe}")
                 if not dry_run:
@@ -597,6 +614,15 @@ def bench_e2e(
     as_json: Annotated[bool, typer.Option("--json", help="Only the JSON result.")] = False,
     amqp: AmqpOption = None,
     config: ConfigOption = None,
+    audit: Annotated[
+        str | None,
+        typer.Option(
+            "--audit",
+            metavar="URL",
+            help="Audit store for the run (default: a new SQLite file); a PostgreSQL URL's schema"
+            " (?schema=name) must be new: its size is the result.",
+        ),
+    ] = None,
 ) -> None:
     """`exchange run` with a simulator per AMQP partner on vhosts of its own: records/s
     acknowledged by every partner, p50/p99 per step from the audit trail, CPU per record."""
@@ -607,7 +633,12 @@ def bench_e2e(
         records = 20_000
     try:
         result = run_bench(
-            load_config(config), _settings(amqp).url, rate=rate, seconds=seconds, records=records
+            load_config(config),
+            _settings(amqp).url,
+            rate=rate,
+            seconds=seconds,
+            records=records,
+            audit_url=audit,
         )
     except ExchangeError as exc:
         raise _fail(str(exc)) from None

@@ -16,6 +16,7 @@ from exchange.config import Agreement
 from exchange.service.consumer import BatchConsumer, Disposition, Message, Work
 from exchange.service.topology import DLX, RETRY, retry_key
 from exchange.state import Delivery, State, StateStore
+from exchange.version_ledger import VersionLedger
 
 log = structlog.get_logger("exchange.amqp.delivery")
 
@@ -74,10 +75,20 @@ def acknowledged_before(audit: AuditStore, message_id: str | None, partner: str)
 class PartnerDelivery(BatchConsumer):
     """Shared by every transport: skip what was delivered, retry or give up with a reason."""
 
+    versions: VersionLedger | None = None
+    """The record versions (exchange/version_ledger.py): set by the service."""
+
+    marks_sent = False
+    """`before_sending` writes SENT (see mark_sent): it runs on the commit thread, and the
+    batch's sends once it is durable."""
+
     def __init__(self, *, agreement: Agreement, **kwargs: Any):
         super().__init__(**kwargs)
         self.agreement = agreement
         self.partner = agreement.partner
+        self._marking: set[tuple[str, int]] = set()
+        """(message id, attempt) whose SENT is being written: a copy in the next batch waits
+        for the receipt of this send instead of being sent again."""
 
     def _entry(self, event: AuditEvent, m: Message, **details: Any) -> AuditEntry:
         return AuditEntry(
@@ -102,11 +113,62 @@ class PartnerDelivery(BatchConsumer):
                 continue  # ACK: the partner has it (or it is parked): never twice
             key = (m.message_id or "", attempt_of(m))
             sent = (st is not None and st.state is State.SENT and st.attempt == key[1]) or key in sending
+            sent = sent or key in self._marking  # SENT on its way to the database (an earlier batch)
             sending.add(key)  # a second copy in the same batch (an intake redelivery) is not sent again
             todo.append((work, sent))
-        self.before_sending([w for w, sent in todo if not sent])
+        todo = self._not_over_newer(todo)
+        fresh = [w for w, sent in todo if not sent]
+        batch = works[0].batch if works else None
+        if not self.marks_sent or not fresh or self.committer is None or batch is None:
+            self.before_sending(fresh)
+            for work, sent in todo:
+                self.deliver(work, already_sent=sent)
+            return
+        # SENT is written on the commit thread, the sends follow when it is durable: the loop
+        # does not wait for the database (whose write lock an audit flush may be holding).
+        keys = {(w.message.message_id or "", attempt_of(w.message)) for w in fresh}
+        self._marking |= keys
+        batch.pending += 1  # the batch is not finished before its sends are made
+
+        def then() -> None:
+            self._marking -= keys
+            for work, sent in todo:
+                self.deliver(work, already_sent=sent)
+            batch.pending -= 1
+            self._drain()
+
+        self.durably(lambda: self.before_sending(fresh), then)
+
+    def _not_over_newer(self, todo: list[tuple[Work, bool]]) -> list[tuple[Work, bool]]:
+        """A version whose record already went to this partner in a later version (a retry
+        overtaken by the next version) is parked with both numbers, never sent over it."""
+        numbered = [w.message.message_id for w, _ in todo if w.message.headers.get("record-version")]
+        if self.versions is None or not numbered:
+            return todo
+        later = self.versions.delivered_later(self.partner, [m for m in numbered if m])
+        keep = []
         for work, sent in todo:
-            self.deliver(work, already_sent=sent)
+            hit = later.get(work.message.message_id or "")
+            if hit is None:
+                keep.append((work, sent))
+                continue
+            m = work.message
+            number, newer, newer_mid = hit
+            reason = (
+                f"{m.properties.type}-{m.headers.get('record-id')} version {number} (message {m.message_id})"
+                f" is older than version {newer} (message {newer_mid}) already sent to {self.partner}:"
+                " not delivered over it"
+            )
+            log.warning(
+                "older version not delivered", partner=self.partner, message_id=m.message_id, reason=reason
+            )
+            self.dead_letter(
+                work, DLX, self.partner, reason, partner=self.partner, record_id=m.headers.get("record-id")
+            )
+            sha = m.headers.get("sha256", "")
+            work.states.append(Delivery(self.partner, m.message_id or "", sha, attempt_of(m), State.FAILED))
+            work.disposition = Disposition.ACK
+        return keep
 
     def before_sending(self, works: list[Work]) -> None:
         """Hook: runs once per batch, before anything in it is sent."""

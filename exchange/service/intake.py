@@ -21,10 +21,11 @@ from exchange.model import Kind
 from exchange.pipeline import Converter
 from exchange.registry import soap_partner
 from exchange.service.consumer import Batch, BatchConsumer, Disposition, Work
-from exchange.service.offload import SOURCE, Job, Outcome, convert_jobs, issue_outcomes, run_job
+from exchange.service.offload import SOURCE, Job, Outcome, convert_jobs, issue_outcomes, run_jobs
 from exchange.service.properties import check_properties
 from exchange.service.topology import DLX, OUTBOUND
 from exchange.state import Delivery, State
+from exchange.version_ledger import VersionLedger
 
 log = structlog.get_logger("exchange.amqp.intake")
 SCOPE = "intake"
@@ -71,9 +72,12 @@ class IntakeWorker(BatchConsumer):
         pool: Executor | None = None,
         archive: DocumentArchive | None = None,
         issuer: CredentialIssuer | None = None,
+        versions: VersionLedger | None = None,
         **kwargs: Any,
     ):
         super().__init__(**kwargs)
+        self.versions = versions
+        """Numbers versions when conversion runs inline (a pool process has its own)."""
         self.issuer = issuer
         """Issues credentials when conversion runs inline (a pool process has its own)."""
         self.archive = archive
@@ -113,7 +117,7 @@ class IntakeWorker(BatchConsumer):
         jobs = [Job(p.mid, p.kind.value, p.wanted, p.work.message.body) for p in pending]
         if self.pool is None:
             row = self.certificates.certificate_row if self.certificates is not None else None
-            outcomes = [run_job(self.converter, self.source, job, row) for job in jobs]
+            outcomes = run_jobs(self.converter, self.source, jobs, row, self.versions)
             self._apply_all(pending, issue_outcomes(self.issuer, outcomes))
             return
         # Parsing and conversion are the CPU-heavy part: another process does them, so
@@ -242,7 +246,10 @@ class IntakeWorker(BatchConsumer):
             self._reject(work, mid, error_id, field, reason, sha=item.sha)
             return
         record_id = outcome.record_id
+        numbered = {"version": outcome.version} if outcome.version else {}
         if record_id is not None:  # it parsed: it was received, whatever happens next
+            for line in outcome.warnings:
+                log.warning(f"warning: {line}", message_id=mid, record_id=record_id)
             self.audit.append(
                 AuditEntry(
                     AuditEvent.RECEIVED,
@@ -254,6 +261,8 @@ class IntakeWorker(BatchConsumer):
                         "source": SOURCE,
                         "partners": wanted or "all",
                         "unknownPartners": item.unknown,
+                        **numbered,
+                        **({"warnings": list(outcome.warnings)} if outcome.warnings else {}),
                     },
                 ),
                 at_us=work.message.arrived_us or None,
@@ -261,16 +270,23 @@ class IntakeWorker(BatchConsumer):
         if outcome.crash is not None:
             self._poisoned(work, outcome.crash)
             return
+        if outcome.stale is not None:  # never delivered over the newer version
+            log.warning("stale version", message_id=mid, record_id=record_id, reason=outcome.stale)
+            stale = {"version": outcome.version, "current_version": outcome.current_version}
+            self._reject(work, mid, record_id, "version", outcome.stale, sha=sha, extra=stale)
+            return
         result = outcome.conversion
         assert result is not None and record_id is not None
         converted = outcome.converted_us or None  # stamped where it happened, in the pool
         for doc in result.converted:
             entry = partial(AuditEntry, message_id=mid, record_id=record_id, partner=doc.partner)
             self.audit.append(
-                entry(AuditEvent.CONVERTED, doc_sha256=doc.sha256, details={"kind": kind.value}),
+                entry(AuditEvent.CONVERTED, doc_sha256=doc.sha256, details={"kind": kind.value, **numbered}),
                 at_us=converted,
             )
-            self.audit.append(entry(AuditEvent.VALIDATED, doc_sha256=doc.sha256), at_us=converted)
+            self.audit.append(
+                entry(AuditEvent.VALIDATED, doc_sha256=doc.sha256, details=numbered), at_us=converted
+            )
             if doc.credential_id:
                 self.audit.append(
                     entry(
@@ -291,6 +307,7 @@ class IntakeWorker(BatchConsumer):
                     "sha256": doc.sha256,
                     "attempt": 0,
                     **({"credential-id": doc.credential_id} if doc.credential_id else {}),
+                    **({"record-version": outcome.version} if outcome.version else {}),
                 },
             )
             enqueued = entry(
@@ -317,6 +334,7 @@ class IntakeWorker(BatchConsumer):
         partner: str | None = None,
         sha: str | None = None,
         remember: bool = True,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         """Bad input: audited with its reason and parked on mra.rejects, never retried."""
         self.audit.append(
@@ -325,7 +343,7 @@ class IntakeWorker(BatchConsumer):
                 message_id=mid,
                 record_id=record_id,
                 partner=partner,
-                details={"field": field, "reason": reason, "source": SOURCE},
+                details={"field": field, "reason": reason, "source": SOURCE, **(extra or {})},
             )
         )
         m = work.message

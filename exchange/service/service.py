@@ -33,6 +33,7 @@ from exchange.service.broker import BrokerUnavailable, connect_blocking, redact,
 from exchange.service.commit import Committer
 from exchange.service.confirm import ConfirmingPublisher
 from exchange.service.consumer import BatchConsumer
+from exchange.service.delivery import PartnerDelivery
 from exchange.service.intake import IntakeWorker
 from exchange.service.settings import AmqpSettings, broker_urls, replicas_for
 from exchange.service.store import SoapStore
@@ -40,6 +41,7 @@ from exchange.service.topology import INTAKE_QUEUE, build_topology, declare
 from exchange.service.transport import Link, Transport
 from exchange.signing import Signer
 from exchange.state import StateStore
+from exchange.version_ledger import VersionLedger
 
 log = structlog.get_logger("exchange.amqp.service")
 
@@ -106,6 +108,8 @@ class Service:
         self._committer = Committer()
         """Audit flushes and state writes run on its thread, off the I/O loop."""
         self.audit_url = audit_url
+        self.versions = VersionLedger(audit_url) if audit_url else None
+        """Numbers each record's versions across messages and runs (in the audit database)."""
         self.metrics = metrics or Metrics()
         self.metrics.watch_audit(audit)
         self.metrics.watch_queues(self._queue_depths)
@@ -322,7 +326,12 @@ class Service:
                 max_workers=self.settings.convert_workers,
                 mp_context=multiprocessing.get_context("spawn"),  # no threads of ours in the child
                 initializer=init_worker,
-                initargs=(path, self.partners, self.audit_url if self.credential_issuer else None),
+                initargs=(
+                    path,
+                    self.partners,
+                    self.audit_url if self.credential_issuer else None,
+                    self.audit_url,
+                ),
             )
         return self._executor
 
@@ -336,6 +345,8 @@ class Service:
 
     def _start(self, session: _Session, worker: BatchConsumer) -> None:
         worker.on_acked = worker.on_acked or self.metrics.latency_observer(worker.name)
+        if isinstance(worker, PartnerDelivery):
+            worker.versions = self.versions
         session.workers.append(worker)
         worker.start()
 
@@ -354,6 +365,7 @@ class Service:
                         pool=self._pool(),
                         archive=self.archive,
                         issuer=self.credential_issuer,
+                        versions=self.versions,
                         **self._worker_kwargs("intake", INTAKE_QUEUE, ch, pub),
                     ),
                 )

@@ -41,6 +41,13 @@ class CompiledSchema:
             imp.get("namespace") == _DS_NS for imp in top.iterchildren(f"{_XS}import")
         )
         """True when the schema imports XML Signature: it says where a ds:Signature may go."""
+        self.declares_record_version = bool(
+            top.xpath(
+                "xs:element/xs:complexType/xs:attribute[@name='recordVersion']",
+                namespaces={"xs": _XS[1:-1]},
+            )
+        )
+        """True when the root has a `recordVersion` attribute (format 1.2 on)."""
 
     def is_valid(self, tree: etree._Element) -> bool:
         return bool(self._schema.validate(tree))

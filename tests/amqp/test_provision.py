@@ -1,5 +1,6 @@
 """`exchange provision`: a partner's vhost, user, permissions and queues, made once with
-rabbitmqctl, planned by --dry-run, idempotent; isolated names, removed afterwards."""
+rabbitmqctl or through the RabbitMQ management API (EXCHANGE_AMQP_ADMIN_URL), planned by
+--dry-run, idempotent; errors that say what is wrong; isolated names, removed afterwards."""
 
 from __future__ import annotations
 
@@ -59,9 +60,37 @@ transport = "soap"
         ctl("delete_user", user, check=False)
 
 
-def provision(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+MANAGEMENT = os.environ.get("EXCHANGE_TEST_AMQP_ADMIN_URL", "http://guest:guest@127.0.0.1:15672")
+
+
+def management_reachable() -> str:
+    """The management API's URL once it answers; skip (fail under CI=true) when it does not."""
+    from exchange.transports.amqp.management import ManagementAdmin
+
+    try:
+        ManagementAdmin(MANAGEMENT).vhosts()
+    except Exception as exc:
+        reason = (
+            f"RabbitMQ management API not reachable ({exc}); `rabbitmq-plugins enable rabbitmq_management`"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(reason + " (CI=true: .ci/run enables it)")
+        pytest.skip(reason)
+    return MANAGEMENT
+
+
+@pytest.fixture(params=["rabbitmqctl", "management"])
+def admin_url(request: pytest.FixtureRequest) -> str | None:
+    """How provisioning gets admin rights: rabbitmqctl (None) or the management API."""
+    return None if request.param == "rabbitmqctl" else management_reachable()
+
+
+def provision(config: Path, *args: str, admin_url: str | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "EXCHANGE_AMQP_URL": BROKER}
     env.pop("EXCHANGE_PARTNER_PASSWORD", None)
+    env.pop("EXCHANGE_AMQP_ADMIN_URL", None)
+    if admin_url:
+        env["EXCHANGE_AMQP_ADMIN_URL"] = admin_url
     return subprocess.run(
         [sys.executable, "-m", "exchange.cli", "provision", "--config", str(config), *args],
         env=env,
@@ -71,18 +100,25 @@ def provision(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_dry_run_plans_then_provision_creates_once(partner: tuple[Path, str, str]) -> None:
+def test_dry_run_plans_then_provision_creates_once(
+    partner: tuple[Path, str, str], admin_url: str | None
+) -> None:
     config, vhost, user = partner
     assert vhost_exists(BROKER, vhost) is False
 
-    dry = provision(config, "--dry-run")
+    dry = provision(config, "--dry-run", admin_url=admin_url)
     assert dry.returncode == 0, dry.stderr
+    expected = (
+        "the RabbitMQ management API at http://127.0.0.1:15672" if admin_url else "rabbitmqctl on this host"
+    )
+    assert f"admin rights through {expected}" in dry.stderr
+    assert "guest:guest" not in dry.stdout + dry.stderr
     assert f"kr: would create vhost {vhost}" in dry.stdout
     assert f"kr: would create user {user}" in dry.stdout
     assert "eu: nothing to provision on the broker (transport soap)" in dry.stdout
     assert vhost_exists(BROKER, vhost) is False  # a dry run changes nothing
 
-    made = provision(config, "--partner", "kr")
+    made = provision(config, "--partner", "kr", admin_url=admin_url)
     assert made.returncode == 0, made.stderr
     assert "eu:" not in made.stdout
     (line,) = [x for x in made.stdout.splitlines() if "has the password" in x]
@@ -102,11 +138,29 @@ def test_dry_run_plans_then_provision_creates_once(partner: tuple[Path, str, str
         if conn.is_open:
             conn.close()
 
-    again = provision(config, "--partner", "kr")
+    again = provision(config, "--partner", "kr", admin_url=admin_url)
     assert again.returncode == 0, again.stderr
     assert "create" not in again.stdout and "has the password" not in again.stdout
     # An existing user keeps its password: the first one still works.
     pika.BlockingConnection(pika.URLParameters(url)).close()
+
+
+def test_management_api_errors_say_what_is_wrong(partner: tuple[Path, str, str]) -> None:
+    config, vhost, _ = partner
+    base = management_reachable()
+    wrong = base.replace("guest:guest@", "guest:not-the-password@")
+    refused = provision(config, "--partner", "kr", admin_url=wrong)
+    assert refused.returncode == 2, refused.stdout + refused.stderr
+    assert "refused the credentials of user guest (401" in refused.stderr
+    assert "not-the-password" not in refused.stdout + refused.stderr
+    nowhere = provision(config, "--partner", "kr", admin_url="http://guest:guest@127.0.0.1:1")
+    assert nowhere.returncode == 2
+    assert "cannot reach the RabbitMQ management API at http://127.0.0.1:1" in nowhere.stderr
+    assert "rabbitmq_management" in nowhere.stderr
+    not_http = provision(config, "--partner", "kr", admin_url="amqp://guest:guest@127.0.0.1:5672")
+    assert not_http.returncode == 2 and "EXCHANGE_AMQP_ADMIN_URL must be" in not_http.stderr
+    assert "Traceback" not in refused.stderr + nowhere.stderr + not_http.stderr
+    assert vhost_exists(BROKER, vhost) is False  # nothing half-made
 
 
 def test_an_unknown_partner_is_a_usage_error(partner: tuple[Path, str, str]) -> None:

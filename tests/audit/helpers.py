@@ -16,9 +16,11 @@ import psycopg
 
 from exchange.audit import AuditEntry, AuditEvent, open_store, sha256_hex
 from exchange.audit.chain import ChainRow, body_json, link_hash
+from exchange.audit.compact import digest, us_of
 from exchange.audit.url import PostgresTarget, parse_audit_url
 
-COLUMNS = "seq, time, event, message_id, record_id, partner, actor, details, doc_sha256, prev_hash, hash"
+_NAMED = {"event": "ev", "partner": "partner", "actor": "actor"}
+_DIGESTS = {"doc_sha256": "doc", "prev_hash": "prev", "hash": "hash"}
 
 
 def sample(i: int, *, partner: str = "eu", message_id: str | None = None) -> AuditEntry:
@@ -42,21 +44,24 @@ class Raw:
 
     def __init__(self, url: str) -> None:
         target = parse_audit_url(url)
+        self.url = url
         self.pg = isinstance(target, PostgresTarget)
         if isinstance(target, PostgresTarget):
-            self.table = f'"{target.schema}".audit_entries'
+            self.table = f'"{target.schema}".audit_log'
+            self.schema = f'"{target.schema}".'
             self._pg = psycopg.connect(target.conninfo, autocommit=True)
             self._pg.execute("SET TIME ZONE 'UTC'")
         else:
             assert target.path is not None
-            self.table = "audit_entries"
+            self.table = "audit_log"
+            self.schema = ""
             self._lite = sqlite3.connect(target.path, isolation_level=None)
 
     def close(self) -> None:
         (self._pg if self.pg else self._lite).close()
 
     def run(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        sql = sql.replace("{t}", self.table)
+        sql = sql.replace("{t}", self.table).replace("{s}", self.schema)
         if self.pg:
             cur = self._pg.execute(sql.replace("?", "%s"), args)
             return cur.fetchall() if cur.description else []
@@ -66,20 +71,48 @@ class Raw:
     def unguarded(self) -> Iterator[Raw]:
         """Triggers off for the block (and back on after, on PostgreSQL)."""
         if self.pg:
-            self.run("ALTER TABLE {t} DISABLE TRIGGER USER")
+            for table in ("{t}", "{s}audit_names", "{s}audit_refs"):
+                self.run(f"ALTER TABLE {table} DISABLE TRIGGER USER")
             try:
                 yield self
             finally:
-                self.run("ALTER TABLE {t} ENABLE TRIGGER USER")
+                for table in ("{t}", "{s}audit_names", "{s}audit_refs"):
+                    self.run(f"ALTER TABLE {table} ENABLE TRIGGER USER")
         else:
-            self.run("DROP TRIGGER IF EXISTS audit_entries_no_update")
-            self.run("DROP TRIGGER IF EXISTS audit_entries_no_delete")
+            for table in ("audit_log", "audit_names", "audit_refs"):
+                self.run(f"DROP TRIGGER IF EXISTS {table}_no_update")
+                self.run(f"DROP TRIGGER IF EXISTS {table}_no_delete")
             yield self
 
     def rows(self) -> list[ChainRow]:
-        time = """to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')""" if self.pg else "time"
-        cols = COLUMNS.replace("time", time, 1)
-        return [ChainRow(*r) for r in self.run(f"SELECT {cols} FROM {{t}} ORDER BY seq")]
+        with open_store(self.url, create=False) as store:
+            return list(store._iter_rows())
+
+    def name_id(self, text: str) -> int:
+        """The id of `text` in the lookup table, added if new (as an intruder would)."""
+        found = self.run("SELECT id FROM {s}audit_names WHERE name = ?", text)
+        if found:
+            return int(found[0][0])
+        return int(self.run("INSERT INTO {s}audit_names (name) VALUES (?) RETURNING id", text)[0][0])
+
+    def tamper(self, seq: int, column: str, value: Any) -> None:
+        """Change one field of one entry as stored, whatever column holds it."""
+        if column in _NAMED:
+            self.run(f"UPDATE {{t}} SET {_NAMED[column]} = ? WHERE seq = ?", self.name_id(value), seq)
+        elif column in _DIGESTS:
+            self.run(f"UPDATE {{t}} SET {_DIGESTS[column]} = ? WHERE seq = ?", digest(value), seq)
+        elif column == "details":
+            self.run("UPDATE {t} SET dref = NULL, details = ? WHERE seq = ?", value, seq)
+        elif column == "time":
+            self.run("UPDATE {t} SET t = ? WHERE seq = ?", us_of(value), seq)
+        elif column in ("message_id", "record_id"):
+            row = next(r for r in self.rows() if r.seq == seq)
+            pair = (value, row.record_id) if column == "message_id" else (row.message_id, value)
+            ref = self.run("INSERT INTO {s}audit_refs (message_id, record_id) VALUES (?, ?) RETURNING id",
+                           *pair)  # fmt: skip
+            self.run("UPDATE {t} SET ref = ? WHERE seq = ?", ref[0][0], seq)
+        else:
+            raise ValueError(column)
 
     def renumber_from(self, seq: int, delta: int) -> None:
         """seq += delta for every entry from `seq` on, in two steps (the key stays unique)."""
@@ -92,7 +125,9 @@ class Raw:
         self.run("UPDATE {t} SET seq = ? WHERE seq = -1", b)
 
     def insert(self, row: ChainRow) -> None:
-        self.run(f"INSERT INTO {{t}} ({COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)", *row)
+        """A row as given, hashes and all (the store's own encoding, bypassing the chain)."""
+        with open_store(self.url, create=False) as store:
+            store._insert_rows([row])
 
 
 def forged(seq: int, prev_hash: str, time: str, *, details: str = '{"forged":true}') -> ChainRow:

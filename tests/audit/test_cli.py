@@ -79,7 +79,7 @@ def test_verify_intact_then_broken(filled: str) -> None:
     assert json.loads(out)["ok"] is True
     raw = Raw(filled)
     with raw.unguarded():
-        raw.run("UPDATE {t} SET partner = 'jp' WHERE seq = 4")
+        raw.tamper(4, "partner", "jp")
     raw.close()
     code, out, _ = run("verify", "--audit", filled)
     assert code == 1

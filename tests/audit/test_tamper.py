@@ -57,18 +57,17 @@ def test_untouched_chain_is_intact(raw: Raw, store_url: str) -> None:
     ],
 )
 def test_changed_field(raw: Raw, store_url: str, column: str, value: str | None) -> None:
-    raw.run(f"UPDATE {{t}} SET {column} = ? WHERE seq = 4", value)
+    raw.tamper(4, column, value)
     expect(store_url, ProblemKind.CHANGED, 4)
 
 
 def test_changed_time(raw: Raw, store_url: str) -> None:
-    t = datetime(2020, 1, 1, tzinfo=UTC)
-    raw.run("UPDATE {t} SET time = ? WHERE seq = 4", t if raw.pg else "2020-01-01T00:00:00.000000Z")
+    raw.tamper(4, "time", "2020-01-01T00:00:00.000000Z")
     expect(store_url, ProblemKind.CHANGED, 4)
 
 
 def test_changed_prev_hash(raw: Raw, store_url: str) -> None:
-    raw.run("UPDATE {t} SET prev_hash = ? WHERE seq = 4", "a" * 64)
+    raw.tamper(4, "prev_hash", "a" * 64)
     assert "prev_hash" in expect(store_url, ProblemKind.CHANGED, 4)
 
 
@@ -161,9 +160,32 @@ def test_whole_chain_rewritten_is_caught_against_a_checkpoint(raw: Raw, store_ur
 
 
 def test_tampered_entries_can_still_be_traced(raw: Raw, store_url: str) -> None:
-    raw.run("UPDATE {t} SET event = 'HACKED', doc_sha256 = 'nope' WHERE seq = 5")
+    raw.tamper(5, "event", "HACKED")
+    raw.tamper(5, "doc_sha256", "nope")
     with open_store(store_url, create=False) as store:
         (entry,) = store.trace("msg-4")
         assert (entry.event, entry.doc_sha256) == ("HACKED", "nope")
         assert [e.seq for e in store.export(None, None)] == list(range(1, N + 1))
     expect(store_url, ProblemKind.CHANGED, 5)
+
+
+def test_a_shared_name_rewritten_is_caught_at_its_first_use(raw: Raw, store_url: str) -> None:
+    """Names are stored once and shared: rewriting one changes every entry that uses it."""
+    first = next(r for r in raw.rows() if r.event == "SEND_IN_PROGRESS")
+    raw.run("UPDATE {s}audit_names SET name = 'ACKNOWLEDGED' WHERE name = 'SEND_IN_PROGRESS'")
+    expect(store_url, ProblemKind.CHANGED, first.seq)
+
+
+def test_a_record_reference_rewritten_is_caught(raw: Raw, store_url: str) -> None:
+    raw.run("UPDATE {s}audit_refs SET record_id = 'CCC-other' WHERE message_id = 'msg-6'")
+    expect(store_url, ProblemKind.CHANGED, 7)
+
+
+def test_a_record_reference_deleted_is_caught(raw: Raw, store_url: str) -> None:
+    raw.run("DELETE FROM {s}audit_refs WHERE message_id = 'msg-2'")
+    expect(store_url, ProblemKind.CHANGED, 3)
+
+
+def test_a_digest_stored_as_text_does_not_decode_to_its_hex(raw: Raw, store_url: str) -> None:
+    raw.run("UPDATE {t} SET hash = ? WHERE seq = 4", b"x" * 32)
+    expect(store_url, ProblemKind.CHANGED, 4)

@@ -36,7 +36,9 @@ def test_partners_endpoints_schemas_and_certificates(tmp_path: Path) -> None:
     path.write_text(CONFIG, encoding="utf-8")
     view = agreements_view(load_config(path))
     eu, kr = view["partners"]
-    assert eu["endpoint"] == "SOAP push to https://eu.example/mra" and eu["families"] == ["ccc", "glp", "pt"]
+    assert eu["endpoint"] == "SOAP push to https://eu.example/mra (partner-eu-1.0.wsdl)" and eu[
+        "families"
+    ] == ["ccc", "glp", "pt"]
     assert {(s["family"], s["version"]) for s in eu["schemas"]} >= {
         ("ccc", "1.0"),
         ("glp", "1.0"),
@@ -59,7 +61,11 @@ def test_schema_versions_of_every_shipped_partner() -> None:
         ("glp", "1.0"),
         ("pt", "1.0"),
     }  # fmt: skip
-    assert [(s["family"], s["version"]) for s in schema_versions("nz")] == [("ccc", "1.0"), ("ccc", "1.1")]
+    assert [(s["family"], s["version"]) for s in schema_versions("nz")] == [
+        ("ccc", "1.0"),
+        ("ccc", "1.1"),
+        ("ccc", "1.2"),
+    ]
     assert schema_versions("nowhere") == []
 
 
@@ -69,3 +75,29 @@ def test_certificate_status_by_days_left(tmp_path: Path) -> None:
     assert certificate_view(files.certificate, "ours", now)["status"] == "valid"
     assert certificate_view(files.certificate, "ours", now + timedelta(days=340))["status"] == "expiring"
     assert certificate_view(files.certificate, "ours", now + timedelta(days=366))["status"] == "expired"
+
+
+def test_every_shipped_agreement_is_on_the_page_norway_pushed_japan_pulling() -> None:
+    """The page lists what the agreements say, whoever they name: none hard-coded."""
+    config = load_config()
+    view = {p["partner"]: p for p in agreements_view(config)["partners"]}
+    assert set(view) == set(config.partners) and {"no", "jp"} <= set(view)
+    no, jp = view["no"], view["jp"]
+    assert no["transport"] == "soap-push" and "partner-receive-1.0.wsdl" in no["endpoint"]
+    assert no["families"] == ["ccc"] and no["scope"] == {"ccc": {"sectors": ["ee"]}}
+    assert jp["endpoint"].startswith("SOAP pull") and jp["families"] == ["pt"]
+    assert [(s["family"], s["version"]) for s in no["schemas"]] == [("ccc", "1.0")]
+    assert [(s["family"], s["version"]) for s in jp["schemas"]] == [("pt", "1.0")]
+
+
+def test_a_file_partner_shows_its_drop_directory(tmp_path: Path) -> None:
+    path = tmp_path / "agreements.toml"
+    path.write_text(
+        '[partners.zz]\nname = "ZZ"\nformat = "adapters.nz:format"\nfamilies = ["ccc"]\n'
+        '[partners.zz.options]\ndrop_directory = "drop/zz"\n'
+        '[partners.yy]\nname = "YY"\nformat = "adapters.nz:format"\nfamilies = ["ccc"]\n',
+        encoding="utf-8",
+    )
+    view = {p["partner"]: p for p in agreements_view(load_config(path))["partners"]}
+    assert view["zz"]["endpoint"] == "files in drop/zz"
+    assert "no drop_directory" in view["yy"]["endpoint"]

@@ -1,14 +1,16 @@
 """Every document we send, tried as the partner receiving it would: all shipped domestic
-samples converted by `exchange convert` for eu, kr and nz, signed where the partner's
-transport signs (SOAP: eu pushed, nz pulled) with the function the transports use, then
-validated against the schema we publish for it by two validators we did not write
-(xmllint, xmlschema), signature in place; the signatures verified in place by xmlsec1
-(`--id-attr:Id`), and tampered copies refused by xmlsec1 and by us."""
+samples converted by `exchange convert` for every XML partner of the shipped agreements
+(eu, kr, nz, no, jp...), signed where the partner's transport signs (SOAP: pushed or
+pulled) with the function the transports use, then validated against the schema we
+publish for it by two validators we did not write (xmllint, xmlschema), signature in
+place; the signatures verified in place by xmlsec1 (`--id-attr:Id`), and tampered copies
+refused by xmlsec1 and by us."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -16,6 +18,8 @@ import pytest
 from lxml import etree
 
 from exchange.config import load_config
+from exchange.registry import partner_format, soap_partner
+from exchange.resources import mapping_path
 from exchange.signing import (
     KeyPairFiles,
     SignatureInvalid,
@@ -35,13 +39,26 @@ from tests.interop.tools import (
     xmlsec1_verify,
 )
 
-PARTNERS = ("eu", "kr", "nz")
+AGREEMENTS = load_config(ROOT / "adapters" / "agreements.toml")
+PARTNERS = tuple(sorted(p for p, a in AGREEMENTS.partners.items() if partner_format(a).suffix == ".xml"))
+"""Every XML partner the shipped agreements name: one added there is tried here too."""
 SAMPLES = ["ccc.jsonl", "ccc-export-gb18030.csv", "glp.json", "pt-round.json"]
 
 
 def signs(partner: str) -> bool:
     """The partner's transport signs what it carries (SOAP push and pull)."""
-    return load_config(ROOT / "adapters" / "agreements.toml").partners[partner].transport == "soap"
+    return soap_partner(AGREEMENTS.partners[partner])
+
+
+def manifest_schemas() -> set[tuple[str, str]]:
+    """(partner, XSD file) its format manifest names, per family its agreement names."""
+    found = set()
+    for partner in PARTNERS:
+        spec = tomllib.loads(mapping_path(partner, "format.toml").read_text("utf-8"))
+        for family in AGREEMENTS.partners[partner].families:
+            folder, name = spec["families"][family]["schema"].split("/")
+            found.add((folder, name))
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -90,10 +107,10 @@ def test_every_document_we_send_validates_with_xmllint_and_xmlschema_signature_i
         for path in files:
             by_schema.setdefault(schema_of(path), []).append(path)
     families = {(s.parent.name, s.name) for s in by_schema}
-    assert families == {
-        ("eu", "ccc-1.1.xsd"), ("eu", "glp-1.1.xsd"), ("eu", "pt-1.1.xsd"),
-        ("kr", "ccc-1.1.xsd"), ("kr", "pt-1.1.xsd"), ("nz", "ccc-1.1.xsd"),
-    }  # fmt: skip
+    assert families == manifest_schemas() and {
+        ("eu", "ccc-1.2.xsd"), ("eu", "glp-1.2.xsd"), ("eu", "pt-1.2.xsd"),
+        ("kr", "ccc-1.2.xsd"), ("kr", "pt-1.2.xsd"), ("nz", "ccc-1.2.xsd"),
+    } <= families  # fmt: skip
     counts: Counter[str] = Counter()
     for schema, files in sorted(by_schema.items()):
         lint = xmllint_valid(schema, files)
@@ -109,15 +126,15 @@ def test_every_document_we_send_validates_with_xmllint_and_xmlschema_signature_i
     print(f"\ndocuments {total} {per_partner}: xmllint valid {counts['xmllint']}, "
           f"xmlschema valid {counts['xmlschema']}, signed in place {counts['signed']}")  # fmt: skip
     assert counts["xmllint"] == counts["xmlschema"] == total >= 12
-    assert counts["signed"] == len(sent["eu"]) + len(sent["nz"]) and not any(
-        b"Signature" in p.read_bytes() for p in sent["kr"]
+    assert counts["signed"] == sum(len(sent[p]) for p in PARTNERS if signs(p)) and not any(
+        b"Signature" in path.read_bytes() for p in PARTNERS if not signs(p) for path in sent[p]
     )
 
 
 def test_the_validators_refuse_what_the_published_schemas_do_not_allow(
     sent: dict[str, list[Path]], tmp_path: Path
 ) -> None:
-    """Not a formality: a signature where 1.1 does not put it, or a signed document against
+    """Not a formality: a signature where 1.1 (and 1.2) does not put it, or a signed document against
     1.0, is refused by both validators."""
     doc = sent["nz"][0]
     root = parse_bytes(doc.read_bytes())
@@ -129,10 +146,10 @@ def test_the_validators_refuse_what_the_published_schemas_do_not_allow(
     root = parse_bytes(doc.read_bytes())
     root[0].set("Id", root.get("Id") or "")  # xs:ID: unique per document, and Scheme has no Id
     duplicate_id.write_bytes(etree.tostring(root))
-    nz11 = SCHEMAS / "nz" / "ccc-1.1.xsd"
+    nz12 = SCHEMAS / "nz" / "ccc-1.2.xsd"
     for bad in (misplaced, duplicate_id):
-        assert not xmllint_valid(nz11, [bad])[bad]
-        assert xmlschema_valid(nz11, [bad])[bad] is not None
+        assert not xmllint_valid(nz12, [bad])[bad]
+        assert xmlschema_valid(nz12, [bad])[bad] is not None
     nz10 = SCHEMAS / "nz" / "ccc-1.0.xsd"
     assert not xmllint_valid(nz10, [doc])[doc]  # 1.0 has no Id, no Signature, version 1.0
     assert xmlschema_valid(nz10, [doc])[doc] is not None
@@ -141,7 +158,7 @@ def test_the_validators_refuse_what_the_published_schemas_do_not_allow(
 def test_xmlsec1_verifies_every_signed_document_in_place_and_refuses_tampered_copies(
     sent: dict[str, list[Path]], keys: KeyPairFiles, tmp_path: Path
 ) -> None:
-    signed = sent["eu"] + sent["nz"]
+    signed = [path for p in PARTNERS if signs(p) for path in sent[p]]
     cert = keys.certificate
     ours = cert.read_bytes()
     counts: Counter[str] = Counter()
@@ -212,3 +229,48 @@ def test_exchange_validate_accepts_what_we_send_signed_and_1_0_during_the_transi
         f"\nexchange validate: {len(files)} sent documents valid, "
         "1.0 signed (legacy) valid, 1.0 with Id refused"
     )
+
+
+def test_the_record_version_the_service_writes_validates_with_both_and_1_1_refuses_it(
+    keys: KeyPairFiles, tmp_path: Path
+) -> None:
+    """What `exchange run` sends a partner carries the record's version number
+    (recordVersion, format 1.2, docs/versions.md): both validators accept it against 1.2,
+    signed where the transport signs, xmlsec1 verifies it; against 1.1 both refuse it,
+    which is why it is a new minor version and not a change to 1.1."""
+    from exchange.intake import Accepted
+    from exchange.pipeline import Converter
+    from tests import canonical_samples as samples
+
+    config = load_config(ROOT / "adapters" / "agreements.toml")
+    with_12 = [p for p in PARTNERS if any((SCHEMAS / p).glob("*-1.2.xsd"))]  # no, jp: 1.0 only
+    converter = Converter(config, with_12)
+    signer = Signer.from_files(keys.key, keys.certificate)
+    records = [samples.certificate(), samples.glp_statement(), samples.pt_round()]
+    files: list[Path] = []
+    for record in records:
+        for doc in converter.convert(Accepted(record, "test"), version=7).converted:
+            data = (
+                sign_document(signer, doc.document, f"v-{doc.partner}")
+                if signs(doc.partner)
+                else doc.document
+            )
+            path = tmp_path / f"{doc.partner}-{doc.kind}.xml"
+            path.write_bytes(data)
+            files.append(path)
+    assert len(files) == 6  # eu ccc glp pt, kr ccc pt, nz ccc
+    for path in files:
+        assert parse_bytes(path.read_bytes()).get("recordVersion") == "7"
+        schema = schema_of(path)
+        assert schema.name.endswith("-1.2.xsd")
+        assert xmllint_valid(schema, [path])[path], f"xmllint refuses {path.name}"
+        assert xmlschema_valid(schema, [path])[path] is None, f"xmlschema refuses {path.name}"
+        older = schema.with_name(schema.name.replace("-1.2.xsd", "-1.1.xsd"))
+        as_11 = tmp_path / f"as-1.1-{path.name}"
+        root = parse_bytes(path.read_bytes())
+        root.set("version", "1.1")
+        as_11.write_bytes(etree.tostring(root))
+        assert not xmllint_valid(older, [as_11])[as_11]
+        assert "recordVersion" in str(xmlschema_valid(older, [as_11])[as_11])
+        if b"<ds:Signature" in path.read_bytes():
+            assert verified(xmlsec1_verify(path, keys.certificate, root_name(path))), path.name

@@ -1,7 +1,7 @@
 """Tried as NZ would: `exchange run` (keys configured, as the README says) moves NZ
 documents into the pull outbox; each is pulled over raw HTTP with PullDocument and,
 straight from the response, checked with the tools NZ would use, none of them ours:
-`xmllint --schema schemas/nz/ccc-1.1.xsd`, xmlschema, and `xmlsec1 --verify
+`xmllint --schema schemas/nz/ccc-1.2.xsd`, xmlschema, and `xmlsec1 --verify
 --pubkey-cert-pem <our cert> --id-attr:Id urn:mra-exchange:nz:ccc:1.0:ProductCertificate`
 (the commands docs/signatures.md gives partners)."""
 
@@ -63,7 +63,7 @@ def test_a_document_pulled_by_nz_passes_xmllint_xmlschema_and_xmlsec1(
     finally:
         endpoint.close()
 
-    schema = SCHEMAS / "nz" / "ccc-1.1.xsd"
+    schema = SCHEMAS / "nz" / "ccc-1.2.xsd"
     lint, library = xmllint_valid(schema, pulled), xmlschema_valid(schema, pulled)
     root = "urn:mra-exchange:nz:ccc:1.0:ProductCertificate"
     signatures = {p: xmlsec1_verify(p, our_keys.certificate, root) for p in pulled}

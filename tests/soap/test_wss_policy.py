@@ -17,7 +17,7 @@ WSDL = "{http://schemas.xmlsoap.org/wsdl/}"
 WSP = "{http://www.w3.org/ns/ws-policy}"
 SP = "{http://docs.oasis-open.org/ws-sx/ws-securitypolicy/200702}"
 WSU_ID = "{http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd}Id"
-CONTRACTS = {"exchange-1.0.wsdl": True, "partner-eu-1.0.wsdl": False}
+CONTRACTS = {"exchange-1.0.wsdl": True, "partner-eu-1.0.wsdl": False, "partner-receive-1.0.wsdl": False}
 """WSDL -> whether a UsernameToken goes beside the signature."""
 
 
@@ -50,7 +50,7 @@ def test_every_binding_and_message_carries_the_policy(name: str, username_token:
             parts = policies[part_ref.get("URI", "#")[1:]]
             assert parts.find(f".//{SP}SignedParts/{SP}Body") is not None
             messages += 1
-    # exchange: 6 operations x 2 bindings x (input, output); partner-eu: 1 x 1 x 2
+    # exchange: 6 operations x 2 bindings x (input, output); partner-eu, partner-receive: 1 x 1 x 2
     assert messages == (24 if username_token else 2)
 
 

@@ -7,6 +7,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -86,6 +87,8 @@ class AmqpPartnerDelivery(PartnerDelivery):
         for w in self._forget(mid):
             self.settle_held(w.message.tag)
         return True
+
+    marks_sent = True
 
     def before_sending(self, works: list[Work]) -> None:
         self.mark_sent(works)
@@ -178,10 +181,13 @@ class AmqpPartnerDelivery(PartnerDelivery):
         self._resolve(works, status, reason, warnings, arrived_us)
         return True
 
-    def acknowledge_many(self, items: list[Acknowledged]) -> None:
+    def acknowledge_many(self, items: list[Acknowledged], before: Callable[[], None] | None = None) -> None:
         """Receipts that say the partner has our messages: audited and durable (one flush,
-        one state write for them all), then the held work messages are acknowledged."""
+        one state write for them all), then the held work messages are acknowledged.
+        `before`: a write of the caller's that goes first (the receipts' archive)."""
         if not items:
+            if before is not None:
+                self.durably(before, lambda: None)
             return
         rows = []
         entries: dict[str, tuple[AuditEntry, int | None]] = {}
@@ -195,6 +201,8 @@ class AmqpPartnerDelivery(PartnerDelivery):
             rows.append(Delivery(self.partner, mid, sha, attempt_of(first), State.ACKNOWLEDGED))
 
         def write() -> None:
+            if before is not None:
+                before()
             audit_first_acknowledgements(self.audit, self.state, rows, entries)
 
         def then() -> None:
@@ -259,8 +267,9 @@ class ReceiptConsumer(BatchConsumer):
 
     def handle(self, works: list[Work]) -> None:
         partner = self.delivery.partner
-        if self.archive is not None:  # the evidence first, as the partner sent it: one write per batch
-            self.archive.put_many(
+        archive = self.archive
+        if archive is not None:  # the evidence first, as the partner sent it: one write per batch
+            rows = [
                 Archived(
                     partner,
                     w.message.properties.correlation_id,
@@ -271,7 +280,12 @@ class ReceiptConsumer(BatchConsumer):
                 )
                 for w in works
                 if w.message.properties.correlation_id
-            )
+            ]
+            # Written on the commit thread, not on the loop: first in acknowledge_many's write
+            # (the evidence before what it leads to), so no commit of its own.
+            keep: Callable[[], None] | None = lambda: archive.put_many(rows)  # noqa: E731
+        else:
+            keep = None
         acknowledged: list[Acknowledged] = []
         taken: set[str] = set()
         for work in works:
@@ -338,4 +352,4 @@ class ReceiptConsumer(BatchConsumer):
                         details={"reason": reason or "rejected by the partner"},
                     )
                 )
-        self.delivery.acknowledge_many(acknowledged)
+        self.delivery.acknowledge_many(acknowledged, before=keep)

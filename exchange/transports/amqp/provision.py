@@ -1,7 +1,8 @@
 """A partner's own virtual host: its user may read only its inbound queue and write
-only its reply and records exchanges. Provisioned with rabbitmqctl (`exchange provision`,
-an operator step with admin rights on the broker's host, idempotent); the service declares
-the exchanges and queues inside it at start too."""
+only its reply and records exchanges. Provisioned by `exchange provision` (an operator
+step with admin rights, idempotent) through the RabbitMQ management HTTP API at
+EXCHANGE_AMQP_ADMIN_URL when set (management.py here), otherwise rabbitmqctl on
+the broker's host; the service declares the exchanges and queues inside it at start too."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import secrets
 import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 from urllib.parse import urlsplit
 
 from exchange.config import Agreement
@@ -91,27 +93,85 @@ def _ctl(*args: str) -> subprocess.CompletedProcess[str]:
             ["rabbitmqctl", "-q", *target, *args], capture_output=True, text=True, timeout=60
         )
     except FileNotFoundError:
-        raise ExchangeError("rabbitmqctl is not on PATH: provision the partner vhost by hand") from None
-
-
-def provision(vhost: PartnerVhost, password: str, service_user: str) -> None:
-    """Create the vhost and the partner's user, with limited permissions; idempotent."""
-    out = _ctl("list_vhosts")
-    if vhost.vhost not in out.stdout.split():
-        _check(_ctl("add_vhost", vhost.vhost))
-    users = _ctl("list_users").stdout
-    if not any(line.split("\t")[0] == vhost.user for line in users.splitlines()):
-        _check(_ctl("add_user", vhost.user, password))
-    else:
-        _check(_ctl("change_password", vhost.user, password))
-    configure, write, read = vhost.permissions()
-    _check(_ctl("set_permissions", "-p", vhost.vhost, vhost.user, configure, write, read))
-    _check(_ctl("set_permissions", "-p", vhost.vhost, service_user, ".*", ".*", ".*"))
+        raise ExchangeError(
+            "rabbitmqctl is not on PATH: run this on the broker's host, or set"
+            f" {ADMIN_URL_ENV} to the RabbitMQ management API (e.g. http://admin:secret@broker:15672)"
+        ) from None
 
 
 def _check(result: subprocess.CompletedProcess[str]) -> None:
     if result.returncode != 0:
         raise ExchangeError(f"rabbitmqctl failed: {result.stderr.strip() or result.stdout.strip()}")
+
+
+ADMIN_URL_ENV = "EXCHANGE_AMQP_ADMIN_URL"
+
+
+class BrokerAdmin(Protocol):
+    """The broker operations provisioning needs, with admin rights."""
+
+    where: str
+    """How this admin reaches the broker, for messages (never with a password)."""
+
+    def vhosts(self) -> set[str]: ...
+    def users(self) -> set[str]: ...
+    def add_vhost(self, vhost: str) -> None: ...
+    def put_user(self, user: str, password: str) -> None:
+        """Create the user, or set its password."""
+
+    def set_permissions(self, vhost: str, user: str, configure: str, write: str, read: str) -> None: ...
+
+
+class CtlAdmin:
+    """rabbitmqctl on this host (the Erlang cookie gives admin rights)."""
+
+    where = "rabbitmqctl on this host"
+
+    def vhosts(self) -> set[str]:
+        out = _ctl("list_vhosts")
+        _check(out)
+        return set(out.stdout.split())
+
+    def users(self) -> set[str]:
+        out = _ctl("list_users")
+        _check(out)
+        return {line.split("\t")[0] for line in out.stdout.splitlines() if line.strip()}
+
+    def add_vhost(self, vhost: str) -> None:
+        _check(_ctl("add_vhost", vhost))
+
+    def put_user(self, user: str, password: str) -> None:
+        if user in self.users():
+            _check(_ctl("change_password", user, password))
+        else:
+            _check(_ctl("add_user", user, password))
+
+    def set_permissions(self, vhost: str, user: str, configure: str, write: str, read: str) -> None:
+        _check(_ctl("set_permissions", "-p", vhost, user, configure, write, read))
+
+
+def admin_from_env(url: str | None = None) -> BrokerAdmin:
+    """The management HTTP API at `url` (default: EXCHANGE_AMQP_ADMIN_URL) when set,
+    otherwise rabbitmqctl on this host."""
+    import os
+
+    from exchange.transports.amqp.management import ManagementAdmin
+
+    url = url or os.environ.get(ADMIN_URL_ENV) or None
+    return ManagementAdmin(url) if url else CtlAdmin()
+
+
+def provision(
+    vhost: PartnerVhost, password: str, service_user: str, admin: BrokerAdmin | None = None
+) -> None:
+    """Create the vhost and the partner's user, with limited permissions; idempotent."""
+    admin = admin or admin_from_env()
+    if vhost.vhost not in admin.vhosts():
+        admin.add_vhost(vhost.vhost)
+    admin.put_user(vhost.user, password)
+    configure, write, read = vhost.permissions()
+    admin.set_permissions(vhost.vhost, vhost.user, configure, write, read)
+    admin.set_permissions(vhost.vhost, service_user, ".*", ".*", ".*")
 
 
 # -- exchange provision: what a partner needs on the broker, planned then applied ---------
@@ -125,51 +185,40 @@ class Step:
     apply: Callable[[], None]
 
 
-def _users() -> set[str]:
-    out = _ctl("list_users")
-    _check(out)
-    return {line.split("\t")[0] for line in out.stdout.splitlines() if line.strip()}
-
-
-def _vhosts() -> set[str]:
-    out = _ctl("list_vhosts")
-    _check(out)
-    return set(out.stdout.split())
-
-
-def plan(vhost: PartnerVhost, service_url: str, password: str | None) -> tuple[list[Step], str | None]:
+def plan(
+    vhost: PartnerVhost, service_url: str, password: str | None, admin: BrokerAdmin | None = None
+) -> tuple[list[Step], str | None]:
     """The steps that bring the broker to what `vhost` needs, and the password a new user
     gets (None: no new user). Only what is missing is created; permissions are set every
     time (the same values: idempotent); an existing user keeps its password unless one is
-    given. Reads the broker's state with rabbitmqctl: admin rights on this host."""
+    given. Reads the broker's state through `admin` (default: admin_from_env())."""
+    admin = admin or admin_from_env()
     service_user = urlsplit(service_url).username or "guest"
     steps: list[Step] = []
     v = vhost.vhost
-    if v not in _vhosts():
-        steps.append(Step(f"create vhost {v}", lambda: _check(_ctl("add_vhost", v))))
+    if v not in admin.vhosts():
+        steps.append(Step(f"create vhost {v}", lambda: admin.add_vhost(v)))
     new_password: str | None = None
-    if vhost.user not in _users():
+    if vhost.user not in admin.users():
         new_password = password or secrets.token_urlsafe(18)
         secret = new_password
-        steps.append(Step(f"create user {vhost.user}", lambda: _check(_ctl("add_user", vhost.user, secret))))
+        steps.append(Step(f"create user {vhost.user}", lambda: admin.put_user(vhost.user, secret)))
     elif password is not None:
+        given = password
         steps.append(
-            Step(
-                f"set the password of user {vhost.user}",
-                lambda: _check(_ctl("change_password", vhost.user, password)),
-            )
+            Step(f"set the password of user {vhost.user}", lambda: admin.put_user(vhost.user, given))
         )
     configure, write, read = vhost.permissions()
     steps.append(
         Step(
             f"let {vhost.user} on {v} write {write} and read {read} (configure nothing)",
-            lambda: _check(_ctl("set_permissions", "-p", v, vhost.user, configure, write, read)),
+            lambda: admin.set_permissions(v, vhost.user, configure, write, read),
         )
     )
     steps.append(
         Step(
             f"let {service_user} (the service) configure, write and read everything on {v}",
-            lambda: _check(_ctl("set_permissions", "-p", v, service_user, ".*", ".*", ".*")),
+            lambda: admin.set_permissions(v, service_user, ".*", ".*", ".*"),
         )
     )
     queues = ", ".join((vhost.inbound_queue, vhost.reply_queue, vhost.records_queue))

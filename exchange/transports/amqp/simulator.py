@@ -82,6 +82,8 @@ class PartnerSimulator:
         self._conn: pika.BlockingConnection | None = None
         self._dirty = False
         self._written = 0.0
+        self._unacked = 0
+        """The last delivery handled and not acked yet: one ack (multiple) per round of the loop."""
 
     def _reply(self, ch: Any, correlation_id: str, status: str, reason: str | None = None) -> None:
         body = json.dumps(
@@ -91,7 +93,9 @@ class PartnerSimulator:
                 "warnings": [] if status != "WARN" else ["simulated warning"],
             }
         )
-        ch.basic_publish(
+        # The channel's own (non-blocking) publish: the reply joins what the loop sends next,
+        # rather than a poll and a send() of its own (BlockingChannel flushes every call).
+        ch._impl.basic_publish(
             self.vhost.reply_exchange,
             self.vhost.partner,
             body.encode(),
@@ -130,7 +134,7 @@ class PartnerSimulator:
             if self.mode is Mode.TWICE:
                 self._reply(ch, mid, status)
             self.stats.acknowledged.add(mid)
-        ch.basic_ack(method.delivery_tag)
+        self._unacked = method.delivery_tag  # acked with the others of this round, see run()
         self._dirty = True  # written by the loop, at most every 0.2 s: not a file per message
 
     def _write_stats(self) -> None:
@@ -149,11 +153,16 @@ class PartnerSimulator:
                 ch = self._conn.channel()
                 if self.confirm_receipts:
                     ch.confirm_delivery()
+                impl: Any = getattr(ch, "_impl")  # noqa: B009  (pika's channel under the blocking one)
                 ch.basic_qos(prefetch_count=200)
                 ch.basic_consume(self.vhost.inbound_queue, self._on_message)
+                self._unacked = 0
                 self._write_stats()
                 while not self._stop.is_set():
                     self._conn.process_data_events(time_limit=0.2)  # type: ignore[arg-type]  # a float works
+                    if self._unacked:  # after the replies of every delivery it covers
+                        impl.basic_ack(self._unacked, multiple=True)
+                        self._unacked = 0
                     if self._dirty and time.monotonic() - self._written >= 0.2:
                         self._write_stats()
                 if self._dirty:

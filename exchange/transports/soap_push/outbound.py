@@ -1,14 +1,15 @@
 """Outbound SOAP delivery: one signed document to a push partner, one verified receipt back.
 
-zeep speaks the partner's WSDL (strict, with timeouts); every document leaves with our
-enveloped XML Signature, and the message with a WS-Security signature over Body and
-Timestamp unless the agreement's soap_wss_signature is "off" (the partner's answer is then
-verified when it is signed, and must be when the option says "required"); the partner's
-receipt counts only once its signature verifies against the certificate its agreement
-names, it names our message and the digest of what we sent; it is then stored
-(non-repudiation) before the outcome is returned. A circuit
-breaker per partner stops hammering a partner that keeps failing: after N consecutive
-failures calls are refused until a cool-down has passed, then one trial call decides.
+zeep speaks the partner's WSDL (strict, with timeouts): the one its agreement chooses, by
+default the neutral partner-receive-1.0.wsdl (exchange/transports/soap_push/receive_contract.py). Every
+document leaves with our enveloped XML Signature, and the message with a WS-Security
+signature over Body and Timestamp unless the agreement's soap_wss_signature is "off" (the
+partner's answer is then verified when it is signed, and must be when the option says
+"required"); the partner's receipt counts only once its signature verifies against the
+certificate its agreement names, it names our message and the digest of what we sent; it
+is then stored (non-repudiation) before the outcome is returned. A circuit breaker per
+partner stops hammering a partner that keeps failing: after N consecutive failures calls
+are refused until a cool-down has passed, then one trial call decides.
 
 `OutboundClient.send` is blocking and thread-safe: the delivery worker runs it in a pool.
 """
@@ -39,7 +40,6 @@ from exchange.errors import ConfigError, DocumentError, ExchangeError
 from exchange.registry import partner_format
 from exchange.signing import SignatureInvalid, Signer, load_certificate, sign_document, verify_enveloped
 from exchange.soap import ns
-from exchange.soap.contract import contract_path
 from exchange.soap.wss_signature import (
     MessageSignatureError,
     Policy,
@@ -47,18 +47,17 @@ from exchange.soap.wss_signature import (
     WssVerifier,
     carries_signature,
 )
+from exchange.transports.soap_push.receive_contract import (
+    ReceiveContract,
+    contract_of,
+    default_wsdl,
+    read_contract,
+)
 from exchange.xml.safe import Limits, parse_bytes
 
 log = structlog.get_logger("exchange.soap.outbound")
 
-EU = "urn:mra-exchange:eu:soap:1.0"
-SERVICE_BINDINGS = {"eu": "{urn:mra-exchange:eu:soap:1.0:wsdl}PartnerEuSoap11"}
-WSDLS = {"eu": "partner-eu-1.0.wsdl"}
 _RESPONSE_LIMITS = Limits(max_bytes=4 * 1024 * 1024)
-
-
-def _eu(name: str) -> str:
-    return ns.q(EU, name)
 
 
 class Outcome(StrEnum):
@@ -245,13 +244,16 @@ class OutboundSettings:
     wss_signature: Policy = Policy.OPTIONAL
     """WS-Security message signatures: pushes signed unless OFF; answers checked against
     `receipt_cert_pem` when signed (REQUIRED: they must be)."""
+    contract: ReceiveContract | None = None
+    """The partner's WSDL, binding and message namespace (None: its default, see
+    exchange/transports/soap_push/receive_contract.py)."""
 
     @classmethod
     def from_agreement(cls, agreement: Agreement, base: Path | None = None) -> OutboundSettings:
         """Options: soap_outbound_url (required), soap_receipt_certificate (default
         soap_certificate, the partner's signing certificate), soap_timeout_s,
-        soap_breaker_failures, soap_breaker_cooldown_s, soap_wss_signature. Paths relative
-        to `base`."""
+        soap_breaker_failures, soap_breaker_cooldown_s, soap_wss_signature, soap_wsdl and
+        soap_binding (the partner's contract). Paths relative to `base`."""
         opts = agreement.options
         url = opts.get("soap_outbound_url")
         cert = opts.get("soap_receipt_certificate", opts.get("soap_certificate"))
@@ -271,6 +273,7 @@ class OutboundSettings:
             wss_signature=Policy.from_option(
                 opts.get("soap_wss_signature"), f"partners.{agreement.partner}.options", has_certificate=True
             ),
+            contract=contract_of(agreement, base),
         )
 
 
@@ -286,8 +289,7 @@ class OutboundClient:
         breaker: CircuitBreaker | None = None,
         check_signed: Callable[[bytes], object] | None = None,
     ):
-        if settings.partner not in WSDLS:
-            raise ConfigError(f"no partner WSDL for {settings.partner!r} (known: {', '.join(WSDLS)})")
+        self.contract = settings.contract or read_contract(default_wsdl(settings.partner))
         self.settings = settings
         self.partner = settings.partner
         self.signer = signer
@@ -301,12 +303,12 @@ class OutboundClient:
         z: Any = zeep  # untyped library
         self.transport = z.Transport(timeout=30, operation_timeout=settings.timeout_s, session=self.session)
         zsettings = z.Settings(strict=True, xml_huge_tree=False, forbid_dtd=True, forbid_entities=True)
-        wsdl = str(contract_path(WSDLS[self.partner]))
+        wsdl = str(self.contract.wsdl)
         wsse = None
         if settings.wss_signature is not Policy.OFF:
             wsse = _MessageSecurity(WssSigner.from_signer(signer), settings)
         self.client: Any = z.Client(wsdl, transport=self.transport, settings=zsettings, wsse=wsse)
-        self.service: Any = self.client.create_service(SERVICE_BINDINGS[self.partner], settings.url)
+        self.service: Any = self.client.create_service(self.contract.binding, settings.url)
 
     def sign(self, document: bytes, message_id: str | None = None) -> bytes:
         """Our enveloped signature over the document, by reference to its Id (`doc-` + the
@@ -356,7 +358,7 @@ class OutboundClient:
                 Outcome.FAILED, f"the answer's WS-Security signature is refused: {exc.reason}", answered=True
             )
         except zeep.exceptions.Fault as exc:
-            code = _fault_code(exc)
+            code = _fault_code(exc, self.contract)
             return SendResult(Outcome.FAILED, f"SOAP fault from the partner ({code}): {exc.message}"[:1000])
         except requests.Timeout:
             return SendResult(Outcome.FAILED, f"no answer within {timeout:g} s")
@@ -379,7 +381,7 @@ class OutboundClient:
         """Trust only what the partner's signature covers, and only when it is about this send."""
         try:
             envelope = parse_bytes(raw, limits=_RESPONSE_LIMITS)
-            found = envelope.find(f".//{_eu('Receipt')}")
+            found = envelope.find(f".//{self.contract.q('Receipt')}")
             if found is None:
                 return SendResult(Outcome.FAILED, "malformed response: no Receipt", answered=True)
             receipt = verify_enveloped(found, self.settings.receipt_cert_pem)  # in place (Id reference)
@@ -388,21 +390,21 @@ class OutboundClient:
             return SendResult(Outcome.FAILED, f"malformed response: {exc}", answered=True)
         except SignatureInvalid as exc:
             return SendResult(Outcome.FAILED, f"receipt signature invalid: {exc}"[:1000], answered=True)
-        receipt_id = receipt.findtext(_eu("ReceiptId")) or ""
-        status = receipt.findtext(_eu("Status")) or ""
-        ref = receipt.findtext(_eu("RefToMessageId"))
+        receipt_id = receipt.findtext(self.contract.q("ReceiptId")) or ""
+        status = receipt.findtext(self.contract.q("Status")) or ""
+        ref = receipt.findtext(self.contract.q("RefToMessageId"))
         if ref != mid:
             return SendResult(
                 Outcome.FAILED, f"the receipt {receipt_id} is for message {ref}, not {mid}", answered=True
             )
-        if receipt.findtext(_eu("DocumentDigest")) != digest:
+        if receipt.findtext(self.contract.q("DocumentDigest")) != digest:
             return SendResult(Outcome.FAILED, "the receipt's document digest is not ours", answered=True)
         if status not in ("ACK", "WARN", "REJECT"):
             return SendResult(Outcome.FAILED, f"unknown receipt status {status[:20]!r}", answered=True)
         self.receipts.put(self.partner, receipt_id, mid, status, etree.tostring(standalone))
-        warnings = tuple(w.text or "" for w in receipt.findall(_eu("Warning")))
+        warnings = tuple(w.text or "" for w in receipt.findall(self.contract.q("Warning")))
         if status == "REJECT":
-            reason = receipt.findtext(_eu("Reason")) or "rejected by the partner"
+            reason = receipt.findtext(self.contract.q("Reason")) or "rejected by the partner"
             return SendResult(Outcome.REJECTED, reason, receipt_id=receipt_id, answered=True)
         outcome = Outcome.ACKNOWLEDGED if status == "ACK" else Outcome.WARNED
         return SendResult(outcome, warnings=warnings, receipt_id=receipt_id, answered=True)
@@ -473,10 +475,10 @@ def retry_schedule(
     raise ConfigError(f"retry schedule: mode must be constant or progressive, not {mode!r}")
 
 
-def _fault_code(exc: Any) -> str:
+def _fault_code(exc: Any, contract: ReceiveContract) -> str:
     detail = getattr(exc, "detail", None)
     if isinstance(detail, etree._Element):
-        code = detail.find(f".//{_eu('Code')}")
+        code = detail.find(f".//{contract.q('Code')}")
         if code is not None and code.text:
             return str(code.text)
     return str(getattr(exc, "code", None) or "unknown")

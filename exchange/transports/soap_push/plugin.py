@@ -27,8 +27,20 @@ class SoapPushTransport(BaseTransport):
         self._lock = threading.Lock()
 
     def describe(self, agreement: Agreement) -> str:
+        from exchange.transports.soap_push.receive_contract import default_wsdl
+
         url = agreement.options.get("soap_outbound_url")
-        return f"SOAP push to {url}" if url else "SOAP (no soap_outbound_url configured)"
+        named = agreement.options.get("soap_wsdl")
+        contract = (
+            str(named).replace("\\", "/").rsplit("/", 1)[-1]
+            if named
+            else default_wsdl(agreement.partner).name
+        )
+        return (
+            f"SOAP push to {url} ({contract})"
+            if url
+            else f"SOAP push ({contract}; no soap_outbound_url configured)"
+        )
 
     def prepare(self, host: Host, agreement: Agreement) -> None:
         from exchange.transports.soap_push.outbound import build_client

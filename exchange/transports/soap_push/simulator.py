@@ -1,5 +1,7 @@
-"""The EU partner's receiving service (schemas/soap/partner-eu-1.0.wsdl), simulated over real
-HTTP for demos and tests, with switchable faults.
+"""A partner's receiving service, simulated over real HTTP for demos and tests, with
+switchable faults: eu's own contract (schemas/soap/partner-eu-1.0.wsdl) by default, or any
+other receiving-service contract (`contract`: the neutral partner-receive-1.0.wsdl that
+`exchange simulate-partner no` implements, or an agreement's own WSDL).
 
 It behaves like a careful partner: it checks our signature, and our WS-Security message
 signature with zeep's own implementation (zeep.wsse.signature over python-xmlsec: not
@@ -35,6 +37,7 @@ from exchange.soap.envelope import Envelope, Sign, SoapVersion, parse_envelope, 
 from exchange.soap.faults import FaultCode, SoapFault
 from exchange.soap.server import RunningServer, serve
 from exchange.transports.simulation import FaultSwitch, StartResponse
+from exchange.transports.soap_push.receive_contract import ReceiveContract, read_contract
 from exchange.xml.safe import Limits, hardened_parser, parse_bytes
 
 EU = "urn:mra-exchange:eu:soap:1.0"
@@ -108,7 +111,16 @@ class PartnerEuApp:
         reject_reason: str = "simulated rejection",
         slow_s: float = 5.0,
         require_wss: bool = False,
+        contract: ReceiveContract | None = None,
+        path: str = PATH,
+        name: str = "eu",
     ):
+        self.contract = contract or read_contract(contract_path(WSDL_FILE))
+        self.prefix = "eu" if contract is None else "pr"
+        """The receiving service's WSDL and the namespace of its messages."""
+        self.path = path
+        self.name = name
+        """The partner played: receipt ids start with it."""
         self.signer = signer
         self.sender_cert_pem = sender_cert_pem
         """Our certificate: when set, a document whose signature does not verify is rejected,
@@ -150,7 +162,7 @@ class PartnerEuApp:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "")
-        if environ.get("PATH_INFO", "") != PATH:
+        if environ.get("PATH_INFO", "") != self.path:
             return _send(start_response, "404 Not Found", "text/plain", b"not found\n")
         if method == "GET" and environ.get("QUERY_STRING", "").lower() == "wsdl":
             return _send(start_response, "200 OK", "text/xml; charset=utf-8", self._wsdl(environ))
@@ -194,8 +206,8 @@ class PartnerEuApp:
             self.stats.wss_verified += 1
 
     def _wsdl(self, environ: dict[str, Any]) -> bytes:
-        tree = etree.parse(str(contract_path(WSDL_FILE)), parser=hardened_parser())
-        address = self.public_url or f"http://127.0.0.1:{environ.get('SERVER_PORT', '')}{PATH}"
+        tree = etree.parse(str(self.contract.wsdl), parser=hardened_parser())
+        address = self.public_url or f"http://127.0.0.1:{environ.get('SERVER_PORT', '')}{self.path}"
         for el in tree.iter("{http://schemas.xmlsoap.org/wsdl/soap/}address"):
             el.set("location", address)
         return etree.tostring(tree, xml_declaration=True, encoding="utf-8")
@@ -207,9 +219,13 @@ class PartnerEuApp:
         fault = etree.Element(ns.q(env_ns, "Fault"), nsmap={"soap": env_ns})
         etree.SubElement(fault, "faultcode").text = "soap:Server"
         etree.SubElement(fault, "faultstring").text = message
-        detail = etree.SubElement(etree.SubElement(fault, "detail"), eu("FaultDetail"), nsmap={"eu": EU})
-        etree.SubElement(detail, eu("Code")).text = code
-        etree.SubElement(detail, eu("Message")).text = message
+        detail = etree.SubElement(
+            etree.SubElement(fault, "detail"),
+            self.contract.q("FaultDetail"),
+            nsmap={self.prefix: self.contract.namespace},
+        )
+        etree.SubElement(detail, self.contract.q("Code")).text = code
+        etree.SubElement(detail, self.contract.q("Message")).text = message
         return _send(
             start_response,
             "500 Internal Server Error",
@@ -220,15 +236,17 @@ class PartnerEuApp:
     # -- the operation ------------------------------------------------------------------
 
     def _receive(self, envelope: Envelope, fault: Fault, sign: Sign | None) -> bytes:
-        info = None if envelope.header is None else envelope.header.find(eu("MessageInfo"))
-        mid = None if info is None else info.findtext(eu("MessageId"))
-        conversation = None if info is None else info.findtext(eu("ConversationId"))
+        info = None if envelope.header is None else envelope.header.find(self.contract.q("MessageInfo"))
+        mid = None if info is None else info.findtext(self.contract.q("MessageId"))
+        conversation = None if info is None else info.findtext(self.contract.q("ConversationId"))
         if not mid or not conversation:
             raise SoapFault(FaultCode.MALFORMED, "no eu:MessageInfo header with MessageId and ConversationId")
-        if envelope.payload.tag != eu("ReceiveDocument"):
+        if envelope.payload.tag != self.contract.q("ReceiveDocument"):
             raise SoapFault(FaultCode.UNKNOWN_OPERATION, "only ReceiveDocument is served here")
         try:
-            document = base64.b64decode(envelope.payload.findtext(eu("Document")) or "", validate=True)
+            document = base64.b64decode(
+                envelope.payload.findtext(self.contract.q("Document")) or "", validate=True
+            )
         except (binascii.Error, ValueError):
             raise SoapFault(FaultCode.MALFORMED, "Document is not base64") from None
         with self._lock:
@@ -238,9 +256,9 @@ class PartnerEuApp:
                 self.stats.duplicates += 1
             last = self._last_receipt
         if fault is Fault.DUPLICATE_RECEIPT and last is not None:
-            return _wrap(last, sign)
+            return self._wrap(last, sign)
         if first is not None:  # acknowledged before: the same receipt again, nothing processed twice
-            return _wrap(self._tamper(first) if fault is Fault.BAD_SIGNATURE else first, sign)
+            return self._wrap(self._tamper(first) if fault is Fault.BAD_SIGNATURE else first, sign)
         status, reason = self._decide(document, fault)
         warnings = ["simulated warning"] if status == "WARN" else []
         receipt = self._receipt(mid, conversation, status, reason, warnings, document)
@@ -251,7 +269,7 @@ class PartnerEuApp:
                 self._receipts[mid] = receipt
                 self.stats.acknowledged[mid] = self.stats.acknowledged.get(mid, 0) + 1
             self._last_receipt = receipt
-        return _wrap(self._tamper(receipt) if fault is Fault.BAD_SIGNATURE else receipt, sign)
+        return self._wrap(self._tamper(receipt) if fault is Fault.BAD_SIGNATURE else receipt, sign)
 
     def _decide(self, document: bytes, fault: Fault) -> tuple[str, str | None]:
         try:
@@ -274,35 +292,35 @@ class PartnerEuApp:
     def _receipt(
         self, mid: str, conversation: str, status: str, reason: str | None, warnings: list[str], doc: bytes
     ) -> bytes:
-        receipt = etree.Element(eu("Receipt"), nsmap={"eu": EU})
-        etree.SubElement(receipt, eu("ReceiptId")).text = f"eu-{uuid.uuid4()}"
-        etree.SubElement(receipt, eu("RefToMessageId")).text = mid
-        etree.SubElement(receipt, eu("ConversationId")).text = conversation
-        etree.SubElement(receipt, eu("Status")).text = status
+        receipt = etree.Element(self.contract.q("Receipt"), nsmap={self.prefix: self.contract.namespace})
+        etree.SubElement(receipt, self.contract.q("ReceiptId")).text = f"{self.name}-{uuid.uuid4()}"
+        etree.SubElement(receipt, self.contract.q("RefToMessageId")).text = mid
+        etree.SubElement(receipt, self.contract.q("ConversationId")).text = conversation
+        etree.SubElement(receipt, self.contract.q("Status")).text = status
         if reason:
-            etree.SubElement(receipt, eu("Reason")).text = reason
+            etree.SubElement(receipt, self.contract.q("Reason")).text = reason
         for warning in warnings:
-            etree.SubElement(receipt, eu("Warning")).text = warning
-        etree.SubElement(receipt, eu("DocumentDigest")).text = hashlib.sha256(doc).hexdigest()
+            etree.SubElement(receipt, self.contract.q("Warning")).text = warning
+        etree.SubElement(receipt, self.contract.q("DocumentDigest")).text = hashlib.sha256(doc).hexdigest()
         now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        etree.SubElement(receipt, eu("ReceivedAt")).text = now
-        receipt_id = receipt.findtext(eu("ReceiptId")) or ""
+        etree.SubElement(receipt, self.contract.q("ReceivedAt")).text = now
+        receipt_id = receipt.findtext(self.contract.q("ReceiptId")) or ""
         return etree.tostring(self.signer.sign(receipt, id_value=f"receipt-{receipt_id}"))
 
-    @staticmethod
-    def _tamper(receipt: bytes) -> bytes:
+    def _tamper(self, receipt: bytes) -> bytes:
         """The receipt with its ReceivedAt changed after signing: the digest no longer matches."""
         root = parse_bytes(receipt)
-        el = root.find(eu("ReceivedAt"))
+        el = root.find(self.contract.q("ReceivedAt"))
         assert el is not None
         el.text = "2000-01-01T00:00:00.000Z"
         return etree.tostring(root)
 
-
-def _wrap(receipt: bytes, sign: Sign | None) -> bytes:
-    out = etree.Element(eu("ReceiveDocumentResponse"), nsmap={"eu": EU})
-    out.append(parse_bytes(receipt))
-    return response(SoapVersion.V11, out, sign=sign)
+    def _wrap(self, receipt: bytes, sign: Sign | None) -> bytes:
+        out = etree.Element(
+            self.contract.q("ReceiveDocumentResponse"), nsmap={self.prefix: self.contract.namespace}
+        )
+        out.append(parse_bytes(receipt))
+        return response(SoapVersion.V11, out, sign=sign)
 
 
 def _read_body(environ: dict[str, Any], limit: int) -> bytes:
@@ -339,7 +357,7 @@ class PartnerSimulator:
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}{PATH}"
+        return f"http://{self.host}:{self.port}{self.app.path}"
 
     @property
     def stats(self) -> SimStats:
