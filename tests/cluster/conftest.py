@@ -17,6 +17,10 @@ from tests.cluster.postgres import PrivatePostgres, postgres_unavailable
 
 VERDICTS: list[Verdict] = []
 
+# Opt-in while the suite takes over 10 minutes on this machine (issue 16): `.ci/run` leaves it
+# out; EXCHANGE_CLUSTER_SUITE=1 runs it (README, "Running on a cluster").
+collect_ignore_glob: list[str] = [] if os.environ.get("EXCHANGE_CLUSTER_SUITE") == "1" else ["test_*.py"]
+
 
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt("SIGTERM")
