@@ -20,15 +20,15 @@ twice.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date
 from typing import Any
 
-from exchange.audit.entry import format_time
 from exchange.db import open_database
 from exchange.intake import CanonicalRecord
 from exchange.state import TABLE as DELIVERY_TABLE
@@ -71,7 +71,6 @@ class Sighting:
     sha256: str
     changed: date | None
     fields: Sequence[str]
-    source: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,14 +140,21 @@ class VersionLedger:
         self._pg = db.postgres
         self._ph = db.placeholder
         self._table = f"{db.prefix}record_versions"
+        self._fieldsets = f"{db.prefix}record_fieldsets"
+        """Field lists stored once each (most versions share one), keyed by a digest: a
+        list per row cost more than the rest of the audit of a record (issue 17)."""
+        self._known_fieldsets: set[str] = set()
         self._deliveries = f"{db.prefix}{DELIVERY_TABLE}"
         """exchange/state.py's table, same database: what each partner was sent."""
         self._conn.execute(
             f"CREATE TABLE IF NOT EXISTS {self._table} ("
             " kind TEXT NOT NULL, record_id TEXT NOT NULL, number INTEGER NOT NULL,"
             " message_id TEXT NOT NULL UNIQUE, sha256 TEXT NOT NULL, changed TEXT,"
-            " position BIGINT NOT NULL, fields TEXT NOT NULL, source TEXT NOT NULL,"
-            " registered_at TEXT NOT NULL, PRIMARY KEY (kind, record_id, number))"
+            " position BIGINT NOT NULL, fields TEXT NOT NULL,"
+            " PRIMARY KEY (kind, record_id, number))"
+        )
+        self._conn.execute(
+            f"CREATE TABLE IF NOT EXISTS {self._fieldsets} (id TEXT PRIMARY KEY, fields TEXT NOT NULL)"
         )
         # the next input position is MAX(position) + 1, read once per batch: an index lookup
         self._conn.execute(f"CREATE INDEX IF NOT EXISTS record_versions_position ON {self._table} (position)")
@@ -158,8 +164,9 @@ class VersionLedger:
 
     def _versions(self, cur: Any, kind: str, record_id: str) -> list[Known]:
         rows = cur.execute(
-            self._q("SELECT number, message_id, changed, position, fields FROM {t}"
-                    " WHERE kind = ? AND record_id = ? ORDER BY number"),
+            self._q("SELECT v.number, v.message_id, v.changed, v.position, COALESCE(f.fields, v.fields)"
+                    f" FROM {{t}} v LEFT JOIN {self._fieldsets} f ON f.id = v.fields"
+                    " WHERE v.kind = ? AND v.record_id = ? ORDER BY v.number"),
             (kind, record_id),
         ).fetchall()  # fmt: skip
         return [
@@ -179,23 +186,29 @@ class VersionLedger:
         if not sightings:
             return []
         with self._lock:
-            if isinstance(self._conn, sqlite3.Connection):
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    out = self._register(self._conn, sightings)
-                    self._conn.execute("COMMIT")
-                except BaseException:
-                    self._conn.execute("ROLLBACK")
-                    raise
-                return out
-            with self._conn.transaction(), self._conn.cursor() as cur:
-                cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
-                return self._register(cur, sightings)
+            try:
+                return self._register_in_transaction(sightings)
+            except BaseException:
+                self._known_fieldsets.clear()  # a rolled-back field list is not stored
+                raise
+
+    def _register_in_transaction(self, sightings: Sequence[Sighting]) -> list[Registered]:
+        if isinstance(self._conn, sqlite3.Connection):
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                out = self._register(self._conn, sightings)
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            return out
+        with self._conn.transaction(), self._conn.cursor() as cur:
+            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            return self._register(cur, sightings)
 
     def _register(self, cur: Any, sightings: Sequence[Sighting]) -> list[Registered]:
         (top,) = cur.execute(self._q("SELECT COALESCE(MAX(position), 0) FROM {t}")).fetchone()
         position = int(top)
-        now = format_time(datetime.now(UTC))
         out: list[Registered] = []
         for s in sightings:
             versions = self._versions(cur, s.kind, s.record_id)
@@ -211,11 +224,11 @@ class VersionLedger:
                 )
                 cur.execute(
                     self._q("INSERT INTO {t} (kind, record_id, number, message_id, sha256, changed,"
-                            " position, fields, source, registered_at)"
-                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"),
+                            " position, fields)"
+                            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"),
                     (s.kind, s.record_id, mine.number, s.message_id, s.sha256,
                      s.changed.isoformat() if s.changed else None, mine.position,
-                     json.dumps(sorted(mine.fields)), s.source, now),
+                     self._fieldset(cur, mine.fields)),
                 )  # fmt: skip
             earlier = [v for v in versions if v.position < mine.position]
             before = max(earlier, key=lambda v: v.order, default=None)
@@ -223,6 +236,20 @@ class VersionLedger:
             lost = tuple(_losses(s.kind, s.record_id, mine, before)) if before is not None else ()
             out.append(Registered(s.kind, s.record_id, mine, before, stale, lost))
         return out
+
+    def _fieldset(self, cur: Any, fields: frozenset[str]) -> str:
+        """The key of this field list, stored once (a row written before keys held the list
+        itself, which reading still takes: COALESCE in _versions)."""
+        listed = json.dumps(sorted(fields))
+        key = hashlib.sha256(listed.encode()).hexdigest()[:24]
+        if key not in self._known_fieldsets:
+            conflict = " ON CONFLICT (id) DO NOTHING"
+            cur.execute(
+                f"INSERT INTO {self._fieldsets} (id, fields) VALUES ({self._ph}, {self._ph}){conflict}",
+                (key, listed),
+            )
+            self._known_fieldsets.add(key)
+        return key
 
     def delivered_later(self, partner: str, message_ids: Sequence[str]) -> dict[str, tuple[int, int, str]]:
         """For each of these messages (versions) that a later version of the same record

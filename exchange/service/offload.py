@@ -111,7 +111,6 @@ def _sighting(job: Job, record: CanonicalRecord) -> Sighting:
         hashlib.sha256(job.body).hexdigest(),
         last_status_change(record),
         field_paths(record),
-        SOURCE,
     )
 
 
