@@ -222,7 +222,7 @@ def _baseline(partner: str, fmt: Any, outputs: list[bytes]) -> Any:
         return run
     import jsonschema
 
-    schema = json.loads((ROOT / "schemas" / "bri" / "ccc-credential-1.0.json").read_text("utf-8"))
+    schema = json.loads((ROOT / "schemas" / "bri" / "ccc-credential-1.1.json").read_text("utf-8"))
     if fmt.issues_credentials:  # the outputs are drafts: status entries come with issuing
         from exchange.formats.jsonld import ISSUED_FIELDS
 

@@ -2,7 +2,7 @@
 and the URL credentials name them by.
 
 Every `*.jsonld` file shipped under `schemas/<partner>/` is a context of ours (for
-instance `schemas/bri/mra-dcc-ext-1.0.jsonld`, the terms UNTP lacks). Credentials name
+instance `schemas/bri/mra-dcc-ext-1.1.jsonld`, the terms UNTP lacks). Credentials name
 it `<public URL>/contexts/<file name>`, the public URL being `EXCHANGE_PUBLIC_URL` (where
 verifiers reach this service, e.g. `https://mra.example.gov.cn` or
 `https://example.gov.cn/mra`) or, unset, `https://cnca.gov.cn`, a placeholder; the default

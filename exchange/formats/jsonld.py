@@ -10,17 +10,24 @@ the schema, plus what all families share:
     profile_path = "credentialSchema.id" # where a credential names its profile
     [context]                            # the credentials' @context: {"$shared": "context"}
     base = ["https://www.w3.org/ns/credentials/v2", …]
-    extension = "bri/…-1.0.jsonld"       # ours, under schemas/; see exchange/contexts.py
+    extension = "bri/…-1.1.jsonld"       # ours, under schemas/; see exchange/contexts.py
     [shared.issuer]                      # constants templates use as {"$shared": "issuer"}
     …
     [families.ccc]
     template = "ccc.json"
-    schema = "bri/ccc-credential-1.0.json"
+    schema = "bri/ccc-credential-1.1.json"
+    # older profiles still read (inbound, verify-credential): schema and the extension
+    # context credentials of that profile name
+    accepted = [{schema = "bri/ccc-credential-1.0.json", extension = "bri/…-1.0.jsonld"}]
 
 A family's profile URI is its schema's `$id`; the template must write exactly that value
 at `profile_path` (checked at start-up), and documents are routed to a family by it, the
-way XML documents are routed by namespace. Everything is loaded and compiled when the
-format is built, never per record.
+way XML documents are routed by namespace. An accepted older profile differs from the
+current one only by what the newer added (optional properties, context terms): its
+credentials are read with the same template, under their own profile and context.
+A schema that declares a top-level `recordVersion` gets the record's version number
+(`stamp_version`, docs/versions.md). Everything is loaded and compiled when the format is
+built, never per record.
 """
 
 from __future__ import annotations
@@ -44,6 +51,24 @@ from exchange.model import MODEL_BY_KIND, Kind
 from exchange.partner import PartnerFormat, build_record
 from exchange.resources import schema_path
 
+RECORD_VERSION = "recordVersion"
+"""The top-level property a profile carries the record's version number in, when its
+schema declares it (bri 1.1 on; docs/versions.md)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OlderProfile:
+    """A profile still read, not written: its schemas and the @context its credentials name."""
+
+    schema: CompiledJsonSchema
+    draft: CompiledJsonSchema
+    context: tuple[str, ...] | None
+    """None: the same @context as the profile written."""
+
+    @property
+    def id(self) -> str:
+        return self.schema.id
+
 
 @dataclass(frozen=True, slots=True)
 class JsonFamily:
@@ -55,10 +80,17 @@ class JsonFamily:
     """The schema with the issued fields optional: what the template alone must give."""
     issued_part: CompiledJsonSchema
     """The schema of just the fields the issuing step sets."""
+    accepted: tuple[OlderProfile, ...] = ()
+    """Older profiles of the family still read (inbound, verify-credential)."""
 
     @property
     def profile(self) -> str:
         return self.schema.id
+
+    @property
+    def numbered(self) -> bool:
+        """Whether the profile written has a place for the record's version number."""
+        return RECORD_VERSION in self.schema.properties
 
 
 class JsonLdPartnerFormat(PartnerFormat):
@@ -79,7 +111,12 @@ class JsonLdPartnerFormat(PartnerFormat):
         self._codes = dict(codes)
         self._profile_keys = profile_path.split(".")
         self._limits = limits
-        self._by_profile = {f.profile: f for f in self._families.values()}
+        self._by_profile: dict[str, tuple[JsonFamily, OlderProfile | None]] = {}
+        for fam in self._families.values():
+            for profile, older in [(fam.profile, None), *((o.id, o) for o in fam.accepted)]:
+                if profile in self._by_profile:
+                    raise ConfigError(f"{fam.source}: profile {profile!r} is named twice")
+                self._by_profile[profile] = (fam, older)
         self._code_lists = {k: code_lists_of(f.template) for k, f in self._families.items()}
         self._drafts: dict[bytes, Any] = {}
         """Rendered draft -> the document it was rendered from, taken once by `draft_of`
@@ -102,6 +139,7 @@ class JsonLdPartnerFormat(PartnerFormat):
         shared = dict(spec.get("shared", {}))
         if "context" in spec:
             shared["context"] = _context(spec["context"], manifest)
+        context_spec = spec.get("context", {})
         compiler = Compiler(codes, name, shared=shared, id_namespace=namespace)
         profile_path = spec.get("profile_path", "credentialSchema.id")
         families: dict[Kind, JsonFamily] = {}
@@ -121,7 +159,8 @@ class JsonLdPartnerFormat(PartnerFormat):
                     f"$id {schema.id!r}: the template must name its schema's profile"
                 )
             node = compiler.compile(raw, MODEL_BY_KIND[kind], str(path))
-            families[kind] = JsonFamily(kind, node, schema, path, draft, part)
+            older = tuple(_older(entry, context_spec, manifest, family) for entry in fam.get("accepted", ()))
+            families[kind] = JsonFamily(kind, node, schema, path, draft, part, older)
         try:
             limits = JsonLimits(**spec.get("limits", {}))
         except TypeError as exc:
@@ -145,6 +184,22 @@ class JsonLdPartnerFormat(PartnerFormat):
     def map(self, record: CanonicalRecord) -> dict[str, Any]:
         document: dict[str, Any] = self._family(record.kind).template.render(record, record)
         return document
+
+    def stamp_version(self, kind: Kind, document: Any, version: int) -> Any:
+        """`recordVersion: N` after the credential's `id`, when the family's profile
+        declares it (bri 1.1); before issuing, so the signature covers it and each number
+        is its own credential version."""
+        if not self._family(kind).numbered or not isinstance(document, dict):
+            return document
+        stamped: dict[str, Any] = {}
+        for key, value in document.items():
+            if key != RECORD_VERSION:
+                stamped[key] = value
+            if key == "id":
+                stamped[RECORD_VERSION] = version
+        if RECORD_VERSION not in stamped:
+            stamped[RECORD_VERSION] = version
+        return stamped
 
     def validate(self, kind: Kind, document: Any) -> None:
         """A mapped document; for a credential the issuer completes, as a draft."""
@@ -179,25 +234,27 @@ class JsonLdPartnerFormat(PartnerFormat):
 
     # -- in ---------------------------------------------------------------------------
 
-    def _family_of(self, document: Any) -> JsonFamily:
+    def _family_of(self, document: Any) -> tuple[JsonFamily, OlderProfile | None]:
+        """The family and, for an older profile still read, that profile (else None)."""
         if not isinstance(document, dict):
             raise DocumentError(f"a {self.partner} credential is a JSON object")
         profile = _lookup(document, self._profile_keys)
-        fam = self._by_profile.get(profile) if isinstance(profile, str) else None
-        if fam is None:
+        found = self._by_profile.get(profile) if isinstance(profile, str) else None
+        if found is None:
             raise DocumentError(
                 f"{'.'.join(self._profile_keys)} is {repr(profile)[:80]}, not a {self.partner} "
                 f"profile ({', '.join(sorted(self._by_profile))})"
             )
-        return fam
+        return found
 
     def _read(self, data: bytes, limits: JsonLimits | None) -> tuple[JsonFamily, CanonicalRecord]:
         document = loads(data, limits=limits or self._limits)
-        fam = self._family_of(document)
+        fam, older = self._family_of(document)
+        schema, draft = (fam.schema, fam.draft) if older is None else (older.schema, older.draft)
         if self.issues_credentials and "credentialStatus" not in document:
-            fam.draft.check(document)  # as mapped, not issued yet (what `convert` returns)
+            draft.check(document)  # as mapped, not issued yet (what `convert` returns)
         else:
-            fam.schema.check(document)
+            schema.check(document)
         values: dict[str, Any] = {}
         fam.template.read(document, values, values)
         values["kind"] = fam.kind.value
@@ -209,6 +266,12 @@ class JsonLdPartnerFormat(PartnerFormat):
             again = self.map(record)
         except RecordError as exc:  # e.g. a category code no code list knows
             raise DocumentError(f"the credential cannot be written back: {exc}") from None
+        if older is not None:  # the template writes the current profile: this one's names
+            _set(again, self._profile_keys, older.id)
+            if older.context is not None:
+                again["@context"] = list(older.context)
+        if RECORD_VERSION in document:  # set by the service, not derived (the schema checked it)
+            again[RECORD_VERSION] = document[RECORD_VERSION]
         if self.issues_credentials and "credentialStatus" in document:
             _take_issued(again, document)  # issued: its proof vouches for these
         if again != document:
@@ -242,9 +305,10 @@ class JsonLdPartnerFormat(PartnerFormat):
         """Profile URI (each schema's $id, written at profile_path) -> family.
 
         Every family's credential has the same `type` (DigitalConformityCredential), so
-        the type alone cannot tell the families apart; the profile can.
+        the type alone cannot tell the families apart; the profile can. Older profiles
+        still read are included.
         """
-        return {profile: fam.kind for profile, fam in self._by_profile.items()}
+        return {profile: fam.kind for profile, (fam, _) in self._by_profile.items()}
 
     def code_lists(self, kind: Kind) -> Mapping[str, CodeList]:
         self._family(kind)
@@ -270,6 +334,23 @@ def _context(spec: Any, manifest: Path) -> list[str]:
             raise ConfigError(f"{manifest}: [context] extension {ext!r} is not a file under schemas/")
         urls.append(context_url(path.name))
     return urls
+
+
+def _older(entry: Any, context: Any, manifest: Path, family: str) -> OlderProfile:
+    """An `accepted` entry: {schema = PATH, extension = PATH} (the extension context its
+    credentials name instead of the current one; left out: the same context)."""
+    if not isinstance(entry, dict) or not isinstance(entry.get("schema"), str):
+        raise ConfigError(
+            f"{manifest}: families.{family}.accepted entries are {{schema = PATH, extension = PATH}}"
+        )
+    path = schema_path(*entry["schema"].split("/"))
+    schema = CompiledJsonSchema(path)
+    draft = CompiledJsonSchema(path, unrequire=ISSUED_FIELDS)
+    names = None
+    if "extension" in entry:
+        base = context.get("base", []) if isinstance(context, dict) else []
+        names = tuple(_context({"base": base, "extension": entry["extension"]}, manifest))
+    return OlderProfile(schema, draft, names)
 
 
 ISSUED_FIELDS = frozenset({"credentialStatus", "validFrom"})
@@ -319,6 +400,15 @@ def _lookup(document: Any, keys: list[str]) -> Any:
             return None
         document = document.get(key)
     return document
+
+
+def _set(document: dict[str, Any], keys: list[str], value: Any) -> None:
+    """`value` at the path, copying the objects on the way (a template may share them)."""
+    for key in keys[:-1]:
+        inner = document.get(key)
+        document[key] = dict(inner) if isinstance(inner, dict) else {}
+        document = document[key]
+    document[keys[-1]] = value
 
 
 def _first_difference(a: Any, b: Any, where: str) -> str:

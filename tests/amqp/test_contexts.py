@@ -22,7 +22,7 @@ from tests.adapters.bri.untp_reference import REPO, local_contexts
 from tests.amqp.isolated import World, _bri_available, publish_domestic
 
 pytestmark = pytest.mark.rabbitmq
-CONTEXT = "mra-dcc-ext-1.0.jsonld"
+CONTEXT = "mra-dcc-ext-1.1.jsonld"  # what bri 1.1 credentials name
 
 
 def _free_port() -> int:
@@ -99,6 +99,7 @@ def test_the_running_front_serves_the_context_its_credentials_name(world: World)
     credential = _first_credential(world)
     ours = f"{base}/contexts/{CONTEXT}"
     assert credential["@context"][2] == ours
+    assert credential["recordVersion"] == 1  # the service numbers versions (bri 1.1, docs/versions.md)
 
     official = {url: path for url, path in local_contexts(base).items() if url != ours}
     fetched: list[str] = []

@@ -324,11 +324,13 @@ def test_a_new_user_publishes_the_samples_and_sees_them_acknowledged(world: Worl
         profiles = Counter(json.loads(body)["credentialSchema"]["id"] for _, body in feed)
         assert profiles == Counter(
             {
-                "urn:mra-exchange:bri:ccc:1.0": 3,
-                "urn:mra-exchange:bri:glp:1.0": 1,
-                "urn:mra-exchange:bri:pt:1.0": 1,
+                "urn:mra-exchange:bri:ccc:1.1": 3,
+                "urn:mra-exchange:bri:glp:1.1": 1,
+                "urn:mra-exchange:bri:pt:1.1": 1,
             }
         )
+        # each the first version of its record, numbered in the credential (docs/versions.md)
+        assert [json.loads(body)["recordVersion"] for _, body in feed] == [1] * 5
     sim.stop()
 
 

@@ -110,6 +110,8 @@ def test_every_credential_has_a_jwt_that_jwcrypto_verifies(converted: Any) -> No
         assert payload == json.loads(path.read_bytes())  # the same credential as the .jsonld
         assert payload["issuer"]["id"] == doc["id"] == "did:web:cnca.gov.cn"
         assert [e["statusPurpose"] for e in payload["credentialStatus"]] == ["revocation", "suspension"]
+        assert payload["credentialSchema"]["id"].endswith(":1.1")  # profile 1.1, without a number:
+        assert "recordVersion" not in payload  # a run's own numbers are not the record's (docs/versions.md)
 
 
 def _bit(encoded: str, index: int) -> int:

@@ -25,7 +25,7 @@ DOCUMENTS = {  # as issued: with status entries (and PT's issue time)
     Kind.GLP: issued_shape(bri.map(samples.glp_statement())),
     Kind.PT: issued_shape(bri.map(samples.scored_pt_round())),
 }
-SCHEMAS = {k: CompiledJsonSchema(schema_path("bri", f"{k}-credential-1.0.json")) for k in Kind}
+SCHEMAS = {k: CompiledJsonSchema(schema_path("bri", f"{k}-credential-1.1.json")) for k in Kind}
 
 _scalar = st.one_of(
     st.none(),

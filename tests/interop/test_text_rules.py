@@ -141,7 +141,7 @@ def test_every_string_field_either_rejected_naming_it_or_valid_for_every_partner
             assert lint[file], f"xmllint refuses {file.name} against {schema}"
             assert library[file] is None, f"xmlschema refuses {file.name}: {library[file]}"
     for case, family, data in json_docs:
-        schema = json.loads((SCHEMAS / "bri" / f"{family}-credential-1.0.json").read_text(encoding="utf-8"))
+        schema = json.loads((SCHEMAS / "bri" / f"{family}-credential-1.1.json").read_text(encoding="utf-8"))
         # converted without a credential key: a draft, whose issuing step adds these fields
         schema["required"] = [name for name in schema["required"] if name not in ISSUED_FIELDS]
         errors = list(jsonschema.Draft202012Validator(schema).iter_errors(json.loads(data)))

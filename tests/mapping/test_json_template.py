@@ -225,8 +225,8 @@ def test_broken_manifests_and_templates_are_config_errors(tmp_path: Path) -> Non
 
 
 def test_shipped_schemas_have_the_profile_ids() -> None:
-    for family in ("ccc", "glp", "pt"):
-        path = schema_path("bri", f"{family}-credential-1.0.json")
+    for family, version in [(f, v) for f in ("ccc", "glp", "pt") for v in ("1.0", "1.1")]:
+        path = schema_path("bri", f"{family}-credential-{version}.json")
         schema = json.loads(path.read_text(encoding="utf-8"))
-        assert schema["$id"] == f"urn:mra-exchange:bri:{family}:1.0"
+        assert schema["$id"] == f"urn:mra-exchange:bri:{family}:{version}"
         assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"

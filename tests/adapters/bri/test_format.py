@@ -30,10 +30,8 @@ from tests import canonical_samples as samples
 from tests.adapters.bri.strategies import certificates, glp_statements, pt_rounds, public_view
 
 FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-PROFILES = {
-    "urn:mra-exchange:bri:ccc:1.0": Kind.CCC,
-    "urn:mra-exchange:bri:glp:1.0": Kind.GLP,
-    "urn:mra-exchange:bri:pt:1.0": Kind.PT,
+PROFILES = {  # written: 1.1; still read: 1.0 (docs/versions.md)
+    f"urn:mra-exchange:bri:{k.value}:{v}": k for k in (Kind.CCC, Kind.GLP, Kind.PT) for v in ("1.1", "1.0")
 }
 
 
@@ -93,7 +91,7 @@ def test_the_credential_is_a_untp_conformity_credential() -> None:
     assert doc["@context"] == [
         "https://www.w3.org/ns/credentials/v2",
         "https://test.uncefact.org/vocabulary/untp/dcc/0.6.1/",
-        "https://cnca.gov.cn/contexts/mra-dcc-ext-1.0.jsonld",  # EXCHANGE_PUBLIC_URL unset
+        "https://cnca.gov.cn/contexts/mra-dcc-ext-1.1.jsonld",  # EXCHANGE_PUBLIC_URL unset
     ]
     assert doc["type"] == ["DigitalConformityCredential", "VerifiableCredential"]
     assert doc["issuer"]["id"] == "did:web:cnca.gov.cn"  # placeholder until a DID is agreed
@@ -126,7 +124,7 @@ def test_the_extension_context_follows_the_public_url(monkeypatch: pytest.Monkey
     monkeypatch.setenv("EXCHANGE_PUBLIC_URL", "https://feed.example.org/mra/")
     fmt = JsonLdPartnerFormat.from_manifest("bri")
     doc = _doc(fmt.convert(samples.certificate()))
-    assert doc["@context"][2] == "https://feed.example.org/mra/contexts/mra-dcc-ext-1.0.jsonld"
+    assert doc["@context"][2] == "https://feed.example.org/mra/contexts/mra-dcc-ext-1.1.jsonld"
     assert fmt.check_bytes(json.dumps(doc).encode()) is Kind.CCC
     with pytest.raises(DocumentError, match="another EXCHANGE_PUBLIC_URL"):
         fmt.check_bytes(bri.convert(samples.certificate()))  # named under the default URL
@@ -345,7 +343,7 @@ def test_a_wrong_code_is_reported_with_its_path() -> None:
     error = _check_fails(Kind.CCC, doc)
     assert any(m.startswith("$.credentialSubject.certificationStatus: 'valid' is not one of")
                for m in error.messages), error.messages  # fmt: skip
-    assert "ccc-credential-1.0.json" in str(error)
+    assert "ccc-credential-1.1.json" in str(error)
 
 
 def test_a_missing_required_part_is_reported_with_its_path() -> None:

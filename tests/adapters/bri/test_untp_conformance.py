@@ -50,8 +50,9 @@ from tests.adapters.bri.untp_reference import (
 )
 from tests.credentials.helpers import ISSUER, make_key
 
-SCHEMAS = {f: schema_path("bri", f"{f}-credential-1.0.json") for f in ("ccc", "glp", "pt")}
-PROFILE = re.compile(r"^urn:mra-exchange:bri:(ccc|glp|pt):1\.0$")
+SCHEMAS = {f: schema_path("bri", f"{f}-credential-1.1.json") for f in ("ccc", "glp", "pt")}
+PROFILE = re.compile(r"^urn:mra-exchange:bri:(ccc|glp|pt):1\.1$")
+EXTENSION = "mra-dcc-ext-1.1.jsonld"
 GENERATED = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -109,9 +110,15 @@ def _issuer() -> CredentialIssuer:
     return CredentialIssuer(ISSUER, make_key(tmp), store, {"bri": bri})
 
 
-def issue(record: CanonicalRecord) -> dict[str, Any]:
-    """A record's credential as issued (what the .jsonld holds and the .jwt signs)."""
-    draft = bri.convert(record)
+def issue(record: CanonicalRecord, version: int | None = None) -> dict[str, Any]:
+    """A record's credential as issued (what the .jsonld holds and the .jwt signs); with
+    `version`, numbered as the service numbers it (recordVersion, profile 1.1)."""
+    if version is None:
+        draft = bri.convert(record)
+    else:
+        stamped = bri.stamp_version(record.kind, bri.map(record), version)
+        bri.validate(record.kind, stamped)
+        draft = bri.render(stamped)
     converted = Converted(
         "bri", record.kind, record.record_id, draft, ".jsonld", "application/ld+json",
         hashlib.sha256(draft).hexdigest(), standing_of(record).value,
@@ -122,7 +129,8 @@ def issue(record: CanonicalRecord) -> dict[str, Any]:
 
 
 def _generated() -> dict[str, dict[str, Any]]:
-    return {name: issue(record) for name, record in _records().items()}
+    """Numbered as the service sends them (the samples, from `convert`, carry no number)."""
+    return {name: issue(record, i + 1) for i, (name, record) in enumerate(_records().items())}
 
 
 @pytest.fixture(scope="module")
@@ -151,6 +159,8 @@ def corpus(sample_credentials: dict[str, dict[str, Any]]) -> dict[str, dict[str,
         assert f'"score": "{signal}"' in text, f"no {signal} signal in the corpus"
     families = {PROFILE.match(d["credentialSchema"]["id"]).group(1) for d in docs.values()}  # type: ignore[union-attr]
     assert families == {"ccc", "glp", "pt"}
+    numbered = {name for name, doc in docs.items() if "recordVersion" in doc}
+    assert numbered and numbered != docs.keys(), "the corpus needs credentials with and without a number"
     for name, doc in docs.items():  # issued, not drafts: what a verifier receives
         assert {"credentialStatus", "validFrom"} <= doc.keys(), name
         assert doc["issuer"]["id"].startswith("did:web:"), name
@@ -219,9 +229,9 @@ def test_the_context_is_vc_untp_and_our_one_extension_without_vocab(corpus: dict
     for name, doc in corpus.items():
         context = doc["@context"]
         assert context[:2] == [VC_CONTEXT_URL, UNTP_CONTEXT_URL], name
-        assert len(context) == 3 and context[2].endswith("/contexts/mra-dcc-ext-1.0.jsonld"), (name, context)
+        assert len(context) == 3 and context[2].endswith(f"/contexts/{EXTENSION}"), (name, context)
         assert "@vocab" not in json.dumps(doc), name
-    ours = schema_path("bri", "mra-dcc-ext-1.0.jsonld").read_text(encoding="utf-8")
+    ours = schema_path("bri", EXTENSION).read_text(encoding="utf-8")
     assert "@vocab" not in ours
 
 
@@ -231,7 +241,7 @@ def test_the_extension_defines_only_terms_vc_and_untp_lack() -> None:
     def terms(path: Path) -> set[str]:
         return {k for k in json.loads(path.read_text(encoding="utf-8"))["@context"] if not k.startswith("@")}
 
-    ours = terms(schema_path("bri", "mra-dcc-ext-1.0.jsonld")) - {"mra", "xsd"}
+    ours = terms(schema_path("bri", EXTENSION)) - {"mra", "xsd"}
     taken = (terms(ref / "credentials-v2.jsonld") | terms(ref / "context.jsonld")) & ours
     assert not taken, f"{len(taken)} of our {len(ours)} terms redefine VC 2.0 / UNTP terms: {sorted(taken)}"
 
