@@ -57,9 +57,9 @@ def test_schema_versions_of_every_shipped_partner() -> None:
     from exchange.console.agreements import schema_versions
 
     assert {(s["family"], s["version"]) for s in schema_versions("bri")} == {
-        ("ccc", "1.0"),
-        ("glp", "1.0"),
-        ("pt", "1.0"),
+        ("ccc", "1.0"), ("ccc", "1.1"),
+        ("glp", "1.0"), ("glp", "1.1"),
+        ("pt", "1.0"), ("pt", "1.1"),
     }  # fmt: skip
     assert [(s["family"], s["version"]) for s in schema_versions("nz")] == [
         ("ccc", "1.0"),
